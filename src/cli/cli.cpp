@@ -1,0 +1,77 @@
+#include "cli/cli.hpp"
+
+#include "cli/commands.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace ephemera::cli {
+
+namespace {
+
+const Registrar k_registrars[] = {
+    add_version,
+};
+
+void add_globals(CLI::App& app, Globals& g) {
+  app.add_option("--store", g.store, "Store URL: a path, file:///path or s3://bucket/prefix")
+      ->envname("EPHEMERA_STORE");
+  app.add_option("--root", g.root, "Re-base every absolute path under this directory")
+      ->capture_default_str();
+  app.add_option("--state-dir", g.state_dir,
+                 "Where pre, persist and post share what the job did")
+      ->envname("EPHEMERA_STATE_DIR");
+  app.add_flag("--json", g.json, "Machine-readable output on stdout");
+  app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors on stderr");
+  app.add_flag("-v,--verbose", g.verbose, "More detail on stderr");
+  app.add_flag("--strict", g.strict, "Cache problems become failures (exit 1)");
+}
+
+int print_input_error(const util::InputError& e) {
+  for (const auto& d : e.diagnostics()) {
+    std::fprintf(stderr, "%s\n", d.str().c_str());
+  }
+  return k_exit_usage;
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"ephemera: persist a declared part of a CI job's environment between pristine "
+               "machines"};
+  app.name("ephemera");
+  app.require_subcommand(1);
+  app.fallthrough();
+  Globals globals;
+  add_globals(app, globals);
+  Action action;
+  for (auto registrar : k_registrars) {
+    registrar(app, globals, action);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? k_exit_ok : k_exit_usage;
+  }
+  util::log::set_level(globals.quiet     ? util::log::Level::quiet
+                       : globals.verbose ? util::log::Level::verbose
+                                         : util::log::Level::normal);
+  try {
+    return action ? action() : k_exit_usage;
+  } catch (const util::InputError& e) {
+    return print_input_error(e);
+  } catch (const util::Error& e) {
+    util::log::error("{}", e.what());
+    return k_exit_failure;
+  } catch (const std::exception& e) {
+    util::log::error("{}", e.what());
+    return k_exit_failure;
+  }
+}
+
+} // namespace ephemera::cli

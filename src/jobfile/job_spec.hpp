@@ -1,0 +1,50 @@
+#pragma once
+
+#include "util/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ephemera::jobfile {
+
+// A value and where the author wrote it.
+template <typename T> struct Located {
+  T value{};
+  util::Position pos;
+};
+
+enum class Share { repository, branch };
+
+// One [[persist]] stanza (SPEC 2.1), validated.
+struct PersistSpec {
+  Located<std::string> name;
+  std::vector<Located<std::string>> rules; // as written, prefixes included
+  Located<int64_t> epoch;
+  Located<std::string> cache_key;          // "" when absent
+  std::vector<Located<std::string>> key_files;
+  std::vector<Located<std::string>> restore_keys;
+  bool restore = true;
+  bool save = true;
+  bool restore_on_protected = false;
+  Share share = Share::repository;
+  std::optional<uint64_t> max_size;        // bytes, compressed
+  std::optional<int> level;                // zstd 1..19
+  util::Position pos;                      // the [[persist]] header
+  std::string source_file;                 // job file or sibling persist file
+};
+
+// A job file after reading (SPEC 2).
+struct JobSpec {
+  std::string file;                        // the job file as given
+  std::optional<std::string> persist_file; // the sibling file, when one was read
+  std::string name;
+  std::string variety;
+  bool enable = true;
+  std::optional<std::string> target;
+  std::vector<PersistSpec> persist;
+  std::vector<util::Diagnostic> warnings;  // lints; errors are thrown as InputError
+};
+
+} // namespace ephemera::jobfile

@@ -1,0 +1,29 @@
+#include "util/log.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+namespace ephemera::util::log {
+
+namespace {
+std::atomic<Level> g_level{Level::normal};
+std::mutex g_mutex;
+} // namespace
+
+void set_level(Level level) { g_level = level; }
+
+Level level() { return g_level; }
+
+void write(std::string_view severity, std::string_view message) {
+  std::string line = "ephemera: ";
+  line += severity;
+  line += message;
+  line += '\n';
+  std::lock_guard lock(g_mutex);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+} // namespace ephemera::util::log

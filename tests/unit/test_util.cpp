@@ -1,0 +1,39 @@
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace ephemera::util;
+
+TEST_CASE("sha256 of known inputs", "[util]") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("hmac-sha256 matches RFC 4231 case 2", "[util]") {
+  CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST_CASE("atomic write replaces content and leaves no temporary file", "[util]") {
+  TempDir dir;
+  auto path = dir.path() / "f";
+  write_file_atomic(path, "one");
+  write_file_atomic(path, "two");
+  CHECK(read_file(path) == "two");
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) {
+    ++entries;
+  }
+  CHECK(entries == 1);
+  CHECK_FALSE(read_file_if_exists(dir.path() / "missing").has_value());
+  CHECK_THROWS_AS(read_file(dir.path() / "missing"), Error);
+}
+
+TEST_CASE("diagnostics print gcc style", "[util]") {
+  Diagnostic d{Severity::error, {"build.sh", 14, 9}, "persist[1].epoch must be an integer >= 0"};
+  CHECK(d.str() == "build.sh:14:9: error: persist[1].epoch must be an integer >= 0");
+  CHECK(rebase("/scratch", "/home/x") == "/scratch/home/x");
+  CHECK(rebase("/", "/home/x") == "/home/x");
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install, with apt-get, whatever a fresh Debian 12 machine lacks to build, test and demo
+# ephemera. Does nothing when everything is present. Usage: sh tools/install-deps.sh [build|test]
+set -eu
+what=${1:-test}
+
+build_pkgs="meson ninja-build pkg-config cmake g++ libtoml11-dev libre2-dev libarchive-dev
+libcurl4-openssl-dev libssl-dev libcli11-dev catch2 nlohmann-json3-dev libfmt-dev zstd tar"
+# The test suite also runs real third-party peers: GNU tar and zstd, libarchive's bsdtar,
+# awscli, a JSON Schema validator, curl, and Ceph's RADOS Gateway as the S3 server.
+test_pkgs="python3 python3-jsonschema libarchive-tools awscli curl radosgw ceph-mon ceph-osd
+ceph-common uuid-runtime clang"
+
+pkgs=$build_pkgs
+[ "$what" = test ] && pkgs="$pkgs $test_pkgs"
+
+missing=""
+for p in $pkgs; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: missing packages and not root: apt-get install$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
