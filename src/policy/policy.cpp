@@ -1,0 +1,153 @@
+#include "policy/policy.hpp"
+
+#include "util/sha256.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <csignal>
+
+namespace ephemera::policy {
+
+std::optional<Event> parse_event(std::string_view text) {
+  if (text == "push") {
+    return Event::push;
+  }
+  if (text == "pull_request" || text == "pull-request" || text == "pr") {
+    return Event::pull_request;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(Event event) {
+  switch (event) {
+  case Event::push:
+    return "push";
+  case Event::pull_request:
+    return "pull_request";
+  case Event::unknown:
+    break;
+  }
+  return "unknown";
+}
+
+Outcome outcome_from_status(int status) {
+  if (status == 0) {
+    return Outcome::success;
+  }
+  if (status < 0 || status == 128 + SIGINT || status == 128 + SIGTERM ||
+      status == 128 + SIGKILL) {
+    return Outcome::cancelled;
+  }
+  return Outcome::failure;
+}
+
+const char* to_string(Outcome outcome) {
+  switch (outcome) {
+  case Outcome::success:
+    return "success";
+  case Outcome::failure:
+    return "failure";
+  case Outcome::cancelled:
+    return "cancelled";
+  }
+  return "unknown";
+}
+
+bool is_protected(const Context& context) {
+  const auto& p = context.protected_branches;
+  return std::find(p.begin(), p.end(), context.branch) != p.end();
+}
+
+bool context_known(const Context& context) {
+  return !context.branch.empty() && context.event != Event::unknown;
+}
+
+namespace {
+
+bool protected_push(const Context& context) {
+  return context.event == Event::push && is_protected(context);
+}
+
+} // namespace
+
+Decision restore_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
+                          const Context& context) {
+  if (!job.enable) {
+    return {false, "the job is disabled (enable = false)"};
+  }
+  if (!stanza.restore) {
+    return {false, "restore = false in the stanza"};
+  }
+  if (protected_push(context)) {
+    if (stanza.restore_on_protected) {
+      return {true, fmt::format("push to protected branch '{}' with restore_on_protected = true",
+                                context.branch)};
+    }
+    return {false, fmt::format("push to protected branch '{}' builds from scratch "
+                               "(restore_on_protected = true would allow it)",
+                               context.branch)};
+  }
+  if (!context_known(context)) {
+    return {true, "context unknown (no branch or event): restoring is safe"};
+  }
+  return {true, fmt::format("{} on branch '{}'", to_string(context.event), context.branch)};
+}
+
+Decision save_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
+                       const Context& context, Outcome outcome) {
+  if (!job.enable) {
+    return {false, "the job is disabled (enable = false)"};
+  }
+  if (!stanza.save) {
+    return {false, "save = false in the stanza"};
+  }
+  if (outcome != Outcome::success) {
+    return {false, fmt::format("the job {}: saves happen only after success",
+                               outcome == Outcome::cancelled ? "was cancelled" : "failed")};
+  }
+  if (!context_known(context)) {
+    return {false, fmt::format("context unknown (no {}): a save needs the branch and the event "
+                               "(--branch/GITHUB_BRANCH, --event/EPHEMERA_EVENT)",
+                               context.branch.empty() ? "branch" : "event")};
+  }
+  if (protected_push(context)) {
+    return {false, fmt::format("push to protected branch '{}': never saved", context.branch)};
+  }
+  return {true, fmt::format("{} on branch '{}' succeeded{}", to_string(context.event),
+                            context.branch, context.trusted ? "" : " (untrusted: own branch only)")};
+}
+
+std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files) {
+  if (key_files.empty()) {
+    return std::string(cache_key);
+  }
+  util::Sha256 h;
+  for (const auto& f : key_files) {
+    // Length-prefixed fields keep ("ab","c") and ("a","bc") apart.
+    h.update(fmt::format("path {}\n", f.path.size()));
+    h.update(f.path);
+    if (f.content) {
+      h.update(fmt::format("\ncontent {}\n", f.content->size()));
+      h.update(*f.content);
+    } else {
+      h.update("\nmissing\n");
+    }
+  }
+  std::string digest = h.finish_hex().substr(0, 16);
+  if (cache_key.empty()) {
+    return digest;
+  }
+  return fmt::format("{}-{}", cache_key, digest);
+}
+
+std::vector<LookupStep> lookup_steps(const std::string& key,
+                                     const std::vector<std::string>& restore_keys) {
+  std::vector<LookupStep> steps{{key, false}};
+  for (const auto& p : restore_keys) {
+    steps.push_back({p, true});
+  }
+  return steps;
+}
+
+} // namespace ephemera::policy

@@ -1,0 +1,71 @@
+#pragma once
+
+#include "jobfile/job_spec.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Restore and save decisions, keys and scope: pure functions of (job, context, outcome).
+namespace ephemera::policy {
+
+enum class Event { unknown, push, pull_request };
+
+// Parses "push" / "pull_request" (also "pull-request", "pr"); nullopt for anything else.
+std::optional<Event> parse_event(std::string_view text);
+const char* to_string(Event event);
+
+// What the agent says about the job (SPEC 5 context flags).
+struct Context {
+  std::string repository;
+  std::string branch;
+  std::string commit;
+  std::string job_id;
+  Event event = Event::unknown;
+  bool trusted = true;
+  std::vector<std::string> protected_branches{"main", "master"};
+};
+
+// How the job ended, as post learns it.
+enum class Outcome { success, failure, cancelled };
+
+// --status N: 0 is success; the shell's 128+SIGINT/SIGTERM/SIGKILL and negative values
+// mean the job was cancelled; any other value is a failure.
+Outcome outcome_from_status(int status);
+const char* to_string(Outcome outcome);
+
+// One decision and why, in words for the job log and the report.
+struct Decision {
+  bool act = false;
+  std::string reason;
+};
+
+bool is_protected(const Context& context);
+// The context is unknown when the branch or the event is missing: restore, never save.
+bool context_known(const Context& context);
+
+Decision restore_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
+                          const Context& context);
+Decision save_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
+                       const Context& context, Outcome outcome);
+
+// One key file as read from disk: its path as written in the stanza, and its bytes
+// (nullopt when missing: a marker is hashed instead, so its appearance changes the key).
+struct KeyFile {
+  std::string path;
+  std::optional<std::string> content;
+};
+
+// cache_key, or cache_key-<first 16 hex of SHA-256 over each key file's path and bytes>.
+std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files);
+
+// Restore order: the exact key, then each restore_keys prefix, in order.
+struct LookupStep {
+  std::string value;
+  bool prefix = false;
+};
+std::vector<LookupStep> lookup_steps(const std::string& key,
+                                     const std::vector<std::string>& restore_keys);
+
+} // namespace ephemera::policy
