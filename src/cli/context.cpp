@@ -1,0 +1,105 @@
+#include "cli/context.hpp"
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace ephemera::cli {
+
+namespace fs = std::filesystem;
+
+void add_context_options(CLI::App& sub, ContextOptions& o, bool with_job) {
+  if (with_job) {
+    sub.add_option("--job", o.job, "The job file: a buildomat job script or a .toml file")
+        ->envname("EPHEMERA_JOB");
+    sub.add_option("--persist", o.persist,
+                   "A file of [[persist]] stanzas other than the sibling persist/<job>.toml");
+  }
+  sub.add_option("--repository", o.repository, "owner/name of the repository")
+      ->envname("GITHUB_REPOSITORY");
+  sub.add_option("--branch", o.branch, "The branch the job builds")->envname("GITHUB_BRANCH");
+  sub.add_option("--commit", o.commit, "The commit the job builds")->envname("GITHUB_SHA");
+  sub.add_option("--job-id", o.job_id, "The job's id")->envname("BUILDOMAT_JOB_ID");
+  sub.add_option("--event", o.event, "push or pull_request")->envname("EPHEMERA_EVENT");
+  sub.add_flag("--untrusted", o.untrusted,
+               "The job is untrusted (e.g. a pull request from a fork)")
+      ->envname("EPHEMERA_UNTRUSTED");
+  sub.add_option("--protected-branch", o.protected_branches,
+                 "A protected branch besides main and master (repeatable)");
+  sub.add_option("--workdir", o.workdir, "The job's working directory (default: current)");
+  sub.add_option("--home", o.home, "The job's $HOME (default: $HOME)");
+}
+
+policy::Context make_context(const ContextOptions& o) {
+  policy::Context c;
+  c.repository = o.repository;
+  c.branch = o.branch;
+  c.commit = o.commit;
+  c.job_id = o.job_id;
+  c.trusted = !o.untrusted;
+  if (!o.event.empty()) {
+    auto event = policy::parse_event(o.event);
+    if (!event) {
+      throw util::InputError(fmt::format(
+          "--event '{}' is not an event ephemera knows: use push or pull_request", o.event));
+    }
+    c.event = *event;
+  }
+  for (const auto& b : o.protected_branches) {
+    c.protected_branches.push_back(b);
+  }
+  return c;
+}
+
+std::string workdir_of(const ContextOptions& o) {
+  if (!o.workdir.empty()) {
+    return o.workdir;
+  }
+  return fs::current_path().string();
+}
+
+std::string home_of(const ContextOptions& o) {
+  if (!o.home.empty()) {
+    return o.home;
+  }
+  const char* home = std::getenv("HOME");
+  return home != nullptr && *home != '\0' ? home : "/root";
+}
+
+fs::path state_dir_of(const Globals& g, const ContextOptions& o) {
+  if (!g.state_dir.empty()) {
+    return g.state_dir;
+  }
+  std::string id = o.job_id;
+  if (id.empty()) {
+    id = "w" + util::sha256_hex(workdir_of(o)).substr(0, 16);
+  }
+  // A job id is the agent's: keep only what is safe in a file name.
+  for (auto& ch : id) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') {
+      ch = '_';
+    }
+  }
+  return util::rebase(g.root, fs::path("/tmp/ephemera-state") / id);
+}
+
+nlohmann::json job_json(const ContextOptions& o, const policy::Context& c, const std::string& name,
+                        const std::string& variety, const std::optional<std::string>& target) {
+  return nlohmann::json{{"file", o.job},
+                        {"name", name},
+                        {"variety", variety},
+                        {"target", target ? nlohmann::json(*target) : nlohmann::json(nullptr)},
+                        {"repository", c.repository},
+                        {"branch", c.branch},
+                        {"commit", c.commit},
+                        {"job_id", c.job_id},
+                        {"event", policy::to_string(c.event)},
+                        {"trusted", c.trusted}};
+}
+
+} // namespace ephemera::cli

@@ -1,0 +1,53 @@
+#pragma once
+
+#include "cli/cli.hpp"
+#include "policy/policy.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace CLI {
+class App;
+}
+
+namespace ephemera::cli {
+
+// The job context flags of SPEC 5, with the agent's environment as defaults.
+struct ContextOptions {
+  std::string job;                 // --job / EPHEMERA_JOB
+  std::string persist;             // --persist: a persist file other than the sibling
+  std::string repository;
+  std::string branch;
+  std::string commit;
+  std::string job_id;
+  std::string event;
+  bool untrusted = false;
+  std::vector<std::string> protected_branches;
+  std::string workdir;             // job-visible; default: the current directory
+  std::string home;                // job-visible; default: $HOME
+};
+
+// Adds --repository, --branch, ... to a subcommand; with_job also adds --job and --persist.
+void add_context_options(CLI::App& sub, ContextOptions& options, bool with_job);
+
+// Resolves flags and environment into the policy's context. Throws InputError for a bad --event.
+policy::Context make_context(const ContextOptions& options);
+
+// Workdir and home with their defaults applied (job-visible absolute paths).
+std::string workdir_of(const ContextOptions& options);
+std::string home_of(const ContextOptions& options);
+
+// The state dir shared by pre, persist, restore and post of one job: --state-dir, else
+// /tmp/ephemera-state/<job id, or a digest of the workdir> under --root.
+std::filesystem::path state_dir_of(const Globals& globals, const ContextOptions& options);
+
+// The job part of the report.
+nlohmann::json job_json(const ContextOptions& options, const policy::Context& context,
+                        const std::string& name, const std::string& variety,
+                        const std::optional<std::string>& target);
+
+} // namespace ephemera::cli

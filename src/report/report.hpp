@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// The job's report (SPEC 6): what every stanza did, with the archive it used or made.
+namespace ephemera::report {
+
+inline constexpr const char* k_format = "ephemera-report/1";
+
+// The archive a stanza restored or saved.
+struct ArchiveInfo {
+  std::string link;               // file:// URL or the S3 object URL
+  std::string presigned;          // time-limited HTTPS link (S3), else empty
+  std::string sha256;
+  uint64_t compressed_bytes = 0;
+  uint64_t unpacked_bytes = 0;
+  uint64_t files = 0;
+  std::string key;
+  std::string created;            // RFC 3339 UTC
+  std::string job_id;             // the job that created it
+  std::string commit;
+  std::string branch;
+  bool trusted = true;
+};
+
+// One stanza in one phase.
+struct Entry {
+  std::string phase;              // "pre", "post", "restore" (in-job), "persist" (in-job)
+  std::string name;
+  bool acted = false;             // the policy allowed the restore or save
+  std::string reason;             // why (policy), in words
+  // hit, miss, saved, unchanged, skipped, too_large, failed, disabled
+  std::string result;
+  std::string key_wanted;
+  std::vector<std::string> looked_for; // exact key, then prefixes (on a miss: what was tried)
+  std::string step;               // "exact", "prefix", or "" on a miss
+  std::string prefix;             // the restore_keys prefix that hit
+  std::string branch_match;       // "own" or "other" branch
+  std::optional<ArchiveInfo> archive;
+  double seconds = 0;
+  std::vector<std::string> warnings;
+  std::string error;              // the cache problem, when there was one
+};
+
+struct Report {
+  std::string format = k_format;
+  nlohmann::json job = nlohmann::json::object(); // file, name, variety, repository, ...
+  std::string store;              // store URL, never with credentials
+  std::vector<Entry> entries;
+};
+
+nlohmann::json to_json(const ArchiveInfo& a);
+nlohmann::json to_json(const Entry& e);
+nlohmann::json to_json(const Report& r);
+Report report_from_json(const nlohmann::json& j);
+
+// Reads the report in dir ("report.json"); an empty report when there is none.
+Report load(const std::filesystem::path& dir);
+// Appends entries (and refreshes the job and store fields) atomically.
+void append(const std::filesystem::path& dir, const nlohmann::json& job, const std::string& store,
+            const std::vector<Entry>& entries);
+
+// A human table: one block per entry, for the job log.
+std::string render(const Report& r);
+
+// "1.2 GiB", "512 B": sizes for people.
+std::string human_bytes(uint64_t bytes);
+
+} // namespace ephemera::report
