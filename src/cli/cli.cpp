@@ -14,7 +14,7 @@ namespace ephemera::cli {
 namespace {
 
 const Registrar k_registrars[] = {
-    add_version,
+    add_check, add_match, add_version,
 };
 
 void add_globals(CLI::App& app, Globals& g) {

@@ -6,5 +6,13 @@
 namespace ephemera::cli {
 
 void add_version(CLI::App& app, Globals& globals, Action& action);
+void add_check(CLI::App& app, Globals& globals, Action& action);
+void add_match(CLI::App& app, Globals& globals, Action& action);
+void add_pre(CLI::App& app, Globals& globals, Action& action);
+void add_post(CLI::App& app, Globals& globals, Action& action);
+void add_plan(CLI::App& app, Globals& globals, Action& action);
+void add_restore(CLI::App& app, Globals& globals, Action& action);
+void add_persist(CLI::App& app, Globals& globals, Action& action);
+void add_report(CLI::App& app, Globals& globals, Action& action);
 
 } // namespace ephemera::cli

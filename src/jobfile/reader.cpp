@@ -1,0 +1,591 @@
+#include "jobfile/reader.hpp"
+
+#include "jobfile/frontmatter.hpp"
+#include "rules/rules.hpp"
+#include "util/fs.hpp"
+
+#include <fmt/format.h>
+#include <toml.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace ephemera::jobfile {
+
+namespace fs = std::filesystem;
+using util::Diagnostic;
+using util::Position;
+using util::Severity;
+
+fs::path sibling_persist_file(const fs::path& job_file) {
+  fs::path dir = job_file.parent_path();
+  fs::path stem = job_file.stem();
+  return (dir.has_parent_path() ? dir.parent_path() : fs::path()) / "persist" / stem.concat(".toml");
+}
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  static const std::regex k_size{R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$)"};
+  std::cmatch m;
+  std::string s(text);
+  if (!std::regex_match(s.c_str(), m, k_size)) {
+    return std::nullopt;
+  }
+  double value = std::stod(m[1].str());
+  std::string unit = m[2].str();
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  double mult = 0;
+  const std::pair<const char*, double> units[] = {
+      {"", 1},       {"b", 1},       {"k", 1e3},     {"kb", 1e3},  {"kib", 1024.0},
+      {"m", 1e6},    {"mb", 1e6},    {"mib", 1048576.0}, {"g", 1e9}, {"gb", 1e9},
+      {"gib", 1073741824.0}, {"t", 1e12}, {"tb", 1e12}, {"tib", 1099511627776.0}};
+  for (const auto& [name, factor] : units) {
+    if (unit == name) {
+      mult = factor;
+    }
+  }
+  if (mult == 0 || value * mult > 1.8e19) {
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(std::llround(value * mult));
+}
+
+namespace {
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) {
+    prev[j] = j;
+  }
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+} // namespace
+
+std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::optional<std::string> best;
+  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    bool prefix = c.size() >= 4 && word.size() >= 4 &&
+                  (c.rfind(word, 0) == 0 || std::string(word).rfind(c, 0) == 0);
+    if (prefix) {
+      d = std::min<size_t>(d, 1);
+    }
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+const std::vector<std::string> k_persist_keys = {
+    "name",     "rules",   "epoch", "cache_key", "key_files", "restore_keys", "restore",
+    "save",     "restore_on_protected", "share", "max_size", "level"};
+
+// Keys buildomat knows at the top level (accepted and left alone).
+const std::vector<std::string> k_global_keys = {
+    "name",     "variety",   "enable",       "target",      "output_rules", "rust_toolchain",
+    "publish",  "dependencies", "access_repos", "skip_clone", "persist"};
+
+// One source file being validated: how to turn toml11 positions into the author's.
+class Source {
+public:
+  Source(std::string file, std::optional<Frontmatter> fm)
+      : m_file(std::move(file)), m_fm(std::move(fm)) {}
+
+  const std::string& file() const { return m_file; }
+
+  Position at(int line, int column) const {
+    if (m_fm) {
+      return m_fm->map(m_file, line, column);
+    }
+    return {m_file, line, column};
+  }
+
+  Position at(const toml::value& v) const {
+    auto loc = v.location();
+    return at(static_cast<int>(loc.line()), static_cast<int>(loc.column()));
+  }
+
+  // The position of `key` on the line of its value (toml11 keeps no key positions).
+  Position key_at(const toml::value& v, const std::string& key) const {
+    auto loc = v.location();
+    std::string line = loc.line_str();
+    auto col = line.find(key);
+    if (col == std::string::npos || col + 1 > loc.column()) {
+      return at(v);
+    }
+    return at(static_cast<int>(loc.line()), static_cast<int>(col) + 1);
+  }
+
+private:
+  std::string m_file;
+  std::optional<Frontmatter> m_fm;
+};
+
+class Validator {
+public:
+  explicit Validator(std::vector<Diagnostic>& out) : m_out(out) {}
+
+  void error(Position pos, std::string message) {
+    m_out.push_back({Severity::error, std::move(pos), std::move(message)});
+  }
+  void warning(Position pos, std::string message) {
+    m_out.push_back({Severity::warning, std::move(pos), std::move(message)});
+  }
+
+  static const char* type_name(const toml::value& v) {
+    switch (v.type()) {
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a float";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    default:
+      return "a date or time";
+    }
+  }
+
+  std::optional<std::string> string(const Source& src, const toml::value& v, const std::string& path) {
+    if (!v.is_string()) {
+      error(src.at(v), fmt::format("{} must be a string, not {}", path, type_name(v)));
+      return std::nullopt;
+    }
+    return v.as_string().str;
+  }
+
+  std::optional<bool> boolean(const Source& src, const toml::value& v, const std::string& path) {
+    if (!v.is_boolean()) {
+      error(src.at(v), fmt::format("{} must be true or false, not {}", path, type_name(v)));
+      return std::nullopt;
+    }
+    return v.as_boolean();
+  }
+
+  std::vector<Located<std::string>> strings(const Source& src, const toml::value& v,
+                                            const std::string& path) {
+    std::vector<Located<std::string>> out;
+    if (!v.is_array()) {
+      error(src.at(v), fmt::format("{} must be an array of strings, not {}", path, type_name(v)));
+      return out;
+    }
+    size_t i = 0;
+    for (const auto& item : v.as_array()) {
+      auto s = string(src, item, fmt::format("{}[{}]", path, i++));
+      if (s) {
+        out.push_back({*s, src.at(item)});
+      }
+    }
+    return out;
+  }
+
+private:
+  std::vector<Diagnostic>& m_out;
+};
+
+const std::regex k_name_re{"^[a-z0-9][a-z0-9._-]{0,63}$"};
+const std::regex k_cache_key_re{"^[A-Za-z0-9._-]{0,128}$"};
+
+// Column of the first byte of a rule inside its TOML string (after the opening quote),
+// so a rule error's offset lands on the right character.
+int rule_column(const Located<std::string>& rule) { return rule.pos.column + 1; }
+
+void validate_rules(Validator& val, const std::vector<Located<std::string>>& rules,
+                    const std::string& path, const Position& at) {
+  if (rules.empty()) {
+    val.error(at, fmt::format("{} must list at least one rule", path));
+    return;
+  }
+  bool include = false;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const auto& r = rules[i];
+    try {
+      auto parsed = rules::parse_rule(r.value);
+      include = include || !parsed.exclude;
+    } catch (const rules::RuleError& e) {
+      Position pos = r.pos;
+      if (pos.column > 0) {
+        pos.column = rule_column(r) + static_cast<int>(e.offset());
+      }
+      val.error(pos, fmt::format("{}[{}] '{}': {}", path, i, r.value, e.reason()));
+      include = true; // already reported
+    }
+  }
+  if (!include) {
+    val.error(at, fmt::format("{} has only '!' rules: nothing would be persisted; add a rule "
+                              "that selects files",
+                              path));
+  }
+}
+
+PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value& table,
+                            size_t index) {
+  PersistSpec s;
+  s.pos = src.at(table);
+  s.source_file = src.file();
+  std::string base = fmt::format("persist[{}]", index);
+  const auto& t = table.as_table();
+  bool have_name = false, have_rules = false, have_epoch = false;
+  for (const auto& [key, v] : t) {
+    std::string path = base + "." + key;
+    if (key == "name") {
+      if (auto n = val.string(src, v, path)) {
+        have_name = true;
+        s.name = {*n, src.at(v)};
+        if (!std::regex_match(*n, k_name_re)) {
+          val.error(src.at(v), fmt::format("{} '{}' must match ^[a-z0-9][a-z0-9._-]{{0,63}}$ "
+                                           "(lower case letters, digits, '.', '_', '-')",
+                                           path, *n));
+        }
+      } else {
+        have_name = true;
+      }
+    } else if (key == "rules") {
+      have_rules = true;
+      s.rules = val.strings(src, v, path);
+      if (v.is_array()) {
+        validate_rules(val, s.rules, path, src.at(v));
+      }
+    } else if (key == "epoch") {
+      have_epoch = true;
+      if (!v.is_integer() || v.as_integer() < 0) {
+        val.error(src.at(v), fmt::format("{} must be an integer >= 0{}", path,
+                                         v.is_integer() ? "" : fmt::format(", not {}", Validator::type_name(v))));
+      } else {
+        s.epoch = {v.as_integer(), src.at(v)};
+      }
+    } else if (key == "cache_key") {
+      if (auto k = val.string(src, v, path)) {
+        s.cache_key = {*k, src.at(v)};
+        if (!std::regex_match(*k, k_cache_key_re)) {
+          val.error(src.at(v), fmt::format("{} '{}' may hold only A-Z a-z 0-9 . _ - (at most 128)",
+                                           path, *k));
+        }
+      }
+    } else if (key == "key_files") {
+      s.key_files = val.strings(src, v, path);
+      for (const auto& f : s.key_files) {
+        if (f.value.empty()) {
+          val.error(f.pos, fmt::format("{}: an empty path", path));
+        }
+      }
+    } else if (key == "restore_keys") {
+      s.restore_keys = val.strings(src, v, path);
+      for (const auto& k : s.restore_keys) {
+        if (!std::regex_match(k.value, k_cache_key_re)) {
+          val.error(k.pos, fmt::format("{}: '{}' may hold only A-Z a-z 0-9 . _ -", path, k.value));
+        }
+      }
+    } else if (key == "restore" || key == "save" || key == "restore_on_protected") {
+      if (auto b = val.boolean(src, v, path)) {
+        (key == "restore" ? s.restore : key == "save" ? s.save : s.restore_on_protected) = *b;
+      }
+    } else if (key == "share") {
+      if (auto sh = val.string(src, v, path)) {
+        if (*sh == "repository") {
+          s.share = Share::repository;
+        } else if (*sh == "branch") {
+          s.share = Share::branch;
+        } else {
+          val.error(src.at(v), fmt::format("{} must be \"repository\" or \"branch\", not \"{}\"",
+                                           path, *sh));
+        }
+      }
+    } else if (key == "max_size") {
+      std::optional<uint64_t> size;
+      if (v.is_integer() && v.as_integer() > 0) {
+        size = static_cast<uint64_t>(v.as_integer());
+      } else if (v.is_string()) {
+        size = parse_size(v.as_string().str);
+      }
+      if (!size || *size == 0) {
+        val.error(src.at(v), fmt::format("{} must be a size such as \"4GiB\", \"500MB\" or a "
+                                         "positive number of bytes",
+                                         path));
+      } else {
+        s.max_size = size;
+      }
+    } else if (key == "level") {
+      if (!v.is_integer() || v.as_integer() < 1 || v.as_integer() > 19) {
+        val.error(src.at(v), fmt::format("{} must be a zstd level, an integer from 1 to 19", path));
+      } else {
+        s.level = static_cast<int>(v.as_integer());
+      }
+    } else {
+      std::string hint;
+      if (std::find(k_global_keys.begin(), k_global_keys.end(), key) != k_global_keys.end()) {
+        hint = fmt::format("; '{}' is a top-level key that landed in [[persist]] because it comes "
+                           "after the table header: move it above the first [...]",
+                           key);
+      } else if (auto c = closest(key, k_persist_keys)) {
+        hint = fmt::format("; did you mean '{}'?", *c);
+      }
+      val.error(src.key_at(v, key), fmt::format("{}: unknown key '{}' in [[persist]]{}", base, key, hint));
+    }
+  }
+  if (!have_name) {
+    val.error(s.pos, fmt::format("{}.name is required", base));
+  }
+  if (!have_rules) {
+    val.error(s.pos, fmt::format("{}.rules is required: which files to keep", base));
+  }
+  if (!have_epoch) {
+    val.error(s.pos, fmt::format("{}.epoch is required: an integer you bump to throw every old "
+                                 "archive of this stanza away (start with epoch = 1)",
+                                 base));
+  }
+  return s;
+}
+
+std::string toml_message(const std::string& what) {
+  std::string first = what.substr(0, what.find('\n'));
+  for (const char* p : {"[error] "}) {
+    if (first.rfind(p, 0) == 0) {
+      first = first.substr(std::string(p).size());
+    }
+  }
+  if (first.rfind("toml::", 0) == 0) {
+    auto colon = first.find(": ");
+    if (colon != std::string::npos) {
+      first = first.substr(colon + 2);
+    }
+  }
+  return "TOML: " + first;
+}
+
+std::optional<toml::value> parse_toml(const Source& src, const std::string& text,
+                                      std::vector<Diagnostic>& diags) {
+  // TOML is UTF-8: say where it is not, rather than letting bytes through.
+  size_t i = 0;
+  int line = 1, col = 1;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= text.size();
+    for (size_t k = 1; ok && k < n; ++k) {
+      ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
+    }
+    if (!ok) {
+      diags.push_back({Severity::error, src.at(line, col),
+                       fmt::format("byte 0x{:02x} is not UTF-8: TOML must be UTF-8", c)});
+      return std::nullopt;
+    }
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+    i += n;
+  }
+  std::istringstream in(text);
+  try {
+    return toml::parse(in, src.file());
+  } catch (const toml::exception& e) {
+    auto loc = e.location();
+    diags.push_back({Severity::error, src.at(static_cast<int>(loc.line()), static_cast<int>(loc.column())),
+                     toml_message(e.what())});
+  } catch (const std::exception& e) {
+    diags.push_back({Severity::error, src.at(0, 0), toml_message(e.what())});
+  }
+  return std::nullopt;
+}
+
+void lint_tables(Validator& val, const Source& src, const toml::value& root) {
+  static const std::vector<std::string> k_top_only = {"variety", "enable", "target", "output_rules",
+                                                      "rust_toolchain", "skip_clone", "access_repos"};
+  for (const auto& [name, v] : root.as_table()) {
+    std::vector<const toml::value*> tables;
+    if (v.is_table()) {
+      tables.push_back(&v);
+    } else if (v.is_array()) {
+      for (const auto& item : v.as_array()) {
+        if (item.is_table()) {
+          tables.push_back(&item);
+        }
+      }
+    }
+    if (name == "persist") {
+      continue; // validated with errors
+    }
+    for (const auto* t : tables) {
+      for (const auto& [key, kv] : t->as_table()) {
+        if (std::find(k_top_only.begin(), k_top_only.end(), key) != k_top_only.end()) {
+          val.warning(src.key_at(kv, key),
+                      fmt::format("'{}' is written after the table header [{}], so TOML puts it "
+                                  "inside that table, not at the top level: move it above the "
+                                  "first [...]",
+                                  key, name));
+        }
+      }
+    }
+  }
+}
+
+void read_globals(Validator& val, const Source& src, const toml::value& root, JobSpec& job) {
+  const auto& t = root.as_table();
+  auto find = [&](const char* key) -> const toml::value* {
+    auto it = t.find(key);
+    return it == t.end() ? nullptr : &it->second;
+  };
+  Position top{src.file(), 0, 0};
+  if (const auto* v = find("name")) {
+    job.name = val.string(src, *v, "name").value_or("");
+  } else {
+    val.error(src.at(1, 0), "name is required (a string naming the job)");
+  }
+  if (const auto* v = find("variety")) {
+    job.variety = val.string(src, *v, "variety").value_or("");
+  } else {
+    val.error(src.at(1, 0), "variety is required (buildomat's job variety, e.g. \"basic\")");
+  }
+  if (const auto* v = find("enable")) {
+    job.enable = val.boolean(src, *v, "enable").value_or(true);
+  }
+  for (const char* wrong : {"enabled", "disable", "disabled"}) {
+    if (const auto* v = find(wrong)) {
+      val.error(src.key_at(*v, wrong),
+                fmt::format("'{}' is not a job key: use 'enable = {}' to {} the job", wrong,
+                            std::string(wrong) == "enabled" ? "true|false"
+                                                            : "false",
+                            std::string(wrong) == "enabled" ? "enable or disable" : "disable"));
+    }
+  }
+  if (const auto* v = find("target")) {
+    if (auto s = val.string(src, *v, "target")) {
+      job.target = *s;
+    }
+  }
+}
+
+std::vector<PersistSpec> read_stanzas(Validator& val, const Source& src, const toml::value& root,
+                                      size_t first_index) {
+  std::vector<PersistSpec> out;
+  const auto& t = root.as_table();
+  auto it = t.find("persist");
+  if (it == t.end()) {
+    return out;
+  }
+  if (!it->second.is_array()) {
+    val.error(src.at(it->second), "persist must be an array of tables: write [[persist]], not [persist]");
+    return out;
+  }
+  size_t i = first_index;
+  for (const auto& item : it->second.as_array()) {
+    if (!item.is_table()) {
+      val.error(src.at(item), fmt::format("persist[{}] must be a table ([[persist]])", i));
+    } else {
+      out.push_back(validate_stanza(val, src, item, i));
+    }
+    ++i;
+  }
+  return out;
+}
+
+struct Loaded {
+  std::optional<toml::value> root;
+  Source source;
+};
+
+Loaded load_toml(const fs::path& path, bool script, std::vector<Diagnostic>& diags) {
+  std::string file = path.string();
+  auto text = util::read_file_if_exists(path);
+  if (!text) {
+    throw util::InputError({file, 0, 0}, "no such file");
+  }
+  if (text->empty()) {
+    throw util::InputError({file, 1, 1}, "the file is empty");
+  }
+  if (!script) {
+    Source src(file, std::nullopt);
+    return {parse_toml(src, *text, diags), src};
+  }
+  auto fm = extract_frontmatter(file, *text);
+  diags.insert(diags.end(), fm.warnings.begin(), fm.warnings.end());
+  std::string toml = fm.toml + "\n";
+  Source src(file, std::move(fm));
+  return {parse_toml(src, toml, diags), src};
+}
+
+bool is_script(const fs::path& p) { return p.extension() == ".sh"; }
+
+} // namespace
+
+JobSpec load_job(const fs::path& job_file, const std::optional<fs::path>& persist_file) {
+  std::vector<Diagnostic> diags;
+  JobSpec job;
+  job.file = job_file.string();
+  if (!is_script(job_file) && job_file.extension() != ".toml") {
+    throw util::InputError({job.file, 0, 0},
+                           "not a job file: give a buildomat job script (*.sh) or a TOML file (*.toml)");
+  }
+  Validator val(diags);
+  auto main = load_toml(job_file, is_script(job_file), diags);
+  if (main.root) {
+    read_globals(val, main.source, *main.root, job);
+    lint_tables(val, main.source, *main.root);
+    job.persist = read_stanzas(val, main.source, *main.root, 0);
+  }
+  fs::path sibling = persist_file ? *persist_file : sibling_persist_file(job_file);
+  bool explicit_file = persist_file.has_value();
+  if (explicit_file || fs::exists(sibling)) {
+    job.persist_file = sibling.string();
+    if (sibling.extension() != ".toml") {
+      diags.push_back({Severity::error, {sibling.string(), 0, 0}, "a persist file must be *.toml"});
+    } else {
+      auto extra = load_toml(sibling, false, diags);
+      if (extra.root) {
+        for (const auto& [key, v] : extra.root->as_table()) {
+          if (key != "persist") {
+            val.error(extra.source.key_at(v, key),
+                      fmt::format("'{}' does not belong in a persist file: it holds only "
+                                  "[[persist]] tables",
+                                  key));
+          }
+        }
+        auto more = read_stanzas(val, extra.source, *extra.root, job.persist.size());
+        job.persist.insert(job.persist.end(), more.begin(), more.end());
+      }
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& s : job.persist) {
+    if (!s.name.value.empty() && !seen.insert(s.name.value).second) {
+      val.error(s.name.pos, fmt::format("persist name '{}' is used twice: names must be unique "
+                                        "across the job file and its persist file",
+                                        s.name.value));
+    }
+  }
+  bool failed = std::any_of(diags.begin(), diags.end(),
+                            [](const Diagnostic& d) { return d.severity == Severity::error; });
+  if (failed) {
+    std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return std::tie(a.pos.file, a.pos.line, a.pos.column) < std::tie(b.pos.file, b.pos.line, b.pos.column);
+    });
+    throw util::InputError(std::move(diags));
+  }
+  job.warnings = std::move(diags);
+  return job;
+}
+
+} // namespace ephemera::jobfile

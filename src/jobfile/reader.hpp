@@ -1,0 +1,28 @@
+#pragma once
+
+#include "jobfile/job_spec.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+namespace ephemera::jobfile {
+
+// The sibling file SPEC 2 names: .github/buildomat/jobs/build.sh ->
+// .github/buildomat/persist/build.toml
+std::filesystem::path sibling_persist_file(const std::filesystem::path& job_file);
+
+// Reads a job (*.sh with '#:' frontmatter, or *.toml) and its persist file (the one given,
+// else the sibling when it exists), validates SPEC 2 and 2.1, merges the stanzas.
+// Throws util::InputError with every error (and the warnings), positions in each file's
+// own numbering; warnings alone land in JobSpec::warnings.
+JobSpec load_job(const std::filesystem::path& job_file,
+                 const std::optional<std::filesystem::path>& persist_file = std::nullopt);
+
+// "4GiB", "500MB", "10k", "1024": bytes; nullopt when malformed.
+std::optional<uint64_t> parse_size(std::string_view text);
+
+// The closest of candidates within a small edit distance, for "did you mean".
+std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
+
+} // namespace ephemera::jobfile
