@@ -1,0 +1,92 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Pack and unpack POSIX pax tar + zstd with libarchive. Knows nothing of rules or stores:
+// confinement reaches it as a callback, archives as local files.
+namespace ephemera::archive {
+
+enum class ItemType { file, symlink, directory };
+
+// One walked entry, as the walker stat'ed it.
+struct PackItem {
+  std::string name;             // archive path, e.g. "home/.cargo/registry/x"; never absolute
+  std::filesystem::path source; // where to read it on the host
+  ItemType type = ItemType::file;
+  uint64_t size = 0;
+  uint32_t mode = 0;
+  int64_t mtime_ns = 0;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t nlink = 1;
+  std::string link_target;
+  bool may_change = false;      // '%': archive as read (or skip if gone) instead of failing
+};
+
+struct Progress {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  double seconds = 0;
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+struct PackOptions {
+  int level = 3;
+  int threads = 0;              // zstd worker threads; 0: one per core
+  ProgressFn progress;
+};
+
+struct PackResult {
+  std::string sha256;           // of the compressed archive
+  uint64_t compressed_bytes = 0;
+  uint64_t unpacked_bytes = 0;  // file contents
+  uint64_t files = 0;
+  uint64_t symlinks = 0;
+  uint64_t directories = 0;
+  double seconds = 0;
+};
+
+// Packs items into out_file. Throws util::ArchiveError naming the path when a file changed
+// (size or mtime) or vanished while it was read and its item is not may_change; out_file is
+// then removed.
+PackResult pack(const std::vector<PackItem>& items, const std::filesystem::path& out_file,
+                const PackOptions& options);
+
+// Where an entry goes: below base (an anchor directory on the host, created if missing), at
+// the relative path rel. No component of rel is ever followed through a symlink.
+struct Destination {
+  std::filesystem::path base;
+  std::string rel;
+};
+// Decides each entry: its destination, or nullopt to refuse the archive.
+using Resolve = std::function<std::optional<Destination>(std::string_view name, ItemType type)>;
+
+struct UnpackOptions {
+  std::string expected_sha256;
+  uint64_t max_unpacked_bytes = 0;
+  Resolve resolve;
+  ProgressFn progress;
+};
+
+struct UnpackResult {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t symlinks = 0;
+  uint64_t directories = 0;
+  double seconds = 0;
+};
+
+// Verifies the SHA-256 of the whole file first (nothing is written on a mismatch), then
+// extracts every entry to a temporary name beside its destination and renames them all into
+// place only when the whole archive was accepted: on any failure (refused entry, more bytes
+// than declared, disk full, corrupt stream) everything written is removed and existing files
+// are untouched. Throws util::ArchiveError naming the first offending entry.
+UnpackResult unpack(const std::filesystem::path& archive_file, const UnpackOptions& options);
+
+} // namespace ephemera::archive
