@@ -1,0 +1,96 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+// Storage backends stay dumb: key-addressed, streamed primitives. Manifests, digests,
+// lookup and retention live once, above them (catalog.hpp).
+namespace ephemera::store {
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  int64_t mtime = 0; // seconds since the epoch
+};
+
+// Receives an object's bytes.
+class Sink {
+public:
+  virtual ~Sink() = default;
+  virtual void write(const char* data, size_t size) = 0;
+};
+
+// Gives an object's bytes; rewindable so a failed upload can be retried.
+class Source {
+public:
+  virtual ~Source() = default;
+  virtual uint64_t size() const = 0;
+  // Up to max bytes into buf; 0 at the end.
+  virtual size_t read(char* buf, size_t max) = 0;
+  virtual void rewind() = 0;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::optional<ObjectInfo> stat(const std::string& key) = 0;
+  // Throws StoreError(not_found) when the object does not exist.
+  virtual void get(const std::string& key, Sink& sink) = 0;
+  // Readers see the old object or the new one, never a part.
+  virtual void put(const std::string& key, Source& source) = 0;
+  // Every object whose key starts with prefix, sorted by key.
+  virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
+  // Removing a missing object is not an error.
+  virtual void remove(const std::string& key) = 0;
+  // Where the object is, for people: file:///... or s3://bucket/key. Never credentials.
+  virtual std::string url(const std::string& key) const = 0;
+  // A time-limited HTTPS link where the backend has one.
+  virtual std::optional<std::string> presign(const std::string& key,
+                                             std::chrono::seconds ttl) const {
+    (void)key;
+    (void)ttl;
+    return std::nullopt;
+  }
+};
+
+class FileSource : public Source {
+public:
+  explicit FileSource(const std::filesystem::path& path);
+  ~FileSource() override;
+  uint64_t size() const override { return m_size; }
+  size_t read(char* buf, size_t max) override;
+  void rewind() override;
+
+private:
+  std::filesystem::path m_path;
+  int m_fd = -1;
+  uint64_t m_size = 0;
+};
+
+class StringSource : public Source {
+public:
+  explicit StringSource(std::string data) : m_data(std::move(data)) {}
+  uint64_t size() const override { return m_data.size(); }
+  size_t read(char* buf, size_t max) override;
+  void rewind() override { m_pos = 0; }
+
+private:
+  std::string m_data;
+  size_t m_pos = 0;
+};
+
+class StringSink : public Sink {
+public:
+  void write(const char* data, size_t size) override { m_data.append(data, size); }
+  const std::string& data() const { return m_data; }
+
+private:
+  std::string m_data;
+};
+
+} // namespace ephemera::store

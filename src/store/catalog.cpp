@@ -1,0 +1,471 @@
+#include "store/catalog.hpp"
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <random>
+#include <set>
+#include <sys/time.h>
+#include <unistd.h>
+
+namespace ephemera::store {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using util::StoreError;
+using util::StoreErrorKind;
+
+std::string sanitise(std::string_view component) {
+  if (component.empty()) {
+    return "~";
+  }
+  std::string out;
+  for (size_t i = 0; i < component.size(); ++i) {
+    auto c = static_cast<unsigned char>(component[i]);
+    bool plain = std::isalnum(c) != 0 || c == '_' || c == '-' || (c == '.' && i > 0);
+    out += plain ? std::string(1, static_cast<char>(c)) : fmt::format("~{:02X}", c);
+  }
+  return out;
+}
+
+std::string rfc3339_now() {
+  struct timeval tv {};
+  ::gettimeofday(&tv, nullptr);
+  struct tm tm {};
+  ::gmtime_r(&tv.tv_sec, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tv.tv_usec);
+}
+
+std::optional<double> parse_rfc3339(const std::string& text) {
+  struct tm tm {};
+  int usec = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec) != 7) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(::timegm(&tm)) + usec / 1e6;
+}
+
+namespace {
+
+std::string scope_prefix(const std::string& repository, const std::string& target,
+                         const std::string& name, int64_t epoch) {
+  return fmt::format("v1/{}/{}/{}/e{}/", sanitise(repository), sanitise(target), sanitise(name),
+                     epoch);
+}
+
+std::string stamp(const std::string& created) {
+  std::string s;
+  for (char c : created) {
+    if (c != '-' && c != ':') {
+      s += c;
+    }
+  }
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}-{:08x}", s, static_cast<uint32_t>(rng()));
+}
+
+template <typename T> T field(const json& j, const char* key) {
+  if (!j.contains(key)) {
+    throw StoreError(StoreErrorKind::permanent, fmt::format("manifest has no '{}'", key));
+  }
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw StoreError(StoreErrorKind::permanent, fmt::format("manifest field '{}' has the wrong type", key));
+  }
+}
+
+class HashingFileSink : public Sink {
+public:
+  explicit HashingFileSink(const fs::path& path) : m_path(path) {
+    m_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (m_fd < 0) {
+      throw util::Error(fmt::format("unable to create {}: {}", path.string(), std::strerror(errno)));
+    }
+  }
+  ~HashingFileSink() override {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+  }
+  void write(const char* data, size_t size) override {
+    m_hash.update(data, size);
+    m_bytes += size;
+    if (m_limit != 0 && m_bytes > m_limit) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("the store sent more than the {} bytes the manifest declares", m_limit));
+    }
+    size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::write(m_fd, data + done, size - done);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw util::Error(fmt::format("unable to write {}: {}", m_path.string(), std::strerror(errno)));
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+  void limit(uint64_t bytes) { m_limit = bytes; }
+  std::string finish() {
+    ::close(m_fd);
+    m_fd = -1;
+    return m_hash.finish_hex();
+  }
+  uint64_t bytes() const { return m_bytes; }
+
+private:
+  fs::path m_path;
+  int m_fd = -1;
+  util::Sha256 m_hash;
+  uint64_t m_bytes = 0;
+  uint64_t m_limit = 0;
+};
+
+} // namespace
+
+json Manifest::to_json(bool with_signature) const {
+  json j{{"format", format},
+         {"repository", repository},
+         {"target", target},
+         {"name", name},
+         {"epoch", epoch},
+         {"key", key},
+         {"archive", archive},
+         {"compressed_size", compressed_size},
+         {"sha256", sha256},
+         {"unpacked_bytes", unpacked_bytes},
+         {"files", files},
+         {"created", created},
+         {"job_id", job_id},
+         {"commit", commit},
+         {"branch", branch},
+         {"event", event},
+         {"trusted", trusted},
+         {"rules", rules},
+         {"tool_version", tool_version}};
+  if (with_signature && !signature.empty()) {
+    j["signature"] = signature;
+  }
+  return j;
+}
+
+Manifest Manifest::from_json(const json& j) {
+  if (!j.is_object()) {
+    throw StoreError(StoreErrorKind::permanent, "a manifest must be a JSON object");
+  }
+  Manifest m;
+  m.format = field<std::string>(j, "format");
+  if (m.format != k_manifest_format) {
+    throw StoreError(StoreErrorKind::permanent, fmt::format("unknown manifest format '{}'", m.format));
+  }
+  m.repository = field<std::string>(j, "repository");
+  m.target = field<std::string>(j, "target");
+  m.name = field<std::string>(j, "name");
+  m.epoch = field<int64_t>(j, "epoch");
+  m.key = field<std::string>(j, "key");
+  m.archive = field<std::string>(j, "archive");
+  m.compressed_size = field<uint64_t>(j, "compressed_size");
+  m.sha256 = field<std::string>(j, "sha256");
+  m.unpacked_bytes = field<uint64_t>(j, "unpacked_bytes");
+  m.files = field<uint64_t>(j, "files");
+  m.created = field<std::string>(j, "created");
+  m.job_id = field<std::string>(j, "job_id");
+  m.commit = field<std::string>(j, "commit");
+  m.branch = field<std::string>(j, "branch");
+  m.event = field<std::string>(j, "event");
+  m.trusted = field<bool>(j, "trusted");
+  m.rules = field<std::vector<std::string>>(j, "rules");
+  m.tool_version = field<std::string>(j, "tool_version");
+  m.signature = j.value("signature", "");
+  if (m.sha256.size() != 64 || !parse_rfc3339(m.created) || m.archive.empty()) {
+    throw StoreError(StoreErrorKind::permanent, "manifest has a malformed sha256, created time or archive");
+  }
+  return m;
+}
+
+bool Invalidation::covers(const Manifest& m) const {
+  return m.repository == repository && (target.empty() || m.target == target) &&
+         (name.empty() || m.name == name) && m.created < created;
+}
+
+Catalog::Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> signing_key)
+    : m_backend(std::move(backend)), m_signing_key(std::move(signing_key)) {}
+
+Catalog::~Catalog() = default;
+
+bool Catalog::signature_ok(const Manifest& m) const {
+  if (!m_signing_key) {
+    return true;
+  }
+  return !m.signature.empty() &&
+         util::hmac_sha256_hex(*m_signing_key, m.to_json(false).dump()) == m.signature;
+}
+
+Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file) {
+  Manifest m = partial;
+  m.created = rfc3339_now();
+  std::string base = scope_prefix(m.repository, m.target, m.name, m.epoch) + sanitise(m.key) + "/" +
+                     stamp(m.created);
+  m.archive = base + ".tar.zst";
+  FileSource source(archive_file);
+  if (source.size() != m.compressed_size) {
+    throw util::Error(fmt::format("internal: archive is {} bytes, expected {}", source.size(),
+                                  m.compressed_size));
+  }
+  m_backend->put(m.archive, source);
+  if (m_signing_key) {
+    m.signature = util::hmac_sha256_hex(*m_signing_key, m.to_json(false).dump());
+  }
+  StringSource manifest(m.to_json().dump(2) + "\n");
+  m.object = base + ".json";
+  m_backend->put(m.object, manifest);
+  return m;
+}
+
+std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
+  std::vector<Manifest> out;
+  for (const auto& o : m_backend->list(prefix)) {
+    if (o.key.size() < 5 || o.key.compare(o.key.size() - 5, 5, ".json") != 0) {
+      continue;
+    }
+    try {
+      StringSink sink;
+      m_backend->get(o.key, sink);
+      auto j = json::parse(sink.data(), nullptr, false);
+      if (j.is_discarded()) {
+        throw StoreError(StoreErrorKind::permanent, "not JSON");
+      }
+      auto m = Manifest::from_json(j);
+      m.object = o.key;
+      out.push_back(std::move(m));
+    } catch (const StoreError& e) {
+      if (e.kind() != StoreErrorKind::permanent && e.kind() != StoreErrorKind::not_found) {
+        throw;
+      }
+      if (e.kind() == StoreErrorKind::permanent) {
+        util::log::warn("ignoring manifest {}: {}", m_backend->url(o.key), e.what());
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Invalidation> Catalog::invalidations(const std::string& repository) {
+  std::vector<Invalidation> out;
+  std::string prefix = repository.empty() ? "v1/_invalidations/"
+                                          : "v1/_invalidations/" + sanitise(repository) + "/";
+  for (const auto& o : m_backend->list(prefix)) {
+    StringSink sink;
+    try {
+      m_backend->get(o.key, sink);
+    } catch (const StoreError& e) {
+      if (e.kind() == StoreErrorKind::not_found) {
+        continue;
+      }
+      throw;
+    }
+    auto j = json::parse(sink.data(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      util::log::warn("ignoring invalidation {}: not JSON", m_backend->url(o.key));
+      continue;
+    }
+    Invalidation inv{j.value("repository", ""), j.value("target", ""), j.value("name", ""),
+                     j.value("reason", ""), j.value("created", ""), o.key};
+    if (!inv.repository.empty() && parse_rfc3339(inv.created)) {
+      out.push_back(std::move(inv));
+    }
+  }
+  return out;
+}
+
+Invalidation Catalog::invalidate(const std::string& repository, const std::string& target,
+                                 const std::string& name, const std::string& reason) {
+  Invalidation inv{repository, target, name, reason, rfc3339_now(), ""};
+  inv.object = "v1/_invalidations/" + sanitise(repository) + "/" + stamp(inv.created) + ".json";
+  json j{{"repository", repository}, {"target", target}, {"name", name}, {"reason", reason},
+         {"created", inv.created}};
+  StringSource source(j.dump(2) + "\n");
+  m_backend->put(inv.object, source);
+  return inv;
+}
+
+std::optional<LookupResult> Catalog::lookup(const LookupRequest& r) {
+  auto all = manifests_under(scope_prefix(r.repository, r.target, r.name, r.epoch));
+  if (all.empty()) {
+    return std::nullopt;
+  }
+  auto invs = invalidations(r.repository);
+  bool warned = false;
+  auto eligible = [&](const Manifest& m) {
+    if (!signature_ok(m)) {
+      if (!warned) {
+        util::log::warn("refusing manifest {}: {} signature", m_backend->url(m.object),
+                        m.signature.empty() ? "no" : "a bad");
+        warned = true;
+      }
+      return false;
+    }
+    if ((!m.trusted || r.own_branch_only) && m.branch != r.branch) {
+      return false;
+    }
+    return std::none_of(invs.begin(), invs.end(), [&](const auto& inv) { return inv.covers(m); });
+  };
+  auto pick = [&](auto matches) -> std::optional<LookupResult> {
+    const Manifest* own = nullptr;
+    const Manifest* any = nullptr;
+    for (const auto& m : all) {
+      if (!matches(m) || !eligible(m)) {
+        continue;
+      }
+      if (m.branch == r.branch && (own == nullptr || m.created > own->created)) {
+        own = &m;
+      }
+      if (any == nullptr || m.created > any->created) {
+        any = &m;
+      }
+    }
+    if (own != nullptr) {
+      return LookupResult{*own, "", true};
+    }
+    if (any != nullptr) {
+      return LookupResult{*any, "", any->branch == r.branch};
+    }
+    return std::nullopt;
+  };
+  if (auto hit = pick([&](const Manifest& m) { return m.key == r.key; })) {
+    hit->step = "exact";
+    return hit;
+  }
+  for (const auto& p : r.restore_keys) {
+    if (auto hit = pick([&](const Manifest& m) { return m.key.rfind(p, 0) == 0; })) {
+      hit->step = "prefix:" + p;
+      return hit;
+    }
+  }
+  return std::nullopt;
+}
+
+void Catalog::download(const Manifest& m, const fs::path& dest) {
+  try {
+    HashingFileSink sink(dest);
+    sink.limit(m.compressed_size);
+    m_backend->get(m.archive, sink);
+    std::string digest = sink.finish();
+    if (sink.bytes() != m.compressed_size) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("the archive {} is {} bytes, the manifest says {}",
+                                   m_backend->url(m.archive), sink.bytes(), m.compressed_size));
+    }
+    if (digest != m.sha256) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("digest mismatch for {}: got {}, the manifest says {}",
+                                   m_backend->url(m.archive), digest, m.sha256));
+    }
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(dest, ec);
+    throw;
+  }
+}
+
+std::string Catalog::link(const Manifest& m) const { return m_backend->url(m.archive); }
+
+std::optional<std::string> Catalog::presigned_link(const Manifest& m) const {
+  return m_backend->presign(m.archive, std::chrono::hours(24));
+}
+
+std::vector<Manifest> Catalog::list(const std::string& repository, const std::string& target,
+                                    const std::string& name) {
+  std::string prefix = "v1/";
+  if (!repository.empty()) {
+    prefix += sanitise(repository) + "/";
+    if (!target.empty()) {
+      prefix += sanitise(target) + "/";
+      if (!name.empty()) {
+        prefix += sanitise(name) + "/";
+      }
+    }
+  }
+  auto all = manifests_under(prefix);
+  std::vector<Manifest> out;
+  for (auto& m : all) {
+    if ((target.empty() || m.target == target) && (name.empty() || m.name == name) &&
+        m.object.rfind("v1/_invalidations/", 0) != 0) {
+      out.push_back(std::move(m));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) {
+    return std::tie(a.repository, a.target, a.name, a.epoch, a.key, a.created) <
+           std::tie(b.repository, b.target, b.name, b.epoch, b.key, b.created);
+  });
+  return out;
+}
+
+Visibility Catalog::visibility(const Manifest& m, const std::vector<Manifest>& all,
+                               const std::vector<Invalidation>& invs) const {
+  for (const auto& inv : invs) {
+    if (inv.covers(m)) {
+      return {false, fmt::format("invalidated at {}{}", inv.created,
+                                 inv.reason.empty() ? "" : ": " + inv.reason)};
+    }
+  }
+  if (!signature_ok(m)) {
+    return {false, m.signature.empty() ? "unsigned, and signing is on" : "bad signature"};
+  }
+  int64_t newest_epoch = m.epoch;
+  for (const auto& o : all) {
+    if (o.repository == m.repository && o.target == m.target && o.name == m.name) {
+      newest_epoch = std::max(newest_epoch, o.epoch);
+    }
+  }
+  if (newest_epoch > m.epoch) {
+    return {false, fmt::format("old epoch: e{} is current for this stanza", newest_epoch)};
+  }
+  for (const auto& o : all) {
+    if (o.object != m.object && o.repository == m.repository && o.target == m.target && o.name == m.name &&
+        o.epoch == m.epoch && o.key == m.key && o.created > m.created && o.branch == m.branch &&
+        o.trusted == m.trusted) {
+      return {false, fmt::format("superseded by the save of {} (job '{}')", o.created, o.job_id)};
+    }
+  }
+  if (!m.trusted) {
+    return {true, fmt::format("untrusted: restored only by branch '{}'", m.branch)};
+  }
+  return {true, ""};
+}
+
+void Catalog::remove(const Manifest& m) {
+  m_backend->remove(m.object);
+  m_backend->remove(m.archive);
+}
+
+std::vector<ObjectInfo> Catalog::orphans(const std::vector<Manifest>& all) {
+  std::set<std::string> named;
+  for (const auto& m : all) {
+    named.insert(m.archive);
+  }
+  std::vector<ObjectInfo> out;
+  for (const auto& o : m_backend->list("v1/")) {
+    bool archive = o.key.size() > 8 && o.key.compare(o.key.size() - 8, 8, ".tar.zst") == 0;
+    if (archive && named.count(o.key) == 0) {
+      out.push_back(o);
+    }
+  }
+  return out;
+}
+
+} // namespace ephemera::store

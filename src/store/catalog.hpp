@@ -1,0 +1,137 @@
+#pragma once
+
+#include "store/backend.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// Everything above the backends, once: the layout, manifests, lookup, signing,
+// invalidation. Each save is an immutable archive object plus a small JSON manifest
+// written last, so readers never see a torn entry and concurrent saves need no lock.
+namespace ephemera::store {
+
+inline constexpr const char* k_manifest_format = "ephemera-manifest/1";
+
+struct Manifest {
+  std::string format = k_manifest_format;
+  std::string repository;
+  std::string target;
+  std::string name;
+  int64_t epoch = 0;
+  std::string key;
+  std::string archive;          // object key of the archive
+  uint64_t compressed_size = 0;
+  std::string sha256;
+  uint64_t unpacked_bytes = 0;
+  uint64_t files = 0;
+  std::string created;          // RFC 3339 UTC, microseconds
+  std::string job_id;
+  std::string commit;
+  std::string branch;
+  std::string event;
+  bool trusted = true;
+  std::vector<std::string> rules;
+  std::string tool_version;
+  std::string signature;        // HMAC-SHA256 hex when signing is on
+  std::string object;           // where this manifest was read from (not stored)
+
+  nlohmann::json to_json(bool with_signature = true) const;
+  // Throws util::StoreError(permanent) naming what is wrong.
+  static Manifest from_json(const nlohmann::json& j);
+};
+
+struct Invalidation {
+  std::string repository;
+  std::string target;           // "" : every target
+  std::string name;             // "" : every stanza
+  std::string reason;
+  std::string created;
+  std::string object;
+  bool covers(const Manifest& m) const;
+};
+
+struct LookupRequest {
+  std::string repository, target, name;
+  int64_t epoch = 0;
+  std::string key;
+  std::vector<std::string> restore_keys;
+  std::string branch;
+  bool own_branch_only = false;
+};
+
+struct LookupResult {
+  Manifest manifest;
+  std::string step;             // "exact" or "prefix:<prefix>"
+  bool own_branch = false;
+};
+
+// Why a manifest is or is not restorable now.
+struct Visibility {
+  bool restorable = true;
+  std::string why;              // superseded, invalidated, untrusted, ...
+};
+
+class Catalog {
+public:
+  Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> signing_key);
+  ~Catalog();
+
+  // Uploads the archive as an immutable object, then writes the manifest last.
+  // partial carries everything but archive, compressed_size (checked), created, signature.
+  Manifest publish(const Manifest& partial, const std::filesystem::path& archive_file);
+
+  // Exact key, then each restore_keys prefix; own branch first, then the newest from any
+  // branch; untrusted archives only for their own branch; invalidated ones never.
+  std::optional<LookupResult> lookup(const LookupRequest& request);
+
+  // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
+  // or a size other than the manifest's (dest is then removed).
+  void download(const Manifest& manifest, const std::filesystem::path& dest);
+
+  std::string link(const Manifest& manifest) const;
+  std::optional<std::string> presigned_link(const Manifest& manifest) const;
+
+  // Every manifest in the store (optionally of one repository/target/name), sorted by scope,
+  // key and age. Unreadable or badly signed manifests are skipped with a warning.
+  std::vector<Manifest> list(const std::string& repository = "", const std::string& target = "",
+                             const std::string& name = "");
+  // Records an invalidation of the scope; archives created before it become invisible.
+  Invalidation invalidate(const std::string& repository, const std::string& target,
+                          const std::string& name, const std::string& reason);
+  std::vector<Invalidation> invalidations(const std::string& repository = "");
+  // Whether m would be chosen by a lookup of its own scope and key from a trusted job on
+  // another branch, and if not, why.
+  Visibility visibility(const Manifest& m, const std::vector<Manifest>& all,
+                        const std::vector<Invalidation>& invalidations) const;
+
+  // Removes a save: its manifest first (so readers stop finding it), then its archive.
+  void remove(const Manifest& m);
+  // Archive objects no manifest names, with their age in seconds.
+  std::vector<ObjectInfo> orphans(const std::vector<Manifest>& all);
+
+  Backend& backend() { return *m_backend; }
+
+private:
+  std::vector<Manifest> manifests_under(const std::string& prefix);
+  bool signature_ok(const Manifest& m) const;
+
+  std::unique_ptr<Backend> m_backend;
+  std::optional<std::string> m_signing_key;
+};
+
+// Object path component for a repository, target, name or key: bytes outside
+// [A-Za-z0-9._-] and a leading '.' become "~XX"; "" becomes "~".
+std::string sanitise(std::string_view component);
+// RFC 3339 UTC with microseconds, e.g. 2026-11-24T16:40:00.123456Z.
+std::string rfc3339_now();
+// Seconds since the epoch of an RFC 3339 UTC time made by rfc3339_now; nullopt if malformed.
+std::optional<double> parse_rfc3339(const std::string& text);
+
+} // namespace ephemera::store

@@ -1,0 +1,181 @@
+#include "store/local.hpp"
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace ephemera::store {
+
+namespace fs = std::filesystem;
+using util::StoreError;
+using util::StoreErrorKind;
+
+namespace {
+
+[[noreturn]] void fail(const char* what, const fs::path& p, int err) {
+  StoreErrorKind kind = err == ENOENT                  ? StoreErrorKind::not_found
+                        : err == EACCES || err == EPERM ? StoreErrorKind::unauthorized
+                                                        : StoreErrorKind::permanent;
+  throw StoreError(kind, fmt::format("unable to {} {}: {}", what, p.string(), std::strerror(err)));
+}
+
+bool is_temp(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
+
+} // namespace
+
+LocalBackend::LocalBackend(fs::path root) : m_root(std::move(root)) {}
+
+fs::path LocalBackend::path_of(const std::string& key) const { return m_root / key; }
+
+std::optional<ObjectInfo> LocalBackend::stat(const std::string& key) {
+  struct stat st {};
+  if (::stat(path_of(key).c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return std::nullopt;
+    }
+    fail("stat", path_of(key), errno);
+  }
+  return ObjectInfo{key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec};
+}
+
+void LocalBackend::get(const std::string& key, Sink& sink) {
+  auto p = path_of(key);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail("read", p, errno == ENOTDIR ? ENOENT : errno);
+  }
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      fail("read", p, err);
+    }
+    if (n == 0) {
+      break;
+    }
+    try {
+      sink.write(buf.data(), static_cast<size_t>(n));
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+  }
+  ::close(fd);
+}
+
+void LocalBackend::put(const std::string& key, Source& source) {
+  auto p = path_of(key);
+  std::error_code ec;
+  fs::create_directories(p.parent_path(), ec);
+  if (ec) {
+    fail("create the directory", p.parent_path(), ec.value());
+  }
+  auto tmp = util::temp_name_beside(p);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fail("create", tmp, errno);
+  }
+  source.rewind();
+  std::vector<char> buf(1 << 20);
+  auto abandon = [&](int err) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail("write", tmp, err);
+  };
+  while (size_t n = source.read(buf.data(), buf.size())) {
+    size_t done = 0;
+    while (done < n) {
+      ssize_t w = ::write(fd, buf.data() + done, n - done);
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w < 0) {
+        abandon(errno);
+      }
+      done += static_cast<size_t>(w);
+    }
+  }
+  if (::fsync(fd) != 0) {
+    abandon(errno);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), p.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail("rename into place", p, err);
+  }
+  util::fsync_directory(p.parent_path());
+}
+
+std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) {
+  std::vector<ObjectInfo> out;
+  auto slash = prefix.rfind('/');
+  fs::path dir = slash == std::string::npos ? m_root : m_root / prefix.substr(0, slash);
+  std::error_code ec;
+  struct stat st {};
+  if (::stat(m_root.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      return out; // a store nothing was saved to yet
+    }
+    fail("list", m_root, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fail("list", m_root, ENOTDIR);
+  }
+  if (!fs::is_directory(dir, ec)) {
+    return out;
+  }
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) {
+      continue;
+    }
+    std::string key = fs::relative(it->path(), m_root, ec).string();
+    if (key.rfind(prefix, 0) != 0 || is_temp(it->path().filename().string())) {
+      continue;
+    }
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) == 0) {
+      out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
+    }
+  }
+  if (ec) {
+    fail("list", dir, ec.value());
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return out;
+}
+
+void LocalBackend::remove(const std::string& key) {
+  auto p = path_of(key);
+  if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+    fail("remove", p, errno);
+  }
+  // Drop directories left empty, up to the root.
+  for (fs::path d = p.parent_path(); d != m_root && d.string().size() > m_root.string().size();
+       d = d.parent_path()) {
+    if (::rmdir(d.c_str()) != 0) {
+      break;
+    }
+  }
+}
+
+std::string LocalBackend::url(const std::string& key) const {
+  return "file://" + fs::absolute(path_of(key)).lexically_normal().string();
+}
+
+} // namespace ephemera::store

@@ -1,0 +1,644 @@
+#include "store/s3.hpp"
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace ephemera::store {
+
+using util::StoreError;
+using util::StoreErrorKind;
+
+std::string uri_encode(std::string_view s, bool keep_slash) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+std::chrono::milliseconds retry_delay(int attempt, double jitter,
+                                      std::optional<std::chrono::seconds> retry_after) {
+  if (retry_after) {
+    return std::min<std::chrono::milliseconds>(*retry_after, std::chrono::seconds(60));
+  }
+  double base = 200.0 * static_cast<double>(1u << std::min(attempt - 1, 10));
+  base = std::min(base, 10000.0);
+  double factor = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(base * factor));
+}
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+std::string query_value(const std::string& query, const std::string& key) {
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t end = query.find('&', start);
+    std::string part = query.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    auto eq = part.find('=');
+    if (part.substr(0, eq) == key) {
+      return eq == std::string::npos ? "" : part.substr(eq + 1);
+    }
+    if (end == std::string::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string xml_unescape(std::string s) {
+  const std::pair<const char*, const char*> entities[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&#13;", "\r"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : entities) {
+    size_t pos = 0;
+    while ((pos = s.find(from, pos)) != std::string::npos) {
+      s.replace(pos, std::strlen(from), to);
+      pos += std::strlen(to);
+    }
+  }
+  return s;
+}
+
+// Every <tag>...</tag> in xml, in order (S3's responses are flat enough for this).
+std::vector<std::string> xml_all(const std::string& xml, const std::string& tag) {
+  std::vector<std::string> out;
+  std::string open = "<" + tag + ">", close = "</" + tag + ">";
+  size_t pos = 0;
+  while ((pos = xml.find(open, pos)) != std::string::npos) {
+    size_t end = xml.find(close, pos + open.size());
+    if (end == std::string::npos) {
+      throw StoreError(StoreErrorKind::permanent, fmt::format("invalid XML from the server: <{}> is not closed", tag));
+    }
+    out.push_back(xml.substr(pos + open.size(), end - pos - open.size()));
+    pos = end + close.size();
+  }
+  return out;
+}
+
+std::string xml_first(const std::string& xml, const std::string& tag) {
+  auto all = xml_all(xml, tag);
+  return all.empty() ? "" : all.front();
+}
+
+int64_t parse_iso_time(const std::string& s) {
+  struct tm tm {};
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec) != 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return ::timegm(&tm);
+}
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+
+struct Response {
+  long status = 0;
+  std::string body;             // error bodies and small responses
+  std::string etag;
+  std::optional<std::chrono::seconds> retry_after;
+  uint64_t length = 0;
+  int64_t mtime = 0;
+};
+
+struct Request {
+  std::string method = "GET";
+  std::string key;              // object key below the bucket ("" for the bucket)
+  std::map<std::string, std::string> query;
+  const std::string* body = nullptr;
+  Sink* sink = nullptr;         // GET bodies on 2xx
+};
+
+class S3Backend : public Backend {
+public:
+  explicit S3Backend(S3Config config) : m_config(std::move(config)) {
+    static CurlGlobal global;
+    auto scheme_end = m_config.endpoint.find("://");
+    m_scheme = m_config.endpoint.substr(0, scheme_end);
+    m_host = m_config.endpoint.substr(scheme_end + 3);
+    while (!m_host.empty() && m_host.back() == '/') {
+      m_host.pop_back();
+    }
+    if (!m_config.path_style) {
+      m_host = m_config.bucket + "." + m_host;
+    }
+  }
+
+  std::optional<ObjectInfo> stat(const std::string& key) override {
+    Request r;
+    r.method = "HEAD";
+    r.key = full(key);
+    auto resp = perform(r, true);
+    if (resp.status == 404) {
+      return std::nullopt;
+    }
+    return ObjectInfo{key, resp.length, resp.mtime};
+  }
+
+  void get(const std::string& key, Sink& sink) override {
+    Request r;
+    r.key = full(key);
+    r.sink = &sink;
+    perform(r, false);
+  }
+
+  void put(const std::string& key, Source& source) override {
+    source.rewind();
+    if (source.size() <= m_config.part_size) {
+      std::string body(source.size(), '\0');
+      size_t done = 0;
+      while (done < body.size()) {
+        size_t n = source.read(body.data() + done, body.size() - done);
+        if (n == 0) {
+          throw util::Error("the upload source ended early");
+        }
+        done += n;
+      }
+      Request r;
+      r.method = "PUT";
+      r.key = full(key);
+      r.body = &body;
+      perform(r, false);
+      return;
+    }
+    multipart(full(key), source);
+  }
+
+  std::vector<ObjectInfo> list(const std::string& prefix) override {
+    std::vector<ObjectInfo> out;
+    std::string token;
+    while (true) {
+      Request r;
+      r.query = {{"list-type", "2"}, {"prefix", full(prefix)}};
+      if (!token.empty()) {
+        r.query["continuation-token"] = token;
+      }
+      auto resp = perform(r, false);
+      for (const auto& c : xml_all(resp.body, "Contents")) {
+        std::string key = xml_unescape(xml_first(c, "Key"));
+        if (key.rfind(m_config.prefix, 0) != 0) {
+          continue;
+        }
+        ObjectInfo o;
+        o.key = key.substr(m_config.prefix.size());
+        o.size = std::strtoull(xml_first(c, "Size").c_str(), nullptr, 10);
+        o.mtime = parse_iso_time(xml_first(c, "LastModified"));
+        out.push_back(std::move(o));
+      }
+      if (xml_first(resp.body, "IsTruncated") != "true") {
+        break;
+      }
+      token = xml_unescape(xml_first(resp.body, "NextContinuationToken"));
+      if (token.empty()) {
+        throw StoreError(StoreErrorKind::permanent, "the server truncated a listing without a continuation token");
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    return out;
+  }
+
+  void remove(const std::string& key) override {
+    Request r;
+    r.method = "DELETE";
+    r.key = full(key);
+    auto resp = perform(r, true);
+    (void)resp; // 404: already gone
+  }
+
+  std::string url(const std::string& key) const override {
+    return fmt::format("s3://{}/{}", m_config.bucket, full(key));
+  }
+
+  std::optional<std::string> presign(const std::string& key, std::chrono::seconds ttl) const override {
+    std::time_t now = std::time(nullptr);
+    struct tm tm {};
+    ::gmtime_r(&now, &tm);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
+    return presign_get(m_scheme + "://" + m_host, m_host, canonical_uri(full(key)), m_config.region,
+                       m_config.access_key, m_config.secret_key, m_config.session_token, date, ttl);
+  }
+
+private:
+  std::string full(const std::string& key) const { return m_config.prefix + key; }
+
+  std::string canonical_uri(const std::string& key) const {
+    std::string path = m_config.path_style ? "/" + m_config.bucket : "";
+    return path + "/" + uri_encode(key, true);
+  }
+
+  static std::string canonical_query(const std::map<std::string, std::string>& q) {
+    std::string out;
+    for (const auto& [k, v] : q) { // std::map: sorted by key, as SigV4 wants
+      out += out.empty() ? "" : "&";
+      out += uri_encode(k, false) + "=" + uri_encode(v, false);
+    }
+    return out;
+  }
+
+  static size_t on_write(char* data, size_t size, size_t n, void* user) {
+    auto* ctx = static_cast<std::pair<Response*, Sink*>*>(user);
+    size_t bytes = size * n;
+    if (ctx->second != nullptr && ctx->first->status / 100 == 2) {
+      try {
+        ctx->second->write(data, bytes);
+      } catch (...) {
+        return 0; // aborts the transfer; the sink's error is rethrown below
+      }
+    } else if (ctx->first->body.size() < (1 << 20)) {
+      ctx->first->body.append(data, bytes);
+    }
+    return bytes;
+  }
+
+  static size_t on_header(char* data, size_t size, size_t n, void* user) {
+    auto* resp = static_cast<Response*>(user);
+    std::string line(data, size * n);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      value.erase(value.find_last_not_of(" \t\r\n") + 1);
+      if (name == "etag") {
+        resp->etag = value;
+      } else if (name == "retry-after") {
+        resp->retry_after = std::chrono::seconds(std::atol(value.c_str()));
+      } else if (name == "content-length") {
+        resp->length = std::strtoull(value.c_str(), nullptr, 10);
+      } else if (name == "last-modified") {
+        struct tm tm {};
+        if (::strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) != nullptr) {
+          resp->mtime = ::timegm(&tm);
+        }
+      }
+    } else if (line.rfind("HTTP/", 0) == 0) {
+      resp->status = std::atol(line.substr(line.find(' ') + 1).c_str());
+    }
+    return size * n;
+  }
+
+  struct Upload {
+    const std::string* body;
+    size_t pos = 0;
+  };
+
+  static size_t on_read(char* buf, size_t size, size_t n, void* user) {
+    auto* up = static_cast<Upload*>(user);
+    size_t len = std::min(size * n, up->body->size() - up->pos);
+    std::memcpy(buf, up->body->data() + up->pos, len);
+    up->pos += len;
+    return len;
+  }
+
+  // One attempt; throws StoreError classified.
+  Response attempt(const Request& r, const std::string& what) const {
+    CURL* curl = curl_easy_init();
+    if (curl == nullptr) {
+      throw StoreError(StoreErrorKind::transient, "unable to start a request");
+    }
+    std::unique_ptr<CURL, void (*)(CURL*)> guard(curl, curl_easy_cleanup);
+    std::string url = m_scheme + "://" + m_host + canonical_uri(r.key);
+    if (r.key.empty()) {
+      url = m_scheme + "://" + m_host + (m_config.path_style ? "/" + m_config.bucket + "/" : "/");
+    }
+    std::string query = canonical_query(r.query);
+    if (!query.empty()) {
+      url += "?" + query;
+    }
+    Response resp;
+    std::pair<Response*, Sink*> ctx{&resp, r.sink};
+    Upload up{r.body};
+    std::string hash = r.body != nullptr ? util::sha256_hex(*r.body) : util::sha256_hex("");
+    struct curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, ("x-amz-content-sha256: " + hash).c_str());
+    if (!m_config.session_token.empty()) {
+      headers = curl_slist_append(headers, ("x-amz-security-token: " + m_config.session_token).c_str());
+    }
+    std::unique_ptr<curl_slist, void (*)(curl_slist*)> hguard(headers, curl_slist_free_all);
+    std::string sigv4 = "aws:amz:" + m_config.region + ":s3";
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    curl_easy_setopt(curl, CURLOPT_USERNAME, m_config.access_key.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, m_config.secret_key.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, m_config.connect_timeout);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, m_config.stall_timeout);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, m_config.request_timeout);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
+    if (r.method == "HEAD") {
+      curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else if (r.method == "PUT") {
+      curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body->size()));
+    } else if (r.method == "POST") {
+      curl_easy_setopt(curl, CURLOPT_POST, 1L);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body != nullptr ? r.body->c_str() : "");
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(r.body != nullptr ? r.body->size() : 0));
+    } else if (r.method != "GET") {
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    }
+    CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    if (rc == CURLE_WRITE_ERROR && r.sink != nullptr && status / 100 == 2) {
+      throw util::Error(fmt::format("unable to store the download of {}", what));
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      throw StoreError(StoreErrorKind::timeout,
+                       fmt::format("unable to {}: timed out (no progress for {} s, or over {} s)", what,
+                                   m_config.stall_timeout, m_config.request_timeout));
+    }
+    if (rc != CURLE_OK) {
+      throw StoreError(StoreErrorKind::transient,
+                       fmt::format("unable to {}: {}", what, curl_easy_strerror(rc)));
+    }
+    return resp;
+  }
+
+  [[noreturn]] void classify(const Response& resp, const std::string& what) const {
+    std::string code = xml_first(resp.body, "Code");
+    std::string message = xml_first(resp.body, "Message");
+    std::string detail = fmt::format("unable to {}: HTTP {}{}{}", what, resp.status,
+                                     code.empty() ? "" : " " + code,
+                                     message.empty() ? "" : " (" + message + ")");
+    StoreErrorKind kind = StoreErrorKind::permanent;
+    if (resp.status == 404 && code != "NoSuchBucket" && code != "NoSuchUpload") {
+      kind = StoreErrorKind::not_found;
+    } else if (resp.status == 401 || resp.status == 403) {
+      kind = StoreErrorKind::unauthorized;
+    } else if (resp.status >= 500 || resp.status == 429 || code == "SlowDown" || code == "RequestTimeout") {
+      kind = StoreErrorKind::transient;
+    }
+    if (code == "NoSuchBucket") {
+      detail += fmt::format(": the bucket '{}' does not exist", m_config.bucket);
+    }
+    throw StoreError(kind, detail);
+  }
+
+  // Retries transient errors and timeouts with backoff; a 404 is returned when allow_404.
+  Response perform(const Request& r, bool allow_404) const {
+    std::string what = fmt::format("{} {}", r.method, url(r.key.substr(std::min(r.key.size(), m_config.prefix.size()))));
+    if (r.key.empty()) {
+      what = fmt::format("{} s3://{}/ (prefix '{}')", r.method, m_config.bucket,
+                         r.query.count("prefix") != 0 ? r.query.at("prefix") : "");
+    }
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    for (int i = 1;; ++i) {
+      try {
+        auto resp = attempt(r, what);
+        if (resp.status / 100 == 2 || (allow_404 && resp.status == 404)) {
+          return resp;
+        }
+        classify(resp, what);
+      } catch (const StoreError& e) {
+        if (!e.retryable() || i >= m_config.attempts) {
+          if (i > 1) {
+            throw StoreError(e.kind(), fmt::format("{} (after {} tries)", e.what(), i));
+          }
+          throw;
+        }
+        if (r.sink != nullptr) {
+          throw; // a partial download cannot be replayed into the sink
+        }
+        auto delay = retry_delay(i, std::uniform_real_distribution<double>(0, 1)(rng), std::nullopt);
+        util::log::debug("{}; retrying in {} ms", e.what(), delay.count());
+        std::this_thread::sleep_for(delay);
+      }
+    }
+  }
+
+  void multipart(const std::string& key, Source& source) {
+    Request create;
+    create.method = "POST";
+    create.key = key;
+    create.query = {{"uploads", ""}};
+    std::string empty;
+    create.body = &empty;
+    auto resp = perform(create, false);
+    std::string upload_id = xml_unescape(xml_first(resp.body, "UploadId"));
+    if (upload_id.empty()) {
+      throw StoreError(StoreErrorKind::permanent, "the server started a multipart upload without an UploadId");
+    }
+    try {
+      auto etags = upload_parts(key, upload_id, source);
+      std::string xml = "<CompleteMultipartUpload>";
+      for (size_t i = 0; i < etags.size(); ++i) {
+        xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
+      }
+      xml += "</CompleteMultipartUpload>";
+      Request complete;
+      complete.method = "POST";
+      complete.key = key;
+      complete.query = {{"uploadId", upload_id}};
+      complete.body = &xml;
+      auto done = perform(complete, false);
+      if (done.body.find("<Error>") != std::string::npos) {
+        classify(Response{500, done.body, "", std::nullopt, 0, 0}, "complete the upload of " + key);
+      }
+    } catch (...) {
+      Request abort;
+      abort.method = "DELETE";
+      abort.key = key;
+      abort.query = {{"uploadId", upload_id}};
+      try {
+        perform(abort, true);
+      } catch (const std::exception& e) {
+        util::log::warn("unable to abort the multipart upload of {}: {}", url(key), e.what());
+      }
+      throw;
+    }
+  }
+
+  std::vector<std::string> upload_parts(const std::string& key, const std::string& upload_id, Source& source) {
+    uint64_t parts = (source.size() + m_config.part_size - 1) / m_config.part_size;
+    std::vector<std::string> etags(parts);
+    std::mutex mutex;
+    uint64_t next = 0;
+    std::exception_ptr failure;
+    auto worker = [&] {
+      std::string body;
+      while (true) {
+        uint64_t part = 0;
+        {
+          std::lock_guard lock(mutex);
+          if (failure || next >= parts) {
+            return;
+          }
+          part = next++;
+          body.resize(std::min<uint64_t>(m_config.part_size, source.size() - part * m_config.part_size));
+          size_t done = 0;
+          while (done < body.size()) {
+            size_t n = source.read(body.data() + done, body.size() - done);
+            if (n == 0) {
+              failure = std::make_exception_ptr(util::Error("the upload source ended early"));
+              return;
+            }
+            done += n;
+          }
+        }
+        try {
+          Request r;
+          r.method = "PUT";
+          r.key = key;
+          r.query = {{"partNumber", std::to_string(part + 1)}, {"uploadId", upload_id}};
+          r.body = &body;
+          auto resp = perform(r, false);
+          etags[part] = resp.etag;
+        } catch (...) {
+          std::lock_guard lock(mutex);
+          failure = std::current_exception();
+          return;
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int i = 0; i < std::max(1, m_config.parallel); ++i) {
+      threads.emplace_back(worker);
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+    return etags;
+  }
+
+  S3Config m_config;
+  std::string m_scheme;
+  std::string m_host;
+};
+
+} // namespace
+
+std::string presign_get(const std::string& url_base, const std::string& host,
+                        const std::string& canonical_uri, const std::string& region,
+                        const std::string& access_key, const std::string& secret_key,
+                        const std::string& session_token, const std::string& amz_date,
+                        std::chrono::seconds ttl) {
+  std::string date = amz_date.substr(0, 8);
+  std::string scope = fmt::format("{}/{}/s3/aws4_request", date, region);
+  std::map<std::string, std::string> q{{"X-Amz-Algorithm", "AWS4-HMAC-SHA256"},
+                                       {"X-Amz-Credential", access_key + "/" + scope},
+                                       {"X-Amz-Date", amz_date},
+                                       {"X-Amz-Expires", std::to_string(ttl.count())},
+                                       {"X-Amz-SignedHeaders", "host"}};
+  if (!session_token.empty()) {
+    q["X-Amz-Security-Token"] = session_token;
+  }
+  std::string query;
+  for (const auto& [k, v] : q) {
+    query += query.empty() ? "" : "&";
+    query += uri_encode(k, false) + "=" + uri_encode(v, false);
+  }
+  std::string canonical = fmt::format("GET\n{}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", canonical_uri,
+                                      query, host);
+  std::string to_sign = fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", amz_date, scope,
+                                    util::sha256_hex(canonical));
+  std::string k = util::hmac_sha256_raw("AWS4" + secret_key, date);
+  k = util::hmac_sha256_raw(k, region);
+  k = util::hmac_sha256_raw(k, "s3");
+  k = util::hmac_sha256_raw(k, "aws4_request");
+  std::string signature = util::hmac_sha256_hex(k, to_sign);
+  return fmt::format("{}{}?{}&X-Amz-Signature={}", url_base, canonical_uri, query, signature);
+}
+
+S3Config parse_s3_url(const std::string& rest) {
+  S3Config c;
+  std::string path = rest.substr(0, rest.find('?'));
+  std::string query = rest.find('?') == std::string::npos ? "" : rest.substr(rest.find('?') + 1);
+  auto slash = path.find('/');
+  c.bucket = path.substr(0, slash);
+  if (c.bucket.empty()) {
+    throw util::InputError("an S3 store URL needs a bucket: s3://bucket/prefix");
+  }
+  if (slash != std::string::npos) {
+    c.prefix = path.substr(slash + 1);
+    while (!c.prefix.empty() && c.prefix.front() == '/') {
+      c.prefix.erase(0, 1);
+    }
+    if (!c.prefix.empty() && c.prefix.back() != '/') {
+      c.prefix += '/';
+    }
+  }
+  c.region = query_value(query, "region");
+  if (c.region.empty()) {
+    c.region = !env("AWS_REGION").empty() ? env("AWS_REGION") : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION") : "us-east-1";
+  }
+  c.endpoint = query_value(query, "endpoint");
+  if (c.endpoint.empty()) {
+    c.endpoint = env("EPHEMERA_S3_ENDPOINT");
+  }
+  bool custom = !c.endpoint.empty();
+  if (!custom) {
+    c.endpoint = fmt::format("https://s3.{}.amazonaws.com", c.region);
+  }
+  if (c.endpoint.find("://") == std::string::npos) {
+    c.endpoint = "https://" + c.endpoint;
+  }
+  std::string addressing = query_value(query, "addressing");
+  c.path_style = addressing.empty() ? custom : addressing == "path";
+  if (!addressing.empty() && addressing != "path" && addressing != "virtual") {
+    throw util::InputError(fmt::format("addressing='{}': use path or virtual", addressing));
+  }
+  c.access_key = env("AWS_ACCESS_KEY_ID");
+  c.secret_key = env("AWS_SECRET_ACCESS_KEY");
+  c.session_token = env("AWS_SESSION_TOKEN");
+  if (auto s = env("EPHEMERA_S3_STALL_SECONDS"); !s.empty()) {
+    c.stall_timeout = std::max(1L, std::atol(s.c_str()));
+  }
+  if (auto s = env("EPHEMERA_S3_TIMEOUT_SECONDS"); !s.empty()) {
+    c.request_timeout = std::max(1L, std::atol(s.c_str()));
+  }
+  if (auto s = env("EPHEMERA_S3_CONNECT_SECONDS"); !s.empty()) {
+    c.connect_timeout = std::max(1L, std::atol(s.c_str()));
+  }
+  return c;
+}
+
+std::unique_ptr<Backend> open_s3(const std::string& rest) {
+  auto config = parse_s3_url(rest);
+  if (config.access_key.empty() || config.secret_key.empty()) {
+    throw StoreError(StoreErrorKind::unauthorized,
+                     "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  }
+  return std::make_unique<S3Backend>(std::move(config));
+}
+
+} // namespace ephemera::store
