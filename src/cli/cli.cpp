@@ -14,6 +14,7 @@ namespace ephemera::cli {
 namespace {
 
 const Registrar k_registrars[] = {
+    add_pre, add_post, add_restore, add_persist, add_plan, add_report,
     add_check, add_match, add_version,
 };
 

@@ -1,0 +1,461 @@
+#include "cli/engine.hpp"
+
+#include "archive/archive.hpp"
+#include "jobfile/reader.hpp"
+#include "rules/walk.hpp"
+#include "store/catalog.hpp"
+#include "store/url.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+#include "ephemera_config.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+
+namespace ephemera::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+rules::RuleSet compile(const jobfile::PersistSpec& stanza) {
+  std::vector<rules::Rule> parsed;
+  for (const auto& r : stanza.rules) {
+    try {
+      parsed.push_back(rules::parse_rule(r.value));
+    } catch (const rules::RuleError& e) {
+      throw util::InputError(r.pos, fmt::format("persist '{}': rule '{}': {} (at offset {})",
+                                                stanza.name.value, e.rule(), e.reason(),
+                                                e.offset()));
+    }
+  }
+  return rules::RuleSet::compile(std::move(parsed));
+}
+
+// Paths, types, sizes, mtimes, modes and link targets of a stanza's file set.
+std::string fingerprint(const rules::WalkResult& walked) {
+  util::Sha256 h;
+  for (const auto& e : walked.entries) {
+    h.update(fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\n", rules::folder(e.anchor), e.rel.size(),
+                         static_cast<int>(e.type), e.size, e.mtime_ns, e.mode,
+                         e.link_target.size()));
+    h.update(e.rel);
+    h.update(e.link_target);
+  }
+  return h.finish_hex();
+}
+
+archive::ItemType item_type(rules::EntryType type) {
+  switch (type) {
+  case rules::EntryType::file:
+    return archive::ItemType::file;
+  case rules::EntryType::symlink:
+    return archive::ItemType::symlink;
+  case rules::EntryType::directory:
+    return archive::ItemType::directory;
+  }
+  return archive::ItemType::file;
+}
+
+std::vector<archive::PackItem> pack_items(const rules::WalkResult& walked,
+                                          const rules::RuleSet& rules) {
+  std::vector<archive::PackItem> items;
+  items.reserve(walked.entries.size());
+  for (const auto& e : walked.entries) {
+    if (e.rel.empty()) {
+      continue; // the anchor itself is never an entry
+    }
+    archive::PackItem item;
+    item.name = fmt::format("{}/{}", rules::folder(e.anchor), e.rel);
+    item.source = e.host;
+    item.type = item_type(e.type);
+    item.size = e.size;
+    item.mode = e.mode;
+    item.mtime_ns = e.mtime_ns;
+    item.dev = e.dev;
+    item.ino = e.ino;
+    item.nlink = e.nlink;
+    item.link_target = e.link_target;
+    item.may_change = rules.rules().at(e.rule).may_change;
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+std::optional<rules::Anchor> anchor_of_folder(std::string_view folder) {
+  for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
+    if (folder == rules::folder(a)) {
+      return a;
+    }
+  }
+  return std::nullopt;
+}
+
+bool safe_relative(std::string_view rel) {
+  if (rel.empty() || rel.front() == '/') {
+    return false;
+  }
+  size_t start = 0;
+  while (start <= rel.size()) {
+    size_t end = rel.find('/', start);
+    auto part = rel.substr(start, end == std::string_view::npos ? rel.npos : end - start);
+    if (part.empty() || part == "." || part == "..") {
+      return false;
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+report::ArchiveInfo archive_info(const store::Catalog& catalog, const store::Manifest& m) {
+  report::ArchiveInfo a;
+  a.link = catalog.link(m);
+  a.presigned = catalog.presigned_link(m).value_or("");
+  a.sha256 = m.sha256;
+  a.compressed_bytes = m.compressed_size;
+  a.unpacked_bytes = m.unpacked_bytes;
+  a.files = m.files;
+  a.key = m.key;
+  a.created = m.created;
+  a.job_id = m.job_id;
+  a.commit = m.commit;
+  a.branch = m.branch;
+  a.trusted = m.trusted;
+  return a;
+}
+
+} // namespace
+
+std::string cost_line(uint64_t files, uint64_t bytes, uint64_t compressed, double seconds) {
+  double rate = seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0;
+  return fmt::format("{} files, {}, {} compressed, {:.2f} s, {:.1f} MB/s", files,
+                     report::human_bytes(bytes), report::human_bytes(compressed), seconds, rate);
+}
+
+Session::Session(const Globals& globals, const ContextOptions& options)
+    : m_globals(globals), m_options(options), m_context(make_context(options)) {
+  m_anchors.root = globals.root.empty() ? fs::path("/") : fs::path(globals.root);
+  m_anchors.home = home_of(options);
+  m_anchors.work = workdir_of(options);
+  m_state_dir = state_dir_of(globals, options);
+  if (m_context.repository.empty()) {
+    m_context.repository = "default";
+  }
+}
+
+Session::~Session() = default;
+
+const jobfile::JobSpec& Session::load_job() {
+  if (m_options.job.empty()) {
+    throw util::InputError("no job file: give --job FILE (or set EPHEMERA_JOB)");
+  }
+  std::optional<fs::path> persist;
+  if (!m_options.persist.empty()) {
+    persist = m_options.persist;
+  }
+  m_job = jobfile::load_job(m_options.job, persist);
+  for (const auto& w : m_job.warnings) {
+    util::log::write("", w.str());
+  }
+  for (const auto& stanza : m_job.persist) {
+    compile(stanza); // a malformed rule is the author's error: exit 2 before anything runs
+  }
+  m_loaded = true;
+  return m_job;
+}
+
+std::string Session::store_url() const {
+  return m_globals.store.empty() ? store::default_store_url() : m_globals.store;
+}
+
+store::Catalog& Session::catalog() {
+  if (!m_catalog) {
+    std::optional<std::string> signing_key;
+    if (const char* k = std::getenv("EPHEMERA_SIGNING_KEY"); k != nullptr && *k != '\0') {
+      signing_key = k;
+    }
+    m_catalog = std::make_unique<store::Catalog>(store::open_backend(store_url(), {}), signing_key);
+  }
+  return *m_catalog;
+}
+
+std::string Session::key_of(const jobfile::PersistSpec& stanza) const {
+  std::vector<policy::KeyFile> files;
+  for (const auto& f : stanza.key_files) {
+    fs::path visible = f.value;
+    if (f.value.rfind("~/", 0) == 0) {
+      visible = fs::path(m_anchors.home) / f.value.substr(2);
+    } else if (visible.is_relative()) {
+      visible = fs::path(m_anchors.work) / visible;
+    }
+    files.push_back({f.value, util::read_file_if_exists(util::rebase(m_anchors.root, visible))});
+  }
+  return policy::compute_key(stanza.cache_key.value, files);
+}
+
+report::Entry Session::fail(report::Entry entry, const std::string& what, const std::exception& e) {
+  m_problem = true;
+  entry.result = "failed";
+  entry.error = e.what();
+  util::log::warn("{} '{}': {} (the job goes on {})", what, entry.name, e.what(),
+                  entry.phase == "post" || entry.phase == "persist" ? "without this save"
+                                                                     : "cold");
+  return entry;
+}
+
+report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::string& phase,
+                               const std::optional<std::string>& key_override) {
+  auto start = std::chrono::steady_clock::now();
+  report::Entry entry;
+  entry.phase = phase;
+  entry.name = stanza.name.value;
+  entry.acted = true;
+  try {
+    auto rules = compile(stanza);
+    entry.key_wanted = key_override ? *key_override : key_of(stanza);
+    std::vector<std::string> prefixes;
+    for (const auto& p : stanza.restore_keys) {
+      prefixes.push_back(p.value);
+    }
+    for (const auto& step : policy::lookup_steps(entry.key_wanted, prefixes)) {
+      entry.looked_for.push_back(step.value);
+    }
+    store::LookupRequest request;
+    request.repository = m_context.repository;
+    request.target = m_job.target.value_or("");
+    request.name = stanza.name.value;
+    request.epoch = stanza.epoch.value;
+    request.key = entry.key_wanted;
+    request.restore_keys = prefixes;
+    request.branch = m_context.branch;
+    request.own_branch_only = stanza.share == jobfile::Share::branch;
+    auto found = catalog().lookup(request);
+    if (!found) {
+      entry.result = "miss";
+      entry.seconds = seconds_since(start);
+      util::log::info("restore '{}': miss (looked for key '{}'{})", entry.name, entry.key_wanted,
+                      prefixes.empty() ? "" : fmt::format(", then {} prefix(es)", prefixes.size()));
+      return entry;
+    }
+    const auto& m = found->manifest;
+    entry.step = found->step.rfind("prefix", 0) == 0 ? "prefix" : "exact";
+    if (entry.step == "prefix") {
+      entry.prefix = found->step.substr(found->step.find(':') + 1);
+    }
+    entry.branch_match = found->own_branch ? "own" : "other";
+    entry.archive = archive_info(catalog(), m);
+
+    fs::create_directories(m_state_dir / "tmp");
+    util::TempDir tmp(m_state_dir / "tmp", "restore");
+    fs::path file = tmp.path() / "archive.tar.zst";
+    catalog().download(m, file);
+    archive::UnpackOptions opts;
+    opts.expected_sha256 = m.sha256;
+    opts.max_unpacked_bytes = m.unpacked_bytes;
+    opts.resolve = [&](std::string_view name,
+                       archive::ItemType type) -> std::optional<archive::Destination> {
+      auto slash = name.find('/');
+      if (slash == std::string_view::npos) {
+        return std::nullopt;
+      }
+      auto anchor = anchor_of_folder(name.substr(0, slash));
+      std::string rel(name.substr(slash + 1));
+      while (!rel.empty() && rel.back() == '/') {
+        rel.pop_back();
+      }
+      if (!anchor || !safe_relative(rel)) {
+        return std::nullopt;
+      }
+      bool admitted = rules.selects(*anchor, rel).has_value() ||
+                      (type == archive::ItemType::directory && rules.may_contain(*anchor, rel));
+      if (!admitted) {
+        return std::nullopt;
+      }
+      return archive::Destination{m_anchors.host(*anchor), rel};
+    };
+    auto unpacked = archive::unpack(file, opts);
+    entry.result = "hit";
+    entry.seconds = seconds_since(start);
+    util::log::info("restored '{}' ({} key '{}', {} branch '{}'): {}, {}", entry.name,
+                    entry.step == "exact" ? "exact" : "prefix '" + entry.prefix + "' ->", m.key,
+                    entry.branch_match, m.branch,
+                    cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
+                    entry.archive->link);
+    auto walked = rules::walk(rules, m_anchors);
+    save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(walked));
+  } catch (const util::InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    entry = fail(std::move(entry), "unable to restore", e);
+    entry.seconds = seconds_since(start);
+  }
+  return entry;
+}
+
+report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::string& phase) {
+  auto start = std::chrono::steady_clock::now();
+  report::Entry entry;
+  entry.phase = phase;
+  entry.name = stanza.name.value;
+  entry.acted = true;
+  try {
+    auto rules = compile(stanza);
+    entry.key_wanted = key_of(stanza);
+    auto walked = rules::walk(rules, m_anchors);
+    for (const auto& w : walked.warnings) {
+      entry.warnings.push_back(w);
+      util::log::warn("save '{}': {}", entry.name, w);
+    }
+    for (size_t i = 0; i < rules.rules().size(); ++i) {
+      const auto& rule = rules.rules()[i];
+      if (rule.must_match && walked.rule_hits.at(i) == 0) {
+        throw util::Error(fmt::format("rule '{}' must match at least one file ('=') and matched "
+                                      "none", rule.text));
+      }
+    }
+    auto print = fingerprint(walked);
+    if (auto previous = load_fingerprint(stanza.name.value);
+        previous && previous->first == entry.key_wanted && previous->second == print) {
+      entry.result = "unchanged";
+      entry.reason += "; nothing changed since the restore (same key, same files): save skipped";
+      entry.seconds = seconds_since(start);
+      util::log::info("save '{}': skipped, nothing changed since the restore of key '{}'",
+                      entry.name, entry.key_wanted);
+      return entry;
+    }
+    fs::create_directories(m_state_dir / "tmp");
+    util::TempDir tmp(m_state_dir / "tmp", "save");
+    fs::path file = tmp.path() / "archive.tar.zst";
+    archive::PackOptions opts;
+    opts.level = stanza.level.value_or(3);
+    auto packed = archive::pack(pack_items(walked, rules), file, opts);
+    if (stanza.max_size && packed.compressed_bytes > *stanza.max_size) {
+      entry.result = "too_large";
+      entry.warnings.push_back(fmt::format("the archive is {} compressed, over max_size {}: not saved",
+                                           report::human_bytes(packed.compressed_bytes),
+                                           report::human_bytes(*stanza.max_size)));
+      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
+      entry.seconds = seconds_since(start);
+      return entry;
+    }
+    store::Manifest partial;
+    partial.repository = m_context.repository;
+    partial.target = m_job.target.value_or("");
+    partial.name = stanza.name.value;
+    partial.epoch = stanza.epoch.value;
+    partial.key = entry.key_wanted;
+    partial.sha256 = packed.sha256;
+    partial.compressed_size = packed.compressed_bytes;
+    partial.unpacked_bytes = packed.unpacked_bytes;
+    partial.files = packed.files;
+    partial.job_id = m_context.job_id;
+    partial.commit = m_context.commit;
+    partial.branch = m_context.branch;
+    partial.event = policy::to_string(m_context.event);
+    partial.trusted = m_context.trusted;
+    for (const auto& r : stanza.rules) {
+      partial.rules.push_back(r.value);
+    }
+    partial.tool_version = EPHEMERA_VERSION;
+    auto m = catalog().publish(partial, file);
+    entry.result = "saved";
+    entry.archive = archive_info(catalog(), m);
+    entry.seconds = seconds_since(start);
+    util::log::info("saved '{}' key '{}': {}, {}", entry.name, m.key,
+                    cost_line(packed.files, packed.unpacked_bytes, packed.compressed_bytes,
+                              entry.seconds),
+                    entry.archive->link);
+  } catch (const util::InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    entry = fail(std::move(entry), "unable to save", e);
+    entry.seconds = seconds_since(start);
+  }
+  return entry;
+}
+
+void Session::save_fingerprint(const std::string& name, const std::string& key,
+                               const std::string& print) const {
+  fs::create_directories(m_state_dir / "fingerprints");
+  util::write_file_atomic(m_state_dir / "fingerprints" / (name + ".json"),
+                          json{{"key", key}, {"fingerprint", print}}.dump() + "\n");
+}
+
+std::optional<std::pair<std::string, std::string>>
+Session::load_fingerprint(const std::string& name) const {
+  auto text = util::read_file_if_exists(m_state_dir / "fingerprints" / (name + ".json"));
+  if (!text) {
+    return std::nullopt;
+  }
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return std::nullopt;
+  }
+  return std::make_pair(j.value("key", ""), j.value("fingerprint", ""));
+}
+
+void Session::nominate(const jobfile::PersistSpec& stanza) const {
+  fs::create_directories(m_state_dir / "nominated");
+  json rules = json::array();
+  for (const auto& r : stanza.rules) {
+    rules.push_back(r.value);
+  }
+  util::write_file_atomic(m_state_dir / "nominated" / (stanza.name.value + ".json"),
+                          json{{"name", stanza.name.value},
+                               {"rules", rules},
+                               {"epoch", stanza.epoch.value},
+                               {"cache_key", stanza.cache_key.value}}
+                                  .dump(2) +
+                              "\n");
+}
+
+std::vector<jobfile::PersistSpec> Session::nominated() const {
+  std::vector<jobfile::PersistSpec> out;
+  auto dir = m_state_dir / "nominated";
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".json") {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    auto j = json::parse(util::read_file(f), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      util::log::warn("{}: not a valid nomination, ignored", f.string());
+      continue;
+    }
+    jobfile::PersistSpec s;
+    s.source_file = "ephemera persist";
+    s.name.value = j.value("name", "");
+    for (const auto& r : j.value("rules", std::vector<std::string>{})) {
+      s.rules.push_back({r, {"ephemera persist", 0, 0}});
+    }
+    s.epoch.value = j.value("epoch", int64_t{0});
+    s.cache_key.value = j.value("cache_key", "");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void Session::record(const std::vector<report::Entry>& entries) {
+  json job = job_json(m_options, m_context, m_loaded ? m_job.name : "",
+                      m_loaded ? m_job.variety : "", m_loaded ? m_job.target : std::nullopt);
+  report::append(m_state_dir, job, store::redact_url(store_url()), entries);
+}
+
+} // namespace ephemera::cli

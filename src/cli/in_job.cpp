@@ -1,0 +1,197 @@
+// restore and persist: the same powers as [[persist]], used imperatively inside a job.
+#include "cli/commands.hpp"
+#include "cli/context.hpp"
+#include "cli/engine.hpp"
+#include "rules/rules.hpp"
+#include "rules/walk.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <regex>
+
+namespace ephemera::cli {
+
+namespace {
+
+struct InJobOptions {
+  std::string name;
+  std::vector<std::string> rules;
+  std::optional<int64_t> epoch;
+  std::optional<std::string> key;
+};
+
+void check_name(const std::string& name) {
+  static const std::regex k_name{"^[a-z0-9][a-z0-9._-]{0,63}$"};
+  if (!std::regex_match(name, k_name)) {
+    throw util::InputError(fmt::format(
+        "'{}' is not a valid persist name: it must match ^[a-z0-9][a-z0-9._-]{{0,63}}$", name));
+  }
+}
+
+// A stanza from the command line: NAME, rules, --epoch (required, as in TOML), --key.
+jobfile::PersistSpec ad_hoc(const InJobOptions& o, const char* command) {
+  check_name(o.name);
+  if (o.rules.empty()) {
+    throw util::InputError(fmt::format("{} '{}': give at least one rule", command, o.name));
+  }
+  if (!o.epoch) {
+    throw util::InputError(fmt::format(
+        "{} '{}' needs --epoch N: bumping the epoch is how every old archive of this set is "
+        "thrown away, so it must be chosen, as in a [[persist]] stanza",
+        command, o.name));
+  }
+  if (*o.epoch < 0) {
+    throw util::InputError(fmt::format("{} '{}': --epoch must be an integer >= 0", command, o.name));
+  }
+  jobfile::PersistSpec s;
+  s.source_file = "ephemera persist";
+  s.name.value = o.name;
+  for (const auto& r : o.rules) {
+    s.rules.push_back({r, {"command line", 0, 0}});
+    try {
+      rules::parse_rule(r);
+    } catch (const rules::RuleError& e) {
+      throw util::InputError(fmt::format("rule '{}': {} (at offset {})", e.rule(), e.reason(),
+                                         e.offset()));
+    }
+  }
+  s.epoch.value = *o.epoch;
+  s.cache_key.value = o.key.value_or("");
+  return s;
+}
+
+int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
+  Session s(g, c);
+  std::optional<jobfile::PersistSpec> stanza;
+  if (o.rules.empty() && !c.job.empty()) {
+    for (const auto& st : s.load_job().persist) {
+      if (st.name.value == o.name) {
+        stanza = st;
+      }
+    }
+    if (!stanza) {
+      throw util::InputError(fmt::format("{} has no [[persist]] stanza named '{}'; name one of "
+                                         "its stanzas, or give --rule and --epoch",
+                                         c.job, o.name));
+    }
+    if (o.epoch) {
+      stanza->epoch.value = *o.epoch;
+    }
+  } else if (o.rules.empty()) {
+    throw util::InputError(fmt::format(
+        "restore '{}': give --job FILE (or set EPHEMERA_JOB) to use its stanza, or --rule and "
+        "--epoch",
+        o.name));
+  } else {
+    stanza = ad_hoc(o, "restore");
+  }
+  jobfile::JobSpec none;
+  const auto& job = s.has_job() ? s.job() : none;
+  auto d = policy::restore_decision(job, *stanza, s.context());
+  report::Entry e;
+  if (!d.act) {
+    e.phase = "restore";
+    e.name = o.name;
+    e.reason = d.reason;
+    e.result = "skipped";
+    util::log::info("restore '{}': not restored: {}", o.name, d.reason);
+  } else {
+    e = s.restore(*stanza, "restore", o.key);
+    e.reason = d.reason;
+  }
+  s.record({e});
+  if (g.json) {
+    std::printf("%s\n", report::to_json(e).dump(2).c_str());
+  }
+  if (e.result == "hit") {
+    return k_exit_ok;
+  }
+  if (e.result == "failed" && g.strict) {
+    return k_exit_failure;
+  }
+  return k_exit_miss;
+}
+
+int run_persist(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
+  Session s(g, c);
+  auto stanza = ad_hoc(o, "persist");
+  s.nominate(stanza);
+  std::vector<rules::Rule> parsed;
+  for (const auto& r : stanza.rules) {
+    parsed.push_back(rules::parse_rule(r.value));
+  }
+  auto walked = rules::walk(rules::RuleSet::compile(std::move(parsed)), s.anchors());
+  uint64_t bytes = 0;
+  for (const auto& e : walked.entries) {
+    bytes += e.size;
+  }
+  report::Entry e;
+  e.phase = "persist";
+  e.name = o.name;
+  e.acted = true;
+  e.reason = "nominated in the job: post saves it if the job succeeds and the policy allows";
+  e.result = "nominated";
+  e.key_wanted = stanza.cache_key.value;
+  s.record({e});
+  util::log::info("persist '{}': nominated (epoch {}, key '{}'); it matches {} entries, {} now; "
+                  "post saves it after success",
+                  o.name, stanza.epoch.value, stanza.cache_key.value, walked.entries.size(),
+                  report::human_bytes(bytes));
+  if (g.json) {
+    std::printf("%s\n", report::to_json(e).dump(2).c_str());
+  }
+  return k_exit_ok;
+}
+
+int run_report(const Globals& g, const ContextOptions& c) {
+  Session s(g, c);
+  auto r = report::load(s.state_dir());
+  if (g.json) {
+    std::printf("%s\n", report::to_json(r).dump(2).c_str());
+  } else {
+    std::fputs(report::render(r).c_str(), stdout);
+  }
+  return k_exit_ok;
+}
+
+} // namespace
+
+void add_restore(CLI::App& app, Globals& g, Action& action) {
+  auto* sub = app.add_subcommand("restore", "In a job: unfurl a set now (exit 0 hit, 3 miss)");
+  auto c = std::make_shared<ContextOptions>();
+  auto o = std::make_shared<InJobOptions>();
+  sub->add_option("name", o->name, "The stanza or set name")->required();
+  add_context_options(*sub, *c, true);
+  sub->add_option("--rule", o->rules, "A rule, when the set is not a stanza of the job file");
+  sub->add_option("--epoch", o->epoch, "The set's epoch");
+  sub->add_option("--key", o->key, "The key to look for instead of the stanza's");
+  sub->callback([&g, &action, c, o] { action = [&g, c, o] { return run_restore(g, *c, *o); }; });
+}
+
+void add_persist(CLI::App& app, Globals& g, Action& action) {
+  auto* sub =
+      app.add_subcommand("persist", "In a job: nominate files that post saves after success");
+  auto c = std::make_shared<ContextOptions>();
+  auto o = std::make_shared<InJobOptions>();
+  sub->add_option("name", o->name, "The set's name")->required();
+  sub->add_option("rules", o->rules, "Rules, as in a [[persist]] stanza")->required();
+  add_context_options(*sub, *c, false);
+  sub->add_option("--epoch", o->epoch, "The set's epoch (required): bump it to invalidate");
+  sub->add_option("--key", o->key, "The set's cache key");
+  sub->callback([&g, &action, c, o] { action = [&g, c, o] { return run_persist(g, *c, *o); }; });
+}
+
+void add_report(CLI::App& app, Globals& g, Action& action) {
+  auto* sub = app.add_subcommand("report", "Print this job's report (what was used and made)");
+  auto c = std::make_shared<ContextOptions>();
+  add_context_options(*sub, *c, false);
+  sub->callback([&g, &action, c] { action = [&g, c] { return run_report(g, *c); }; });
+}
+
+} // namespace ephemera::cli

@@ -1,0 +1,92 @@
+# Shared by the hook scripts: a scratch root per machine, a store chosen by $STORE_KIND
+# (local or s3), and small assertions that say what was expected.
+set -euo pipefail
+
+: "${EPHEMERA:?EPHEMERA must name the binary}"
+SCRATCH=$(mktemp -d /tmp/ephemera-it.XXXXXX)
+keep_on_failure() {
+  status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "FAILED (exit $status); scratch kept in $SCRATCH" >&2
+  else
+    rm -rf "$SCRATCH"
+  fi
+}
+trap keep_on_failure EXIT
+
+case "${STORE_KIND:-local}" in
+  local)
+    STORE="$SCRATCH/store"
+    ;;
+  s3)
+    : "${EPHEMERA_TEST_S3_ENDPOINT:?the S3 server of tests/run.sh is not running}"
+    : "${EPHEMERA_TEST_S3_BUCKET:?the S3 server of tests/run.sh is not running}"
+    export EPHEMERA_S3_ENDPOINT="$EPHEMERA_TEST_S3_ENDPOINT"
+    STORE="s3://$EPHEMERA_TEST_S3_BUCKET/it-$(basename "$SCRATCH" | tr 'A-Z.' 'a-z-')"
+    ;;
+  *)
+    echo "unknown STORE_KIND ${STORE_KIND}" >&2
+    exit 2
+    ;;
+esac
+export EPHEMERA_STORE="$STORE"
+unset EPHEMERA_STATE_DIR EPHEMERA_JOB GITHUB_REPOSITORY GITHUB_BRANCH GITHUB_SHA BUILDOMAT_JOB_ID \
+  EPHEMERA_EVENT EPHEMERA_UNTRUSTED EPHEMERA_SIGNING_KEY
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# machine NAME: a fresh pristine root with /work/job and /home/build.
+machine() {
+  M="$SCRATCH/$1"
+  mkdir -p "$M/work/job" "$M/home/build"
+}
+
+# eph ARGS...: ephemera on the current machine $M, context from the CTX_* variables.
+eph() {
+  "$EPHEMERA" "$@" --root "$M" --workdir /work/job --home /home/build \
+    --state-dir "$M/state"
+}
+
+# ctx BRANCH EVENT [JOB_ID]: the agent's context for the next calls.
+ctx() {
+  export GITHUB_REPOSITORY=acme/widget GITHUB_BRANCH="$1" EPHEMERA_EVENT="$2"
+  export BUILDOMAT_JOB_ID="${3:-job-$RANDOM}" GITHUB_SHA=feedface
+  [ -n "$1" ] || unset GITHUB_BRANCH
+  [ -n "$2" ] || unset EPHEMERA_EVENT
+}
+
+# A tree listing with contents, modes, mtimes and link targets, for comparisons.
+listing() {
+  (cd "$1" && find . -mindepth 1 \( -path ./state -o -path './state/*' \) -prune -o \
+    -printf '%y %m %T@ %p -> %l\n' | LC_ALL=C sort)
+  (cd "$1" && find . -type f -not -path './state/*' -exec sha256sum {} + | LC_ALL=C sort)
+}
+
+report_json() { eph report --json; }
+
+# result_of PHASE NAME: the result of the newest report entry for that stanza.
+result_of() {
+  report_json | /usr/bin/python3 -c '
+import json, sys
+phase, name = sys.argv[1], sys.argv[2]
+r = json.load(sys.stdin)
+hits = [e for e in r["entries"] if e["phase"] == phase and e["name"] == name]
+print(hits[-1]["result"] if hits else "none")' "$1" "$2"
+}
+
+expect_result() {
+  got=$(result_of "$1" "$2")
+  [ "$got" = "$3" ] || fail "$1 '$2': expected $3, got $got"
+}
+
+validate_report() {
+  report_json > "$SCRATCH/report.json"
+  /usr/bin/python3 - "$SOURCE_ROOT/schema/report-v1.schema.json" "$SCRATCH/report.json" <<'PY'
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+PY
+}
