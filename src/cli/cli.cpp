@@ -15,6 +15,7 @@ namespace {
 
 const Registrar k_registrars[] = {
     add_pre, add_post, add_restore, add_persist, add_plan, add_report,
+    add_ls, add_show, add_invalidate, add_gc,
     add_check, add_match, add_version,
 };
 

@@ -14,5 +14,9 @@ void add_plan(CLI::App& app, Globals& globals, Action& action);
 void add_restore(CLI::App& app, Globals& globals, Action& action);
 void add_persist(CLI::App& app, Globals& globals, Action& action);
 void add_report(CLI::App& app, Globals& globals, Action& action);
+void add_ls(CLI::App& app, Globals& globals, Action& action);
+void add_show(CLI::App& app, Globals& globals, Action& action);
+void add_invalidate(CLI::App& app, Globals& globals, Action& action);
+void add_gc(CLI::App& app, Globals& globals, Action& action);
 
 } // namespace ephemera::cli

@@ -1,0 +1,269 @@
+// ls, show, invalidate, gc: operating the store.
+#include "cli/commands.hpp"
+#include "jobfile/reader.hpp"
+#include "report/report.hpp"
+#include "store/catalog.hpp"
+#include "store/gc.hpp"
+#include "store/url.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <regex>
+
+namespace ephemera::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::unique_ptr<store::Catalog> open_catalog(const Globals& g) {
+  std::string url = g.store.empty() ? store::default_store_url() : g.store;
+  std::optional<std::string> key;
+  if (const char* k = std::getenv("EPHEMERA_SIGNING_KEY"); k != nullptr && *k != '\0') {
+    key = k;
+  }
+  return std::make_unique<store::Catalog>(store::open_backend(url, {}), key);
+}
+
+double now() { return static_cast<double>(std::time(nullptr)); }
+
+std::string age(const std::string& created) {
+  auto t = store::parse_rfc3339(created);
+  if (!t) {
+    return "?";
+  }
+  double s = std::max(0.0, now() - *t);
+  if (s < 120) {
+    return fmt::format("{:.0f}s", s);
+  }
+  if (s < 7200) {
+    return fmt::format("{:.0f}m", s / 60);
+  }
+  if (s < 172800) {
+    return fmt::format("{:.0f}h", s / 3600);
+  }
+  return fmt::format("{:.0f}d", s / 86400);
+}
+
+std::optional<double> parse_duration(const std::string& text) {
+  static const std::regex k_re{R"(^([0-9]+(?:\.[0-9]+)?)([smhdw]?)$)"};
+  std::smatch m;
+  if (!std::regex_match(text, m, k_re)) {
+    return std::nullopt;
+  }
+  double v = std::stod(m[1].str());
+  const std::map<std::string, double> units{{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+  return v * units.at(m[2].str());
+}
+
+struct Filter {
+  std::string repository, target, name, reason;
+};
+
+json manifest_json(store::Catalog& c, const store::Manifest& m, const store::Visibility& v) {
+  json j = m.to_json();
+  j["manifest_object"] = m.object;
+  j["link"] = c.link(m);
+  j["restorable"] = v.restorable;
+  j["status"] = v.why;
+  return j;
+}
+
+int run_ls(const Globals& g, const Filter& f) {
+  auto c = open_catalog(g);
+  auto all = c->list(f.repository, f.target, f.name);
+  auto invs = c->invalidations(f.repository);
+  if (g.json) {
+    json out = json::array();
+    for (const auto& m : all) {
+      out.push_back(manifest_json(*c, m, c->visibility(m, all, invs)));
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return k_exit_ok;
+  }
+  std::printf("%-24s %-12s %-18s %-5s %-28s %-16s %-7s %10s %7s %-8s %-14s %s\n", "REPOSITORY", "TARGET",
+              "NAME", "EPOCH", "KEY", "BRANCH", "TRUSTED", "SIZE", "FILES", "AGE", "JOB", "STATUS");
+  std::map<std::string, std::pair<uint64_t, uint64_t>> scopes;
+  uint64_t total = 0;
+  for (const auto& m : all) {
+    auto v = c->visibility(m, all, invs);
+    std::string status = v.restorable ? (v.why.empty() ? "restorable" : v.why) : v.why;
+    std::printf("%-24s %-12s %-18s %-5lld %-28s %-16s %-7s %10s %7llu %-8s %-14s %s\n", m.repository.c_str(),
+                m.target.empty() ? "-" : m.target.c_str(), m.name.c_str(), static_cast<long long>(m.epoch),
+                m.key.empty() ? "\"\"" : m.key.c_str(), m.branch.c_str(), m.trusted ? "yes" : "no",
+                report::human_bytes(m.compressed_size).c_str(), static_cast<unsigned long long>(m.files),
+                age(m.created).c_str(), m.job_id.c_str(), status.c_str());
+    auto& s = scopes[fmt::format("{}/{}/{}/e{}", m.repository, m.target.empty() ? "-" : m.target, m.name, m.epoch)];
+    s.first += 1;
+    s.second += m.compressed_size;
+    total += m.compressed_size;
+  }
+  for (const auto& [scope, s] : scopes) {
+    std::printf("total %s: %llu archives, %s\n", scope.c_str(), static_cast<unsigned long long>(s.first),
+                report::human_bytes(s.second).c_str());
+  }
+  std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(total).c_str());
+  for (const auto& inv : invs) {
+    std::printf("invalidated %s%s%s at %s%s\n", inv.repository.c_str(),
+                inv.target.empty() ? "" : ("/" + inv.target).c_str(), inv.name.empty() ? "" : ("/" + inv.name).c_str(),
+                inv.created.c_str(), inv.reason.empty() ? "" : (": " + inv.reason).c_str());
+  }
+  return k_exit_ok;
+}
+
+int run_show(const Globals& g, const std::string& id) {
+  auto c = open_catalog(g);
+  auto all = c->list();
+  std::vector<const store::Manifest*> found;
+  for (const auto& m : all) {
+    if (m.object == id || m.archive == id || c->link(m) == id || m.archive + "" == id ||
+        (id.size() >= 8 && m.sha256.rfind(id, 0) == 0)) {
+      found.push_back(&m);
+    }
+  }
+  if (found.empty()) {
+    throw util::InputError(fmt::format("no archive '{}' in {}: give an object key, a link from "
+                                       "'ephemera ls --json', or a SHA-256 prefix (8+ hex)",
+                                       id, store::redact_url(g.store.empty() ? store::default_store_url() : g.store)));
+  }
+  if (found.size() > 1) {
+    throw util::InputError(fmt::format("'{}' names {} archives: give more of the SHA-256", id, found.size()));
+  }
+  const auto& m = *found.front();
+  auto v = c->visibility(m, all, c->invalidations(m.repository));
+  auto j = manifest_json(*c, m, v);
+  j["store"] = store::redact_url(g.store.empty() ? store::default_store_url() : g.store);
+  if (auto p = c->presigned_link(m)) {
+    j["presigned"] = *p;
+  }
+  if (g.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return k_exit_ok;
+  }
+  for (const auto& [k, val] : j.items()) {
+    std::printf("%-18s %s\n", (k + ":").c_str(), val.is_string() ? val.get<std::string>().c_str() : val.dump().c_str());
+  }
+  std::printf("%-18s %s\n", "verdict:", v.restorable ? "restorable" : ("not restorable: " + v.why).c_str());
+  return k_exit_ok;
+}
+
+int run_invalidate(const Globals& g, const Filter& f) {
+  if (f.name.empty() == false && f.target.empty()) {
+    util::log::debug("invalidating name '{}' across every target", f.name);
+  }
+  auto c = open_catalog(g);
+  auto inv = c->invalidate(f.repository, f.target, f.name, f.reason);
+  std::printf("invalidated %s target %s name %s at %s: every archive saved before now is invisible\n",
+              f.repository.c_str(), f.target.empty() ? "(all)" : f.target.c_str(),
+              f.name.empty() ? "(all)" : f.name.c_str(), inv.created.c_str());
+  return k_exit_ok;
+}
+
+struct GcFlags {
+  std::optional<int> keep;
+  std::string max_age;
+  std::string max_bytes;
+  std::string grace = "1h";
+  bool dry_run = false;
+};
+
+int run_gc(const Globals& g, const GcFlags& flags) {
+  store::GcOptions o;
+  o.keep = flags.keep;
+  if (!flags.max_age.empty()) {
+    o.max_age = parse_duration(flags.max_age);
+    if (!o.max_age) {
+      throw util::InputError(fmt::format("--max-age '{}': give a duration such as 30d, 12h, 90m", flags.max_age));
+    }
+  }
+  if (!flags.max_bytes.empty()) {
+    o.max_bytes = jobfile::parse_size(flags.max_bytes);
+    if (!o.max_bytes) {
+      throw util::InputError(fmt::format("--max-bytes '{}': give a size such as 50GiB", flags.max_bytes));
+    }
+  }
+  auto grace = parse_duration(flags.grace);
+  if (!grace) {
+    throw util::InputError(fmt::format("--grace '{}': give a duration such as 1h", flags.grace));
+  }
+  o.grace = *grace;
+  auto c = open_catalog(g);
+  auto all = c->list();
+  auto actions = store::plan_gc(all, c->invalidations(), c->orphans(all), o, now());
+  uint64_t freed = 0;
+  json out = json::array();
+  for (const auto& a : actions) {
+    std::string what = a.manifest ? c->link(*a.manifest) : c->backend().url(a.orphan->key);
+    if (!flags.dry_run) {
+      if (a.manifest) {
+        c->remove(*a.manifest);
+      } else {
+        c->backend().remove(a.orphan->key);
+      }
+    }
+    freed += a.bytes;
+    if (g.json) {
+      out.push_back(json{{"object", what}, {"why", a.why}, {"bytes", a.bytes}});
+    } else {
+      std::printf("%s %s (%s): %s\n", flags.dry_run ? "would delete" : "deleted", what.c_str(),
+                  report::human_bytes(a.bytes).c_str(), a.why.c_str());
+    }
+  }
+  if (g.json) {
+    std::printf("%s\n", json{{"dry_run", flags.dry_run}, {"deleted", out}, {"freed_bytes", freed}}.dump(2).c_str());
+  } else {
+    std::printf("%s %zu objects, %s\n", flags.dry_run ? "would free" : "freed", actions.size(),
+                report::human_bytes(freed).c_str());
+  }
+  return k_exit_ok;
+}
+
+} // namespace
+
+void add_ls(CLI::App& app, Globals& g, Action& action) {
+  auto* sub = app.add_subcommand("ls", "List the archives in the store");
+  auto f = std::make_shared<Filter>();
+  sub->add_option("--repository", f->repository, "Only this repository");
+  sub->add_option("--target", f->target, "Only this target (with --repository)");
+  sub->add_option("--name", f->name, "Only this stanza name");
+  sub->callback([&g, &action, f] { action = [&g, f] { return run_ls(g, *f); }; });
+}
+
+void add_show(CLI::App& app, Globals& g, Action& action) {
+  auto* sub = app.add_subcommand("show", "Show one archive's manifest, link and whether it is restorable");
+  auto id = std::make_shared<std::string>();
+  sub->add_option("archive", *id, "Object key, link or SHA-256 prefix")->required();
+  sub->callback([&g, &action, id] { action = [&g, id] { return run_show(g, *id); }; });
+}
+
+void add_invalidate(CLI::App& app, Globals& g, Action& action) {
+  auto* sub = app.add_subcommand("invalidate", "Hide every archive of a scope saved before now");
+  auto f = std::make_shared<Filter>();
+  sub->add_option("--repository", f->repository, "owner/name")->required();
+  sub->add_option("--target", f->target, "Only this target");
+  sub->add_option("--name", f->name, "Only this stanza");
+  sub->add_option("--reason", f->reason, "Why, for ls and show");
+  sub->callback([&g, &action, f] { action = [&g, f] { return run_invalidate(g, *f); }; });
+}
+
+void add_gc(CLI::App& app, Globals& g, Action& action) {
+  auto* sub = app.add_subcommand("gc", "Delete what can no longer be restored, and what is over budget");
+  auto flags = std::make_shared<GcFlags>();
+  sub->add_option("--keep", flags->keep, "Keep the newest N saves per key and branch");
+  sub->add_option("--max-age", flags->max_age, "Delete saves older than this (30d, 12h)");
+  sub->add_option("--max-bytes", flags->max_bytes, "Then delete the oldest until the store fits (50GiB)");
+  sub->add_option("--grace", flags->grace, "Never touch saves or orphans younger than this (default 1h)");
+  sub->add_flag("--dry-run", flags->dry_run, "Print what would be deleted, delete nothing");
+  sub->callback([&g, &action, flags] { action = [&g, flags] { return run_gc(g, *flags); }; });
+}
+
+} // namespace ephemera::cli
