@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -34,7 +35,9 @@ std::unique_ptr<store::Catalog> open_catalog(const Globals& g) {
   return std::make_unique<store::Catalog>(store::open_backend(url, {}), key);
 }
 
-double now() { return static_cast<double>(std::time(nullptr)); }
+double now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 std::string age(const std::string& created) {
   auto t = store::parse_rfc3339(created);

@@ -239,7 +239,8 @@ Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file)
 std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
   std::vector<Manifest> out;
   for (const auto& o : m_backend->list(prefix)) {
-    if (o.key.size() < 5 || o.key.compare(o.key.size() - 5, 5, ".json") != 0) {
+    if (o.key.size() < 5 || o.key.compare(o.key.size() - 5, 5, ".json") != 0 ||
+        o.key.rfind("v1/_invalidations/", 0) == 0) {
       continue;
     }
     try {
