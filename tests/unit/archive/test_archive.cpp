@@ -1,0 +1,375 @@
+#include "archive/archive.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace ephemera;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+}
+
+std::string read(const fs::path& p) { return util::read_file(p); }
+
+struct Hostile {
+  std::string name;
+  int type = AE_IFREG;
+  std::string data;
+  std::string link;      // symlink target
+  std::string hardlink;
+  int perm = 0644;
+  int64_t declared = -1; // header size; -1: data.size()
+};
+
+Hostile reg(std::string name, std::string data, int perm = 0644) {
+  Hostile h;
+  h.name = std::move(name);
+  h.data = std::move(data);
+  h.perm = perm;
+  return h;
+}
+
+Hostile node(std::string name, int type) {
+  Hostile h;
+  h.name = std::move(name);
+  h.type = type;
+  return h;
+}
+
+Hostile sym(std::string name, std::string target) {
+  Hostile h = node(std::move(name), AE_IFLNK);
+  h.link = std::move(target);
+  return h;
+}
+
+Hostile hard(std::string name, std::string target) {
+  Hostile h = reg(std::move(name), "");
+  h.hardlink = std::move(target);
+  return h;
+}
+
+// Builds a tar.zst by hand, so tests can say things ephemera itself never writes.
+fs::path build(const fs::path& out, const std::vector<Hostile>& entries) {
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax(a);
+  archive_write_add_filter_zstd(a);
+  REQUIRE(archive_write_open_filename(a, out.c_str()) == ARCHIVE_OK);
+  for (const auto& h : entries) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, h.name.c_str());
+    archive_entry_set_filetype(e, static_cast<unsigned>(h.type));
+    archive_entry_set_perm(e, static_cast<mode_t>(h.perm));
+    if (!h.link.empty()) {
+      archive_entry_set_symlink(e, h.link.c_str());
+    }
+    if (!h.hardlink.empty()) {
+      archive_entry_set_hardlink(e, h.hardlink.c_str());
+    }
+    if (h.type == AE_IFREG && h.hardlink.empty()) {
+      archive_entry_set_size(e, h.declared >= 0 ? h.declared : static_cast<int64_t>(h.data.size()));
+    }
+    archive_write_header(a, e);
+    if (!h.data.empty()) {
+      archive_write_data(a, h.data.data(), h.data.size());
+    }
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+// Admits "work/<anything but 'secret'>" below dest; refuses the rest.
+archive::UnpackOptions options(const fs::path& archive_file, const fs::path& dest, uint64_t max = 1 << 20) {
+  archive::UnpackOptions o;
+  o.expected_sha256 = util::sha256_file_hex(archive_file);
+  o.max_unpacked_bytes = max;
+  o.resolve = [dest](std::string_view name, archive::ItemType) -> std::optional<archive::Destination> {
+    if (name.rfind("work/", 0) != 0 || name.find("secret") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    return archive::Destination{dest, std::string(name.substr(5))};
+  };
+  return o;
+}
+
+// Every path below dir with its content, for "nothing changed" checks.
+std::string snapshot(const fs::path& dir) {
+  std::string out;
+  if (!fs::exists(dir)) {
+    return out;
+  }
+  std::vector<std::string> lines;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+    std::string line = fs::relative(it->path(), dir).string();
+    if (it->is_symlink()) {
+      line += " -> " + fs::read_symlink(it->path()).string();
+    } else if (it->is_regular_file()) {
+      line += " = " + read(it->path());
+    }
+    lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  for (const auto& l : lines) {
+    out += l + "\n";
+  }
+  return out;
+}
+
+archive::PackItem item_of(const fs::path& src, const std::string& name) {
+  struct stat st {};
+  REQUIRE(::lstat(src.c_str(), &st) == 0);
+  archive::PackItem i;
+  i.name = name;
+  i.source = src;
+  i.type = S_ISDIR(st.st_mode) ? archive::ItemType::directory
+           : S_ISLNK(st.st_mode) ? archive::ItemType::symlink
+                                 : archive::ItemType::file;
+  i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+  i.mode = st.st_mode & 07777;
+  i.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  i.dev = st.st_dev;
+  i.ino = st.st_ino;
+  i.nlink = st.st_nlink;
+  if (S_ISLNK(st.st_mode)) {
+    i.link_target = fs::read_symlink(src).string();
+  }
+  return i;
+}
+
+} // namespace
+
+TEST_CASE("round trip: contents, modes, nanosecond mtimes, links, odd names", "[archive]") {
+  util::TempDir dir;
+  auto src = dir.path() / "src";
+  write(src / "a.txt", "alpha");
+  write(src / "sub/b.bin", std::string("\0\1\2\3", 4));
+  write(src / "sp ace\nnew\xff", "odd");
+  write(src / "zero", "");
+  fs::create_directories(src / "empty");
+  fs::create_symlink("a.txt", src / "link");
+  fs::create_symlink("/nowhere", src / "dangling");
+  ::link((src / "a.txt").c_str(), (src / "hard").c_str());
+  ::chmod((src / "sub/b.bin").c_str(), 0750);
+  ::chmod((src / "a.txt").c_str(), 04755); // set-uid is never stored
+  struct timespec t[2] = {{1600000000, 123456789}, {1600000000, 123456789}};
+  ::utimensat(AT_FDCWD, (src / "zero").c_str(), t, 0);
+  std::vector<archive::PackItem> items;
+  for (const char* n : {"a.txt", "dangling", "empty", "hard", "link", "sp ace\nnew\xff", "sub", "sub/b.bin", "zero"}) {
+    items.push_back(item_of(src / n, std::string("work/") + n));
+  }
+  auto out = dir.path() / "a.tar.zst";
+  auto packed = archive::pack(items, out, {});
+  CHECK(packed.sha256 == util::sha256_file_hex(out));
+  CHECK(packed.compressed_bytes == fs::file_size(out));
+  CHECK(packed.files == 5); // the hard link is stored as a link to a.txt, not as a sixth file
+  CHECK(packed.symlinks == 2);
+  CHECK(packed.directories == 2);
+
+  auto dest = dir.path() / "dest";
+  auto o = options(out, dest);
+  o.max_unpacked_bytes = packed.unpacked_bytes;
+  auto r = archive::unpack(out, o);
+  CHECK(r.files == 5);
+  CHECK(read(dest / "a.txt") == "alpha");
+  CHECK(read(dest / "sub/b.bin") == std::string("\0\1\2\3", 4));
+  CHECK(read(dest / "sp ace\nnew\xff") == "odd");
+  CHECK(fs::read_symlink(dest / "link") == "a.txt");
+  CHECK(fs::read_symlink(dest / "dangling") == "/nowhere");
+  CHECK(fs::is_directory(dest / "empty"));
+  struct stat a {}, h {}, b {}, z {};
+  ::stat((dest / "a.txt").c_str(), &a);
+  ::stat((dest / "hard").c_str(), &h);
+  ::stat((dest / "sub/b.bin").c_str(), &b);
+  ::stat((dest / "zero").c_str(), &z);
+  CHECK(a.st_ino == h.st_ino); // hard links stay links
+  CHECK((a.st_mode & 07777) == 0755);
+  CHECK((b.st_mode & 07777) == 0750);
+  CHECK(z.st_mtim.tv_sec == 1600000000);
+  CHECK(z.st_mtim.tv_nsec == 123456789);
+}
+
+TEST_CASE("GNU tar and zstd read what ephemera packs", "[archive]") {
+  util::TempDir dir;
+  auto src = dir.path() / "src";
+  write(src / "x/y.txt", "interop");
+  fs::create_symlink("y.txt", src / "x/l");
+  auto out = dir.path() / "a.tar.zst";
+  archive::pack({item_of(src / "x", "work/x"), item_of(src / "x/y.txt", "work/x/y.txt"),
+                 item_of(src / "x/l", "work/x/l")},
+                out, {});
+  auto dest = dir.path() / "gnu";
+  fs::create_directories(dest);
+  std::string cmd = "zstd -dc '" + out.string() + "' | tar -x -C '" + dest.string() + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(read(dest / "work/x/y.txt") == "interop");
+  CHECK(fs::read_symlink(dest / "work/x/l") == "y.txt");
+}
+
+TEST_CASE("a file that changes during a save fails it, unless its rule says '%'", "[archive]") {
+  util::TempDir dir;
+  auto f = dir.path() / "f";
+  write(f, "before");
+  auto item = item_of(f, "work/f");
+  write(f, "after, and longer"); // changed since the walk
+  auto out = dir.path() / "a.tar.zst";
+  CHECK_THROWS_WITH(archive::pack({item}, out, {}), Catch::Contains("changed while it was being saved"));
+  CHECK_FALSE(fs::exists(out)); // nothing torn is left behind
+  item.may_change = true;
+  CHECK_NOTHROW(archive::pack({item}, out, {}));
+
+  auto gone = item_of(f, "work/f");
+  fs::remove(f);
+  CHECK_THROWS_WITH(archive::pack({gone}, out, {}), Catch::Contains("disappeared"));
+  gone.may_change = true;
+  auto r = archive::pack({gone}, out, {});
+  CHECK(r.files == 0);
+}
+
+TEST_CASE("hostile archives are refused and the destination is as before", "[archive]") {
+  struct Case {
+    const char* what;
+    std::vector<Hostile> entries;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"dot-dot", {reg("work/ok", "fine"), reg("work/../escape", "x")}, "'..'"},
+      {"absolute", {reg("/work/abs", "x")}, "absolute"},
+      {"outside the rules", {reg("work/ok", "fine"), reg("home/.bashrc", "x")}, "rules"},
+      {"secret by rule", {reg("work/secret", "x")}, "rules"},
+      {"through a symlink", {sym("work/l", "/etc"), reg("work/l/passwd", "x")}, "symlink"},
+      {"device node", {node("work/dev", AE_IFCHR)}, "device"},
+      {"fifo", {node("work/fifo", AE_IFIFO)}, "fifo"},
+      {"setuid", {reg("work/suid", "x", 04755)}, "set-user-id"},
+      {"setgid", {reg("work/sgid", "x", 02755)}, "set-user-id"},
+      {"bomb", {reg("work/big", std::string(5000, 'z'))}, "more"},
+      {"hard link out", {hard("work/h", "etc/passwd")}, "hard link"},
+      {"twice", {reg("work/d", "1"), reg("work/d", "2")}, "twice"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    util::TempDir dir;
+    auto dest = dir.path() / "dest";
+    write(dest / "existing", "keep me");
+    write(dest / "ok", "old");
+    auto before = snapshot(dir.path() / "dest");
+    auto file = build(dir.path() / "h.tar.zst", c.entries);
+    auto o = options(file, dest, 4096);
+    CHECK_THROWS_WITH(archive::unpack(file, o), Catch::Contains(c.message));
+    CHECK(snapshot(dest) == before);
+    CHECK_FALSE(fs::exists(dir.path() / "escape"));
+  }
+}
+
+TEST_CASE("an existing symlink in the destination is never followed", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  auto outside = dir.path() / "outside";
+  fs::create_directories(outside);
+  fs::create_directories(dest);
+  fs::create_symlink(outside, dest / "l");
+  auto file = build(dir.path() / "h.tar.zst", {reg("work/l/x", "x")});
+  CHECK_THROWS_WITH(archive::unpack(file, options(file, dest)), Catch::Contains("symlink"));
+  CHECK(fs::is_empty(outside));
+}
+
+TEST_CASE("a digest mismatch, a truncated stream or a flipped byte writes nothing", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  auto file = build(dir.path() / "ok.tar.zst",
+                    {reg("work/a", std::string(100000, 'a')), reg("work/b", "b")});
+  auto good = options(file, dest);
+
+  auto wrong = good;
+  wrong.expected_sha256 = std::string(64, '0');
+  CHECK_THROWS_WITH(archive::unpack(file, wrong), Catch::Contains("digest mismatch"));
+  CHECK_FALSE(fs::exists(dest));
+
+  auto bytes = read(file);
+  auto flipped = dir.path() / "flipped.tar.zst";
+  std::string f = bytes;
+  f[f.size() / 2] = static_cast<char>(f[f.size() / 2] ^ 0x40);
+  write(flipped, f);
+  CHECK_THROWS_WITH(archive::unpack(flipped, good), Catch::Contains("digest mismatch"));
+  CHECK_FALSE(fs::exists(dest));
+
+  // Even with the digest of the damaged file (a manifest that lies), nothing lands.
+  auto truncated = dir.path() / "truncated.tar.zst";
+  write(truncated, bytes.substr(0, bytes.size() / 2));
+  auto lying = options(truncated, dest);
+  CHECK_THROWS_AS(archive::unpack(truncated, lying), util::ArchiveError);
+  CHECK(snapshot(dest).empty());
+  CHECK_THROWS_AS(archive::unpack(flipped, options(flipped, dest)), util::ArchiveError);
+  CHECK(snapshot(dest).empty());
+
+  CHECK_NOTHROW(archive::unpack(file, good));
+  CHECK(read(dest / "b") == "b");
+}
+
+TEST_CASE("a restore that fails part-way removes what it wrote and keeps what was there", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  write(dest / "a", "old a");
+  auto file = build(dir.path() / "h.tar.zst", {reg("work/a", "new a"),
+                                                reg("work/new/deep/file", "n"),
+                                                reg("work/z", "x", 04644)});
+  auto before = snapshot(dest);
+  CHECK_THROWS(archive::unpack(file, options(file, dest)));
+  CHECK(snapshot(dest) == before);
+  CHECK(read(dest / "a") == "old a");
+}
+
+TEST_CASE("a 2 GiB sparse file and a 0-byte file round trip (sizes past 2^31)", "[archive]") {
+  util::TempDir dir;
+  auto src = dir.path() / "src";
+  fs::create_directories(src);
+  const uint64_t size = (2ULL << 30) + 4097;
+  {
+    std::ofstream f(src / "sparse", std::ios::binary);
+    f << "head";
+    f.seekp(static_cast<std::streamoff>(size - 4));
+    f << "tail";
+  }
+  write(src / "empty", "");
+  REQUIRE(fs::file_size(src / "sparse") == size);
+  auto out = dir.path() / "a.tar.zst";
+  auto packed = archive::pack({item_of(src / "empty", "work/empty"), item_of(src / "sparse", "work/sparse")}, out, {});
+  CHECK(packed.unpacked_bytes == size);
+  CHECK(packed.compressed_bytes < (1u << 20)); // zeros compress
+
+  auto dest = dir.path() / "dest";
+  auto o = options(out, dest, size);
+  auto r = archive::unpack(out, o);
+  CHECK(r.bytes == size);
+  REQUIRE(fs::file_size(dest / "sparse") == size);
+  struct stat st {};
+  ::stat((dest / "sparse").c_str(), &st);
+  CHECK(static_cast<uint64_t>(st.st_blocks) * 512 < (1u << 20)); // zeros came back as holes
+  std::ifstream in(dest / "sparse", std::ios::binary);
+  char buf[4];
+  in.read(buf, 4);
+  CHECK(std::string(buf, 4) == "head");
+  in.seekg(static_cast<std::streamoff>(size - 4));
+  in.read(buf, 4);
+  CHECK(std::string(buf, 4) == "tail");
+  CHECK(fs::file_size(dest / "empty") == 0);
+
+  // One byte short of the declared total is refused.
+  auto tight = options(out, dir.path() / "tight", size - 1);
+  CHECK_THROWS_WITH(archive::unpack(out, tight), Catch::Contains("more"));
+  CHECK_FALSE(fs::exists(dir.path() / "tight" / "sparse"));
+}
