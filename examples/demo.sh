@@ -9,8 +9,9 @@ sh tools/install-deps.sh build
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
-echo "== ephemera check examples/jobs"
-./build/ephemera check examples/demo/build.sh
+echo "== ephemera check: the example jobs"
+./build/ephemera check examples/demo/build.sh examples/jobs/*.sh examples/jobs/*.toml \
+  examples/buildomat/jobs/*.sh
 
 scratch=$(mktemp -d /tmp/ephemera-demo.XXXXXX)
 export EPHEMERA="$top/build/ephemera"
