@@ -1,0 +1,297 @@
+#include "store/catalog.hpp"
+#include "store/gc.hpp"
+#include "store/s3.hpp"
+#include "store/url.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+using namespace ephemera;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Sets an environment variable for one scope.
+class EnvVar {
+public:
+  EnvVar(const char* name, const char* value) : m_name(name) {
+    if (const char* old = std::getenv(name)) {
+      m_old = old;
+    }
+    value ? ::setenv(name, value, 1) : ::unsetenv(name);
+  }
+  ~EnvVar() { m_old ? ::setenv(m_name, m_old->c_str(), 1) : ::unsetenv(m_name); }
+
+private:
+  const char* m_name;
+  std::optional<std::string> m_old;
+};
+
+store::Manifest partial(const std::string& key, const std::string& branch, const fs::path& file,
+                        bool trusted = true, int64_t epoch = 1) {
+  store::Manifest m;
+  m.repository = "acme/widget";
+  m.target = "helios";
+  m.name = "cargo";
+  m.epoch = epoch;
+  m.key = key;
+  m.branch = branch;
+  m.trusted = trusted;
+  m.job_id = "job-" + key + "-" + branch;
+  m.compressed_size = fs::file_size(file);
+  m.sha256 = util::sha256_file_hex(file);
+  return m;
+}
+
+store::LookupRequest request(const std::string& key, const std::string& branch,
+                             std::vector<std::string> prefixes = {}) {
+  store::LookupRequest r;
+  r.repository = "acme/widget";
+  r.target = "helios";
+  r.name = "cargo";
+  r.epoch = 1;
+  r.key = key;
+  r.restore_keys = std::move(prefixes);
+  r.branch = branch;
+  return r;
+}
+
+fs::path file_with(const fs::path& p, const std::string& content) {
+  std::ofstream(p, std::ios::binary) << content;
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("presigned links match AWS's published SigV4 example", "[store]") {
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+  auto url = store::presign_get("https://examplebucket.s3.amazonaws.com", "examplebucket.s3.amazonaws.com",
+                                "/test.txt", "us-east-1", "AKIAIOSFODNN7EXAMPLE",
+                                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "", "20130524T000000Z", 86400s);
+  CHECK(url ==
+        "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+  auto with_token = store::presign_get("https://h", "h", "/k", "us-east-1", "AK", "SK", "tok/en+",
+                                       "20130524T000000Z", 60s);
+  CHECK_THAT(with_token, Catch::Contains("X-Amz-Security-Token=tok%2Fen%2B"));
+}
+
+TEST_CASE("retry delays grow, are capped, jittered, and yield to Retry-After", "[store]") {
+  CHECK(store::retry_delay(1, 1.0, std::nullopt) == 200ms);
+  CHECK(store::retry_delay(2, 1.0, std::nullopt) == 400ms);
+  CHECK(store::retry_delay(3, 1.0, std::nullopt) == 800ms);
+  CHECK(store::retry_delay(3, 0.0, std::nullopt) == 400ms); // jitter halves at most
+  CHECK(store::retry_delay(30, 1.0, std::nullopt) == 10000ms);
+  CHECK(store::retry_delay(1, 7.0, std::nullopt) == 200ms);  // jitter is clamped
+  CHECK(store::retry_delay(1, 0.5, std::optional<std::chrono::seconds>(3s)) == 3000ms);
+  CHECK(store::retry_delay(1, 0.5, std::optional<std::chrono::seconds>(3600s)) == 60000ms);
+}
+
+TEST_CASE("object names: sanitised components and URI encoding", "[store]") {
+  CHECK(store::sanitise("acme/widget") == "acme~2Fwidget");
+  CHECK(store::sanitise("cargo-1.85_x") == "cargo-1.85_x");
+  CHECK(store::sanitise("") == "~");
+  CHECK(store::sanitise(".hidden") == "~2Ehidden");
+  CHECK(store::sanitise("a~b") == "a~7Eb"); // '~' itself is escaped, so the mapping is one to one
+  CHECK(store::sanitise("é") == "~C3~A9");
+  CHECK(store::uri_encode("a b/c~d", true) == "a%20b/c~d");
+  CHECK(store::uri_encode("a b/c", false) == "a%20b%2Fc");
+}
+
+TEST_CASE("S3 URLs: bucket, prefix, endpoint, region and addressing", "[store]") {
+  EnvVar e("EPHEMERA_S3_ENDPOINT", nullptr), r("AWS_REGION", nullptr), d("AWS_DEFAULT_REGION", nullptr);
+  auto aws = store::parse_s3_url("ci-cache/eph/jobs");
+  CHECK(aws.bucket == "ci-cache");
+  CHECK(aws.prefix == "eph/jobs/");
+  CHECK(aws.region == "us-east-1");
+  CHECK(aws.endpoint == "https://s3.us-east-1.amazonaws.com");
+  CHECK_FALSE(aws.path_style); // AWS: virtual-hosted
+
+  auto rgw = store::parse_s3_url("b?endpoint=http://127.0.0.1:7480&region=eu-1");
+  CHECK(rgw.endpoint == "http://127.0.0.1:7480");
+  CHECK(rgw.region == "eu-1");
+  CHECK(rgw.prefix.empty());
+  CHECK(rgw.path_style); // a custom endpoint: path-style
+
+  auto host_only = store::parse_s3_url("b/p/?endpoint=minio.lan:9000&addressing=virtual");
+  CHECK(host_only.endpoint == "https://minio.lan:9000");
+  CHECK(host_only.prefix == "p/");
+  CHECK_FALSE(host_only.path_style);
+
+  {
+    EnvVar env_endpoint("EPHEMERA_S3_ENDPOINT", "http://rgw:80"), env_region("AWS_REGION", "auto");
+    auto from_env = store::parse_s3_url("b");
+    CHECK(from_env.endpoint == "http://rgw:80");
+    CHECK(from_env.region == "auto");
+  }
+  CHECK_THROWS_AS(store::parse_s3_url(""), util::InputError);
+  CHECK_THROWS_WITH(store::parse_s3_url("b?addressing=dns"), Catch::Contains("use path or virtual"));
+}
+
+TEST_CASE("store URLs choose a backend or say what is wrong", "[store]") {
+  util::TempDir dir;
+  CHECK_NOTHROW(store::open_backend(dir.path().string(), {}));
+  CHECK_NOTHROW(store::open_backend("file://" + dir.path().string(), {}));
+  CHECK_THROWS_WITH(store::open_backend("gs://bucket", {}), Catch::Contains("s3://bucket/prefix"));
+  CHECK_THROWS_AS(store::open_backend("", {}), util::InputError);
+  EnvVar ak("AWS_ACCESS_KEY_ID", nullptr), sk("AWS_SECRET_ACCESS_KEY", nullptr);
+  CHECK_THROWS_WITH(store::open_backend("s3://bucket", {}), Catch::Contains("AWS_ACCESS_KEY_ID"));
+  CHECK(store::redact_url("s3://user:secret@host/b") == "s3://host/b");
+}
+
+TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untrusted stays home",
+          "[store]") {
+  util::TempDir dir;
+  EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
+  store::Catalog cat(store::open_backend((dir.path() / "store").string(), {}), std::nullopt);
+  auto a = file_with(dir.path() / "a", "archive bytes");
+
+  CHECK_FALSE(cat.lookup(request("cargo-1", "main")));
+  cat.publish(partial("cargo-1", "feature", a), a);
+  std::this_thread::sleep_for(2ms);
+  cat.publish(partial("cargo-1", "other", a), a);
+  std::this_thread::sleep_for(2ms);
+  cat.publish(partial("cargo-0", "main", a), a);
+
+  auto own = cat.lookup(request("cargo-1", "feature"));
+  REQUIRE(own);
+  CHECK(own->step == "exact");
+  CHECK(own->own_branch);
+  CHECK(own->manifest.branch == "feature");
+
+  auto newest = cat.lookup(request("cargo-1", "third"));
+  REQUIRE(newest);
+  CHECK(newest->manifest.branch == "other");
+  CHECK_FALSE(newest->own_branch);
+
+  auto prefix = cat.lookup(request("cargo-2", "main", {"cargo-"}));
+  REQUIRE(prefix);
+  CHECK(prefix->step == "prefix:cargo-");
+  CHECK(prefix->manifest.branch == "main"); // own branch first, even though older
+
+  auto wrong_epoch = request("cargo-1", "feature");
+  wrong_epoch.epoch = 2;
+  CHECK_FALSE(cat.lookup(wrong_epoch));
+
+  cat.publish(partial("fork", "fork-branch", a, false), a);
+  CHECK_FALSE(cat.lookup(request("fork", "main")));
+  CHECK(cat.lookup(request("fork", "fork-branch")));
+
+  cat.invalidate("acme/widget", "", "cargo", "poisoned");
+  CHECK_FALSE(cat.lookup(request("cargo-1", "feature")));
+  std::this_thread::sleep_for(2ms);
+  cat.publish(partial("cargo-1", "feature", a), a); // saves after the marker are visible
+  CHECK(cat.lookup(request("cargo-1", "feature")));
+}
+
+TEST_CASE("signed manifests: a forged or unsigned manifest is never restored", "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  store::Catalog signer(store::open_backend(url, {}), std::string("s3cret"));
+  auto m = signer.publish(partial("k", "feature", a), a);
+  CHECK(signer.lookup(request("k", "other")));
+
+  // A job without the key writes a manifest of its own: unsigned, then forged.
+  store::Catalog forger(store::open_backend(url, {}), std::nullopt);
+  std::this_thread::sleep_for(2ms);
+  auto forged = forger.publish(partial("k", "evil", a), a);
+  auto found = signer.lookup(request("k", "other"));
+  REQUIRE(found);
+  CHECK(found->manifest.branch == "feature");
+
+  auto j = forged.to_json();
+  j["signature"] = std::string(64, 'a');
+  fs::path object = fs::path(url) / forged.object;
+  std::ofstream(object) << j.dump();
+  found = signer.lookup(request("k", "evil"));
+  REQUIRE(found);
+  CHECK(found->manifest.branch == "feature");
+}
+
+TEST_CASE("downloads check size and digest and leave nothing on a mismatch", "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  store::Catalog cat(store::open_backend(url, {}), std::nullopt);
+  auto m = cat.publish(partial("k", "b", a), a);
+  cat.download(m, dir.path() / "ok");
+  CHECK(util::read_file(dir.path() / "ok") == "archive bytes");
+
+  std::ofstream(fs::path(url) / m.archive, std::ios::binary) << "archive bytez"; // same size, other bytes
+  CHECK_THROWS_AS(cat.download(m, dir.path() / "bad"), util::StoreError);
+  CHECK_FALSE(fs::exists(dir.path() / "bad"));
+  std::ofstream(fs::path(url) / m.archive, std::ios::binary) << "short";
+  CHECK_THROWS_AS(cat.download(m, dir.path() / "bad"), util::StoreError);
+  CHECK_FALSE(fs::exists(dir.path() / "bad"));
+}
+
+TEST_CASE("manifests that are not ours are refused with a reason", "[store]") {
+  using nlohmann::json;
+  CHECK_THROWS_AS(store::Manifest::from_json(json::array()), util::StoreError);
+  CHECK_THROWS_AS(store::Manifest::from_json(json{{"format", "something/9"}}), util::StoreError);
+  store::Manifest m;
+  m.repository = "r";
+  m.name = "n";
+  m.key = "k";
+  m.archive = "v1/x.tar.zst";
+  m.sha256 = std::string(64, 'a');
+  m.created = "2026-11-24T16:40:00.123456Z";
+  auto back = store::Manifest::from_json(m.to_json());
+  CHECK(back.archive == m.archive);
+  auto bad = m.to_json();
+  bad["sha256"] = 12;
+  CHECK_THROWS_AS(store::Manifest::from_json(bad), util::StoreError);
+}
+
+TEST_CASE("gc plans: invalidated, old epochs, keep, age, bytes, orphans after the grace", "[store]") {
+  auto mk = [](const std::string& key, int64_t epoch, const std::string& created, uint64_t size) {
+    store::Manifest m;
+    m.repository = "r";
+    m.target = "t";
+    m.name = "n";
+    m.epoch = epoch;
+    m.key = key;
+    m.branch = "b";
+    m.created = created;
+    m.compressed_size = size;
+    m.object = key + created + ".json";
+    m.archive = key + created + ".tar.zst";
+    return m;
+  };
+  double now = *store::parse_rfc3339("2026-11-24T12:00:00.000000Z");
+  std::vector<store::Manifest> all = {
+      mk("k", 1, "2026-11-01T00:00:00.000000Z", 100), // old epoch
+      mk("k", 2, "2026-11-20T00:00:00.000000Z", 100), // beyond keep 1
+      mk("k", 2, "2026-11-23T00:00:00.000000Z", 100),
+      mk("k", 2, "2026-11-24T11:59:00.000000Z", 100), // inside the grace period
+      mk("j", 2, "2026-11-10T00:00:00.000000Z", 100), // older than 7 days
+  };
+  std::vector<store::ObjectInfo> orphans = {{"old.tar.zst", 50, static_cast<int64_t>(now) - 7200},
+                                            {"young.tar.zst", 50, static_cast<int64_t>(now) - 60}};
+  store::GcOptions o;
+  o.keep = 1;
+  o.max_age = 7 * 86400.0;
+  auto plan = store::plan_gc(all, {}, orphans, o, now);
+  std::vector<std::string> gone;
+  for (const auto& a : plan) {
+    gone.push_back(a.manifest ? a.manifest->object : a.orphan->key);
+  }
+  std::sort(gone.begin(), gone.end());
+  CHECK(gone == std::vector<std::string>{"j2026-11-10T00:00:00.000000Z.json", "k2026-11-01T00:00:00.000000Z.json",
+                                         "k2026-11-20T00:00:00.000000Z.json",
+                                         "k2026-11-23T00:00:00.000000Z.json", "old.tar.zst"});
+  // keep 1 keeps the newest, which is still in its grace period; the one before it goes
+  // only because a newer one exists. Without keep and age, only the orphan and old epoch go.
+  auto minimal = store::plan_gc(all, {}, orphans, store::GcOptions{}, now);
+  CHECK(minimal.size() == 2);
+}
