@@ -419,24 +419,38 @@ private:
                          r.query.count("prefix") != 0 ? r.query.at("prefix") : "");
     }
     static thread_local std::mt19937 rng{std::random_device{}()};
+    // A download is retried only while nothing has reached its sink (an error status or
+    // a failure before the body); bytes already delivered cannot be taken back.
+    struct Counting : Sink {
+      Sink* inner = nullptr;
+      uint64_t bytes = 0;
+      void write(const char* data, size_t size) override {
+        inner->write(data, size);
+        bytes += size;
+      }
+    } counting;
+    Request req = r;
+    if (r.sink != nullptr) {
+      counting.inner = r.sink;
+      req.sink = &counting;
+    }
     for (int i = 1;; ++i) {
+      std::optional<std::chrono::seconds> retry_after;
       try {
-        auto resp = attempt(r, what);
+        auto resp = attempt(req, what);
         if (resp.status / 100 == 2 || (allow_404 && resp.status == 404)) {
           return resp;
         }
+        retry_after = resp.retry_after;
         classify(resp, what);
       } catch (const StoreError& e) {
-        if (!e.retryable() || i >= m_config.attempts) {
+        if (!e.retryable() || i >= m_config.attempts || counting.bytes > 0) {
           if (i > 1) {
             throw StoreError(e.kind(), fmt::format("{} (after {} tries)", e.what(), i));
           }
           throw;
         }
-        if (r.sink != nullptr) {
-          throw; // a partial download cannot be replayed into the sink
-        }
-        auto delay = retry_delay(i, std::uniform_real_distribution<double>(0, 1)(rng), std::nullopt);
+        auto delay = retry_delay(i, std::uniform_real_distribution<double>(0, 1)(rng), retry_after);
         util::log::debug("{}; retrying in {} ms", e.what(), delay.count());
         std::this_thread::sleep_for(delay);
       }

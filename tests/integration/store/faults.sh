@@ -1,0 +1,87 @@
+# A store that fails, stalls, lies or answers garbage never fails the job, never restores
+# an unverified byte, and is retried only where retrying can help. A fault-injecting proxy
+# (tests/store/fault-proxy.py) sits in front of the real S3 server.
+. "$(dirname "$0")/../hooks/lib.sh"
+[ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
+
+P="$SCRATCH/proxy"
+/usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$EPHEMERA_TEST_S3_ENDPOINT" "$P.port" "$P.log" &
+proxy_pid=$!
+trap 'kill $proxy_pid 2>/dev/null; keep_on_failure' EXIT
+for _ in $(seq 1 100); do [ -f "$P.port" ] && break; sleep 0.1; done
+export EPHEMERA_S3_ENDPOINT="http://127.0.0.1:$(cat "$P.port")"
+export EPHEMERA_S3_STALL_SECONDS=2 EPHEMERA_S3_CONNECT_SECONDS=2
+fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
+
+JOB="$SCRATCH/job.toml"
+cat > "$JOB" <<'TOML'
+name = "build"
+variety = "basic"
+
+[[persist]]
+name = "deps"
+rules = ["target"]
+epoch = 1
+cache_key = "deps"
+TOML
+populate() {
+  mkdir -p "$M/work/job/target"
+  head -c 300000 /dev/urandom > "$M/work/job/target/blob"
+  echo "$1" > "$M/work/job/target/small"
+}
+
+# 503 twice, with Retry-After: retried, and the save lands.
+machine a; populate one; ctx feature pull_request job-a
+fault fail 2 503 1
+eph post --job "$JOB" --status 0 2> "$SCRATCH/a.err" || fail "post failed on a flapping store"
+expect_result post deps saved
+[ "$(grep -c -- '-> 503' "$P.log")" = 2 ] || fail "the two 503s were not both answered: $(cat "$P.log")"
+
+# 403 on everything: a clear warning, exit 0, and no request repeated.
+machine b; populate two; ctx feature pull_request job-b
+fault always 403
+eph post --job "$JOB" --status 0 2> "$SCRATCH/b.err" || fail "post must not fail the job on a 403"
+grep -q "403" "$SCRATCH/b.err" || fail "the warning does not say 403: $(cat "$SCRATCH/b.err")"
+expect_result post deps failed
+if sort "$P.log" | uniq -d | grep -q .; then fail "a 403 was retried: $(cat "$P.log")"; fi
+if grep -q "$AWS_SECRET_ACCESS_KEY" "$SCRATCH/b.err"; then fail "the secret key is in a message"; fi
+
+# A body that stalls: the stall timeout fires, the job goes on cold, nothing is written.
+machine c; ctx feature pull_request job-c
+fault stall
+start=$(date +%s)
+timeout 120 "$EPHEMERA" pre --job "$JOB" --root "$M" --workdir /work/job --home /home/build \
+  --state-dir "$M/state" 2> "$SCRATCH/c.err" || fail "pre failed or hung on a stalled store"
+grep -q "stalled" "$P.log" || fail "the proxy never stalled a download"
+grep -qi "timed out" "$SCRATCH/c.err" || fail "the warning does not say it timed out: $(cat "$SCRATCH/c.err")"
+[ ! -e "$M/work/job/target/blob" ] || fail "a stalled download restored files"
+expect_result pre deps failed
+echo "stalled restore gave up after $(( $(date +%s) - start )) s"
+
+# A lying store (right length, other bytes): the digest check refuses it before any write.
+machine d; ctx feature pull_request job-d
+fault lie
+eph pre --job "$JOB" 2> "$SCRATCH/d.err" || fail "pre failed on a lying store"
+grep -qi "digest\|sha-256\|sha256" "$SCRATCH/d.err" || fail "no digest mismatch reported: $(cat "$SCRATCH/d.err")"
+[ ! -e "$M/work/job/target" ] || fail "bytes from a lying store were written"
+
+# A listing that is not XML: a clear error, exit 0.
+machine e; ctx feature pull_request job-e
+fault badxml
+eph pre --job "$JOB" 2> "$SCRATCH/e.err" || fail "pre failed on broken XML"
+grep -qi "xml" "$SCRATCH/e.err" || fail "the warning does not name the XML: $(cat "$SCRATCH/e.err")"
+
+# 500 on the first request: retried, and the restore is whole.
+machine f; ctx feature pull_request job-f
+fault fail 1 500
+eph pre --job "$JOB" 2> "$SCRATCH/f.err" || fail "pre failed"
+expect_result pre deps hit
+cmp "$M/work/job/target/blob" "$SCRATCH/a/work/job/target/blob" || fail "the restore after a retry differs"
+
+# Nothing listens at all: exit 0, cold, and --strict makes it exit 1.
+kill $proxy_pid; wait $proxy_pid 2>/dev/null || true
+machine g; ctx feature pull_request job-g
+eph pre --job "$JOB" 2> "$SCRATCH/g.err" || fail "pre failed with the store down"
+set +e; eph pre --job "$JOB" --strict 2>/dev/null; code=$?; set -e
+[ "$code" = 1 ] || fail "--strict with the store down: exit $code, wanted 1"
+echo "faults: ok"
