@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace ephemera::rules {
@@ -59,7 +60,7 @@ public:
       }
       return;
     }
-    visit(rel, host, st);
+    visit(rel, host, st, AT_FDCWD, host, m_rules.selects(anchor, rel));
   }
 
 private:
@@ -68,7 +69,7 @@ private:
   }
 
   void add(const std::string& rel, const std::string& host, const struct stat& st, EntryType type,
-           size_t rule) {
+           size_t rule, int parent_fd, const std::string& name) {
     Entry e;
     e.anchor = m_anchor;
     e.rel = rel;
@@ -84,7 +85,7 @@ private:
     e.rule = rule;
     if (type == EntryType::symlink) {
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-      ssize_t n = ::readlink(host.c_str(), target.data(), target.size());
+      ssize_t n = ::readlinkat(parent_fd, name.c_str(), target.data(), target.size());
       if (n < 0) {
         warn(host, "unable to read the link", errno);
         return;
@@ -100,14 +101,15 @@ private:
     m_out.entries.push_back(std::move(e));
   }
 
-  void visit(const std::string& rel, const std::string& host, const struct stat& st) {
-    auto selected = m_rules.selects(m_anchor, rel);
+  // parent_fd and name reach the entry without resolving its whole path again.
+  void visit(const std::string& rel, const std::string& host, const struct stat& st, int parent_fd,
+             const std::string& name, std::optional<size_t> selected) {
     if (S_ISDIR(st.st_mode)) {
       if (selected && !rel.empty()) {
-        add(rel, host, st, EntryType::directory, *selected);
+        add(rel, host, st, EntryType::directory, *selected, parent_fd, name);
       }
       if (m_rules.may_contain(m_anchor, rel)) {
-        descend(rel, host);
+        descend(rel, host, parent_fd, name);
       }
       return;
     }
@@ -115,42 +117,75 @@ private:
       return;
     }
     if (S_ISREG(st.st_mode)) {
-      add(rel, host, st, EntryType::file, *selected);
+      add(rel, host, st, EntryType::file, *selected, parent_fd, name);
     } else if (S_ISLNK(st.st_mode)) {
-      add(rel, host, st, EntryType::symlink, *selected);
+      add(rel, host, st, EntryType::symlink, *selected, parent_fd, name);
     }
     // Sockets, fifos and devices are never persisted.
   }
 
-  void descend(const std::string& rel, const std::string& host) {
-    int fd = ::open(host.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct Child {
+    std::string name;
+    unsigned char type;
+  };
+
+  // Every name in the directory with its d_type, read with getdents64 into one buffer.
+  bool read_names(int fd, const std::string& host, std::vector<Child>& out) {
+    alignas(8) static thread_local char buf[64 * 1024];
+    while (true) {
+      long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+      if (n < 0) {
+        warn(host, "unable to read the directory", errno);
+        return false;
+      }
+      if (n == 0) {
+        return true;
+      }
+      for (long pos = 0; pos < n;) {
+        struct Dirent64 {
+          uint64_t ino;
+          int64_t off;
+          unsigned short reclen;
+          unsigned char type;
+          char name[1];
+        };
+        auto* d = reinterpret_cast<Dirent64*>(buf + pos);
+        pos += d->reclen;
+        if (std::strcmp(d->name, ".") == 0 || std::strcmp(d->name, "..") == 0) {
+          continue;
+        }
+        out.push_back({d->name, d->type});
+      }
+    }
+  }
+
+  void descend(const std::string& rel, const std::string& host, int parent_fd, const std::string& name) {
+    int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       warn(host, "unable to read the directory", errno);
       return;
     }
-    DIR* dir = ::fdopendir(fd);
-    if (dir == nullptr) {
+    std::vector<Child> children;
+    if (!read_names(fd, host, children)) {
       ::close(fd);
-      warn(host, "unable to read the directory", errno);
       return;
     }
-    std::vector<std::string> names;
-    while (auto* d = ::readdir(dir)) {
-      if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) {
+    std::sort(children.begin(), children.end(), [](const Child& a, const Child& b) { return a.name < b.name; });
+    for (const auto& c : children) {
+      std::string child_rel = join(rel, c.name);
+      auto selected = m_rules.selects(m_anchor, child_rel);
+      // A file or link no rule selects needs no stat (d_type says what it is).
+      if ((c.type == DT_REG || c.type == DT_LNK) && !selected) {
         continue;
       }
-      names.emplace_back(d->d_name);
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
       struct stat st {};
-      if (::fstatat(::dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        warn(join(host, name), "unable to stat", errno);
+      if (::fstatat(fd, c.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        warn(join(host, c.name), "unable to stat", errno);
         continue;
       }
-      visit(join(rel, name), join(host, name), st);
+      visit(child_rel, join(host, c.name), st, fd, c.name, selected);
     }
-    ::closedir(dir);
+    ::close(fd);
   }
 
   const RuleSet& m_rules;
