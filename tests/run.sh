@@ -6,6 +6,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
+# --long: fuzz each target for 10 minutes instead of the CI default.
+fuzz_seconds=${EPHEMERA_FUZZ_SECONDS:-20}
+[ "${1:-}" = --long ] && fuzz_seconds=600
 
 sh tools/install-deps.sh test
 
@@ -63,7 +66,34 @@ if [ "${EPHEMERA_SKIP_ASAN:-0}" != 1 ]; then
   tail -n 30 "$asan/test-output.txt"
 fi
 
-/usr/bin/python3 - "$build" "$asan" <<'PY'
+# Fuzzing: each libFuzzer target (clang, address and undefined sanitizers) from its seed
+# corpus and the inputs that once crashed it (tests/fuzz/regressions), for a set time.
+fuzz=${EPHEMERA_FUZZ_BUILD:-build-fuzz}
+if [ "${EPHEMERA_SKIP_FUZZ:-0}" != 1 ]; then
+  CXX=clang++ configure "$fuzz" -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false
+  targets="fuzz_jobfile fuzz_rules fuzz_manifest fuzz_unpack"
+  mkdir -p "$fuzz/meson-logs" "$fuzz/crashes"
+  : > "$fuzz/meson-logs/testlog.json"
+  if ! ninja -C "$fuzz" $(for t in $targets; do echo "tests/fuzz/$t"; done) >"$fuzz.build.txt" 2>&1; then
+    tail -n 40 "$fuzz.build.txt"
+    echo '{"name": "fuzz-build", "result": "FAIL"}' >> "$fuzz/meson-logs/testlog.json"
+  else
+    for t in $targets; do
+      work="$fuzz/corpus/$t"
+      mkdir -p "$work" "tests/fuzz/regressions/$t"
+      result=OK
+      ASAN_OPTIONS=detect_leaks=1 "$fuzz/tests/fuzz/$t" -max_total_time="$fuzz_seconds" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$fuzz/crashes/$t-" \
+        "$work" "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t" >"$fuzz/$t.log" 2>&1 || result=FAIL
+      runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$fuzz/$t.log" | grep -o '[0-9]*$' || echo 0)
+      echo "fuzz $t: $result, $runs executions in ${fuzz_seconds} s"
+      [ $result = OK ] || tail -n 30 "$fuzz/$t.log"
+      echo "{\"name\": \"fuzz-$t\", \"result\": \"$result\"}" >> "$fuzz/meson-logs/testlog.json"
+    done
+  fi
+fi
+
+/usr/bin/python3 - "$build" "$asan" "$fuzz" <<'PY'
 import json, os, sys
 passed = failed = 0
 for d in sys.argv[1:]:

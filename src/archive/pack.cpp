@@ -222,7 +222,7 @@ private:
       return;
     }
     auto now = std::chrono::steady_clock::now();
-    if (now - m_last < std::chrono::seconds(2)) {
+    if (now - m_last < std::chrono::milliseconds(250)) {
       return;
     }
     m_last = now;

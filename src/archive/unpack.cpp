@@ -259,6 +259,19 @@ private:
     m_staged.pop_back();
     m_bytes += static_cast<uint64_t>(declared);
     result.bytes += static_cast<uint64_t>(declared);
+    report_progress(result.files + 1);
+  }
+
+  void report_progress(uint64_t files) {
+    if (!m_options.progress) {
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - m_last_progress < std::chrono::milliseconds(250)) {
+      return;
+    }
+    m_last_progress = now;
+    m_options.progress({files, m_bytes, std::chrono::duration<double>(now - m_started).count()});
   }
 
   // Creates base and the parents of rel as needed, refusing to pass through a symlink.
@@ -341,6 +354,8 @@ private:
   std::set<fs::path> m_finals;
   uint64_t m_bytes = 0;
   bool m_committed = false;
+  std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point m_last_progress = m_started;
 };
 
 } // namespace

@@ -15,7 +15,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 
 namespace ephemera::cli {
 
@@ -23,6 +25,47 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// Progress of a long save or restore: a live line on a terminal, a line every five
+// seconds in a log. finish() clears the live line before the summary line is printed.
+class ProgressLine {
+public:
+  explicit ProgressLine(std::string what) : m_what(std::move(what)), m_tty(::isatty(2) == 1) {}
+  ~ProgressLine() { finish(); }
+
+  archive::ProgressFn fn() {
+    return [this](const archive::Progress& p) { show(p); };
+  }
+
+  void finish() {
+    if (m_live) {
+      std::fprintf(stderr, "\r\033[K");
+      m_live = false;
+    }
+  }
+
+private:
+  void show(const archive::Progress& p) {
+    if (util::log::level() < util::log::Level::normal) {
+      return;
+    }
+    double mbs = p.seconds > 0 ? static_cast<double>(p.bytes) / 1e6 / p.seconds : 0;
+    std::string line = fmt::format("ephemera: {}: {} files, {:.1f} MB, {:.1f} MB/s", m_what, p.files,
+                                   static_cast<double>(p.bytes) / 1e6, mbs);
+    if (m_tty) {
+      std::fprintf(stderr, "\r%s\033[K", line.c_str());
+      m_live = true;
+    } else if (p.seconds - m_last_logged >= 5) {
+      m_last_logged = p.seconds;
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+
+  std::string m_what;
+  bool m_tty;
+  bool m_live = false;
+  double m_last_logged = 0;
+};
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -286,7 +329,10 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       }
       return archive::Destination{m_anchors.host(*anchor), rel};
     };
+    ProgressLine progress(fmt::format("restoring '{}'", entry.name));
+    opts.progress = progress.fn();
     auto unpacked = archive::unpack(file, opts);
+    progress.finish();
     entry.result = "hit";
     entry.seconds = seconds_since(start);
     util::log::info("restored '{}' ({} key '{}', {} branch '{}'): {}, {}", entry.name,
@@ -341,7 +387,10 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
     fs::path file = tmp.path() / "archive.tar.zst";
     archive::PackOptions opts;
     opts.level = stanza.level.value_or(3);
+    ProgressLine progress(fmt::format("saving '{}'", entry.name));
+    opts.progress = progress.fn();
     auto packed = archive::pack(pack_items(walked, rules), file, opts);
+    progress.finish();
     if (stanza.max_size && packed.compressed_bytes > *stanza.max_size) {
       entry.result = "too_large";
       entry.warnings.push_back(fmt::format("the archive is {} compressed, over max_size {}: not saved",

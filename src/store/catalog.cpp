@@ -190,7 +190,9 @@ Manifest Manifest::from_json(const json& j) {
   m.trusted = field<bool>(j, "trusted");
   m.rules = field<std::vector<std::string>>(j, "rules");
   m.tool_version = field<std::string>(j, "tool_version");
-  m.signature = j.value("signature", "");
+  if (j.contains("signature")) {
+    m.signature = field<std::string>(j, "signature"); // optional, but a string when present
+  }
   if (m.sha256.size() != 64 || !parse_rfc3339(m.created) || m.archive.empty()) {
     throw StoreError(StoreErrorKind::permanent, "manifest has a malformed sha256, created time or archive");
   }

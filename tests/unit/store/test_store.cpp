@@ -295,3 +295,18 @@ TEST_CASE("gc plans: invalidated, old epochs, keep, age, bytes, orphans after th
   auto minimal = store::plan_gc(all, {}, orphans, store::GcOptions{}, now);
   CHECK(minimal.size() == 2);
 }
+
+TEST_CASE("a manifest whose signature is not a string is refused, not a crash", "[store]") {
+  store::Manifest m;
+  m.repository = "r";
+  m.name = "n";
+  m.key = "k";
+  m.archive = "v1/x.tar.zst";
+  m.sha256 = std::string(64, 'a');
+  m.created = "2026-11-24T16:40:00.123456Z";
+  auto j = m.to_json();
+  j["signature"] = 5;
+  CHECK_THROWS_AS(store::Manifest::from_json(j), util::StoreError);
+  j.erase("signature");
+  CHECK(store::Manifest::from_json(j).signature.empty());
+}
