@@ -47,6 +47,12 @@ public:
   virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
   // Removing a missing object is not an error.
   virtual void remove(const std::string& key) = 0;
+  // Pieces of writes that were interrupted (a killed process), which list() never shows,
+  // for gc to remove once they are old; remove() takes their keys.
+  virtual std::vector<ObjectInfo> leftovers(const std::string& prefix) {
+    (void)prefix;
+    return {};
+  }
   // Where the object is, for people: file:///... or s3://bucket/key. Never credentials.
   virtual std::string url(const std::string& key) const = 0;
   // A time-limited HTTPS link where the backend has one.

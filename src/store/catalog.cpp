@@ -468,6 +468,8 @@ std::vector<ObjectInfo> Catalog::orphans(const std::vector<Manifest>& all) {
       out.push_back(o);
     }
   }
+  auto left = m_backend->leftovers("v1/");
+  out.insert(out.end(), left.begin(), left.end());
   return out;
 }
 

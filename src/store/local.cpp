@@ -121,7 +121,12 @@ void LocalBackend::put(const std::string& key, Source& source) {
   util::fsync_directory(p.parent_path());
 }
 
-std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) {
+std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) { return scan(prefix, false); }
+
+std::vector<ObjectInfo> LocalBackend::leftovers(const std::string& prefix) { return scan(prefix, true); }
+
+// Objects below prefix, or (temps) only the temporary files of interrupted puts.
+std::vector<ObjectInfo> LocalBackend::scan(const std::string& prefix, bool temps) {
   std::vector<ObjectInfo> out;
   auto slash = prefix.rfind('/');
   fs::path dir = slash == std::string::npos ? m_root : m_root / prefix.substr(0, slash);
@@ -145,7 +150,7 @@ std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) {
       continue;
     }
     std::string key = fs::relative(it->path(), m_root, ec).string();
-    if (key.rfind(prefix, 0) != 0 || is_temp(it->path().filename().string())) {
+    if (key.rfind(prefix, 0) != 0 || is_temp(it->path().filename().string()) != temps) {
       continue;
     }
     struct stat st {};

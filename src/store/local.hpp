@@ -15,11 +15,13 @@ public:
   void get(const std::string& key, Sink& sink) override;
   void put(const std::string& key, Source& source) override;
   std::vector<ObjectInfo> list(const std::string& prefix) override;
+  std::vector<ObjectInfo> leftovers(const std::string& prefix) override;
   void remove(const std::string& key) override;
   std::string url(const std::string& key) const override;
 
 private:
   std::filesystem::path path_of(const std::string& key) const;
+  std::vector<ObjectInfo> scan(const std::string& prefix, bool temps);
   std::filesystem::path m_root;
 };
 
