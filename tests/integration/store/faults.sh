@@ -7,7 +7,7 @@
 P="$SCRATCH/proxy"
 /usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$EPHEMERA_TEST_S3_ENDPOINT" "$P.port" "$P.log" &
 proxy_pid=$!
-trap 'kill $proxy_pid 2>/dev/null; keep_on_failure' EXIT
+trap 'st=$?; kill $proxy_pid 2>/dev/null || true; (exit $st); keep_on_failure' EXIT
 for _ in $(seq 1 100); do [ -f "$P.port" ] && break; sleep 0.1; done
 export EPHEMERA_S3_ENDPOINT="http://127.0.0.1:$(cat "$P.port")"
 export EPHEMERA_S3_STALL_SECONDS=2 EPHEMERA_S3_CONNECT_SECONDS=2
