@@ -113,6 +113,8 @@ int64_t parse_iso_time(const std::string& s) {
   return ::timegm(&tm);
 }
 
+constexpr const char* k_upload_marker = "#upload=";
+
 struct CurlGlobal {
   CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 };
@@ -225,9 +227,50 @@ public:
   void remove(const std::string& key) override {
     Request r;
     r.method = "DELETE";
-    r.key = full(key);
+    auto marker = key.find(k_upload_marker);
+    if (marker != std::string::npos) { // a leftover: abort the multipart upload
+      r.key = full(key.substr(0, marker));
+      r.query = {{"uploadId", key.substr(marker + std::strlen(k_upload_marker))}};
+    } else {
+      r.key = full(key);
+    }
     auto resp = perform(r, true);
     (void)resp; // 404: already gone
+  }
+
+  // Multipart uploads a killed save never completed or aborted: invisible, but their parts
+  // take space until aborted. Named "<key>#upload=<id>" for remove().
+  std::vector<ObjectInfo> leftovers(const std::string& prefix) override {
+    std::vector<ObjectInfo> out;
+    std::string key_marker, id_marker;
+    while (true) {
+      Request r;
+      r.query = {{"uploads", ""}, {"prefix", full(prefix)}};
+      if (!key_marker.empty()) {
+        r.query["key-marker"] = key_marker;
+        r.query["upload-id-marker"] = id_marker;
+      }
+      auto resp = perform(r, false);
+      for (const auto& u : xml_all(resp.body, "Upload")) {
+        std::string key = xml_unescape(xml_first(u, "Key"));
+        if (key.rfind(m_config.prefix, 0) != 0) {
+          continue;
+        }
+        ObjectInfo o;
+        o.key = key.substr(m_config.prefix.size()) + k_upload_marker + xml_unescape(xml_first(u, "UploadId"));
+        o.mtime = parse_iso_time(xml_first(u, "Initiated"));
+        out.push_back(std::move(o));
+      }
+      if (xml_first(resp.body, "IsTruncated") != "true") {
+        break;
+      }
+      key_marker = xml_unescape(xml_first(resp.body, "NextKeyMarker"));
+      id_marker = xml_unescape(xml_first(resp.body, "NextUploadIdMarker"));
+      if (key_marker.empty()) {
+        break;
+      }
+    }
+    return out;
   }
 
   std::string url(const std::string& key) const override {
