@@ -53,8 +53,9 @@ tail -n 30 "$build/test-output.txt"
 
 if [ "${EPHEMERA_SKIP_ASAN:-0}" != 1 ]; then
   # GCC 12 raises false maybe-uninitialized warnings inside <regex> under the sanitizers.
+  # -O0: the sanitizers find the same bugs, and the tree compiles five times faster.
   configure "$asan" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dcpp_args=-Wno-maybe-uninitialized
+    -Doptimization=0 -Dcpp_args=-Wno-maybe-uninitialized
   if ! ninja -C "$asan" >"$asan.build.txt" 2>&1; then
     tail -n 40 "$asan.build.txt"
     echo "FAILED: the sanitizer build does not compile"
