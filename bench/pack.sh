@@ -45,8 +45,8 @@ fresh() { # a new, empty directory for an unpack round, on a quiet file system
 printf '%-6s %-8s %10s %10s %8s %12s %12s\n' corpus step peer_s ours_s ratio peer_MiB_rss ours_MiB_rss
 for corpus in node libs; do
   src="$B/$corpus"
-  dir=$(ls "$src")
-  find "$src" -type f -exec cat {} + >/dev/null # warm
+  dir=node_modules; [ "$corpus" = libs ] && dir=lib
+  find "$src/$dir" -type f -exec cat {} + >/dev/null # warm
   for step in pack unpack; do
     : > "$B/peer"; : > "$B/ours"
     for r in $(seq 1 "$rounds"); do
@@ -68,8 +68,8 @@ for corpus in node libs; do
     printf '%-6s %-8s %10s %10s %7.2fx %12d %12d\n' "$corpus" "$step" "$ps" "$os" \
       "$(echo "$ps $os" | awk '{print ($2 > 0 ? $1 / $2 : 0)}')" $((pm / 1024)) $((om / 1024))
   done
-  files=$(find "$src" -type f | wc -l)
-  raw=$(du -sb "$src" | cut -f1)
+  files=$(find "$src/$dir" -type f | wc -l)
+  raw=$(du -sb "$src/$dir" | cut -f1)
   printf '%-6s %d files, %d MiB; compressed: peer %d, ours %d bytes (%+.1f%%)\n' "$corpus" "$files" \
     $((raw >> 20)) "$(stat -c %s "$B/peer.tar.zst")" "$(stat -c %s "$B/ours.tar.zst")" \
     "$(echo "$(stat -c %s "$B/peer.tar.zst") $(stat -c %s "$B/ours.tar.zst")" | awk '{print ($2 - $1) * 100 / $1}')"

@@ -11,7 +11,7 @@ sh tools/install-deps.sh test >/dev/null
 ninja -C build >/dev/null
 B=$(mktemp -d /tmp/ephemera-s3bench.XXXXXX)
 trap 'sh tests/store/s3-server.sh stop "$B/s3" >/dev/null 2>&1 || true; rm -rf "$B"' EXIT
-sh tests/store/s3-server.sh start "$B/s3" >/dev/null
+sh tests/store/s3-server.sh start "$B/s3" >/dev/null 2>&1
 set -a; . "$B/s3/env"; set +a
 export AWS_PAGER=""
 tool="$top/build/bench/store/bench_store"
@@ -21,16 +21,20 @@ head -c 1073741824 /dev/urandom > "$B/a.tar.zst"
 cat "$B/a.tar.zst" > /dev/null
 med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 : > "$B/t"
+# One 1 GiB object at a time: the test server's RAM device holds 2 GiB.
 for r in $(seq 1 "$rounds"); do
+  rm -f "$B/down"
   /usr/bin/time -f "aws-up %e" -a -o "$B/t" /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" \
     s3 cp --quiet "$B/a.tar.zst" "s3://$EPHEMERA_TEST_S3_BUCKET/aws/a.tar.zst"
-  /usr/bin/time -f "eph-up %e" -a -o "$B/t" "$tool" put "$url" a.tar.zst "$B/a.tar.zst"
-  rm -f "$B/down"
   /usr/bin/time -f "aws-down %e" -a -o "$B/t" /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" \
     s3 cp --quiet "s3://$EPHEMERA_TEST_S3_BUCKET/aws/a.tar.zst" "$B/down"
+  cmp -s "$B/down" "$B/a.tar.zst" || { echo "awscli's download differs"; exit 1; }
+  aws s3 rm --quiet "s3://$EPHEMERA_TEST_S3_BUCKET/aws/a.tar.zst"
   rm -f "$B/down"
+  /usr/bin/time -f "eph-up %e" -a -o "$B/t" "$tool" put "$url" a.tar.zst "$B/a.tar.zst"
   /usr/bin/time -f "eph-down %e" -a -o "$B/t" "$tool" get "$url" a.tar.zst "$B/down"
-  cmp -s "$B/down" "$B/a.tar.zst" || { echo "download differs"; exit 1; }
+  cmp -s "$B/down" "$B/a.tar.zst" || { echo "ephemera's download differs"; exit 1; }
+  aws s3 rm --quiet "s3://$EPHEMERA_TEST_S3_BUCKET/bench/a.tar.zst"
   rm -f "$B/down"
 done
 for d in up down; do

@@ -130,6 +130,35 @@ TEST_CASE("rule matching table", "[rules]") {
       {{"/t/*"}, Anchor::root, "t/line\nbreak", true},
       // no include rule at all
       {{"!/t/x"}, Anchor::root, "t/y", false},
+      // more: '**' as zero or more directories, exclusions whatever their order
+      {{"/a/**/b"}, Anchor::root, "a/b", true},
+      {{"/a/**/b"}, Anchor::root, "a/x/y/z/b", true},
+      {{"/a/**/b"}, Anchor::root, "a/x/bb", false},
+      {{"/a/**"}, Anchor::root, "a/x/y", true},
+      {{"/a/**"}, Anchor::root, "ab/x", false},
+      {{"**/node_modules"}, Anchor::work, "node_modules/x/index.js", true},
+      {{"**/node_modules"}, Anchor::work, "web/app/node_modules/y", true},
+      {{"**/node_modules"}, Anchor::work, "web/node_modules_old/y", false},
+      {{"!/t/x", "/t/**"}, Anchor::root, "t/x/deep/file", false}, // '!' first or last: same
+      {{"/t/**", "!/t/x"}, Anchor::root, "t/x/deep/file", false},
+      {{"/t/**", "!/t/x"}, Anchor::root, "t/xy", true},
+      {{"/t/**", "!/t/*.log"}, Anchor::root, "t/sub/a.log", true}, // '*' never crosses '/' in '!'
+      {{"/t/**", "!/t/**/*.log"}, Anchor::root, "t/sub/a.log", false},
+      {{"/t/**", "!/t/**/*.log"}, Anchor::root, "t/a.log", false},
+      {{"/t/[-a].o"}, Anchor::root, "t/-.o", true}, // '-' first is literal
+      {{"/t/[a-].o"}, Anchor::root, "t/-.o", true}, // '-' last is literal
+      {{"/t/[*]"}, Anchor::root, "t/*", true},
+      {{"/t/[*]"}, Anchor::root, "t/x", false},
+      {{"/t/[?]"}, Anchor::root, "t/x", false},
+      {{"/t/*"}, Anchor::root, "t/.hidden", true}, // a leading '.' is not special
+      {{"/t/.*"}, Anchor::root, "t/.cache/x", true},
+      {{"~/.cargo/registry"}, Anchor::home, ".cargo/registry/cache/a.crate", true},
+      {{"~/.cargo/registry"}, Anchor::work, ".cargo/registry/cache/a.crate", false}, // other anchor
+      {{"target"}, Anchor::work, "target/debug/app", true},
+      {{"target"}, Anchor::root, "target/debug/app", false},
+      {{"target"}, Anchor::work, "targets/x", false},
+      {{"/"}, Anchor::root, "anything/at/all", true},
+      {{"~"}, Anchor::home, ".bashrc", true},
   };
   for (const auto& c : cases) {
     std::string desc;
