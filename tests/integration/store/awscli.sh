@@ -65,7 +65,8 @@ curl -sSf -o "$SCRATCH/curl.tar.zst" "$link" || fail "curl could not fetch the p
 cmp "$SCRATCH/curl.tar.zst" "$SCRATCH/a.tar.zst" || fail "the presigned link gives other bytes"
 if echo "$link" | grep -q "$AWS_SECRET_ACCESS_KEY"; then fail "the secret key is in the link"; fi
 # A link with a tampered signature is refused by the server.
-bad=$(echo "$link" | sed 's/X-Amz-Signature=./X-Amz-Signature=0/')
+bad=$(echo "$link" | sed 's/X-Amz-Signature=0/X-Amz-Signature=1/; t; s/X-Amz-Signature=./X-Amz-Signature=0/')
+[ "$bad" != "$link" ] || fail "the test did not tamper with the link"
 if curl -sf -o /dev/null "$bad"; then fail "the server accepted a tampered link"; fi
 
 # And the other way: an object awscli deletes is simply a miss for the next machine.
