@@ -15,8 +15,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cerrno>
-#include <regex>
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
@@ -28,22 +26,24 @@ using nlohmann::json;
 
 namespace {
 
-// Files staged by a restore that was killed before it could rename or remove them:
-// "<name>.tmp.<pid>.<16 hex digits>". The next restore of the stanza removes them, so a
-// killed restore leaves nothing behind for long. Two restores of one stanza into one
-// place at once are not a thing a job does, so any such file but our own is a leftover
-// (a killed process may linger as a zombie, so asking whether its pid lives is no help).
-void sweep_interrupted(const rules::WalkResult& walked) {
-  static const std::regex k_staged{R"(\.tmp\.([0-9]+)\.[0-9a-f]{16}$)"};
-  for (const auto& e : walked.entries) {
-    std::smatch m;
-    if (e.type == rules::EntryType::directory || !std::regex_search(e.rel, m, k_staged)) {
-      continue;
+// Files staged by a restore that was killed before it could rename or remove them
+// (util::temp_name_beside names). A successful restore of the stanza removes them from
+// its walk and from the tree, so a killed restore leaves nothing behind for long. Two
+// restores of one stanza into one place at once are not a thing a job does, so any such
+// file but our own is a leftover (a killed process may linger as a zombie, so asking
+// whether its pid lives is no help).
+void sweep_interrupted(rules::WalkResult& walked) {
+  std::erase_if(walked.entries, [](const rules::Entry& e) {
+    if (e.type == rules::EntryType::directory) {
+      return false;
     }
-    if (std::stol(m[1].str()) != static_cast<long>(::getpid()) && ::unlink(e.host.c_str()) == 0) {
-      util::log::info("removed '{}', left by an interrupted restore", e.visible);
+    auto pid = util::temp_name_pid(e.rel);
+    if (!pid || *pid == static_cast<long>(::getpid()) || ::unlink(e.host.c_str()) != 0) {
+      return false;
     }
-  }
+    util::log::info("removed '{}', left by an interrupted restore", e.visible);
+    return true;
+  });
 }
 
 // Progress of a long save or restore: a live line on a terminal, a line every five
@@ -351,7 +351,6 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     };
     ProgressLine progress(fmt::format("restoring '{}'", entry.name));
     opts.progress = progress.fn();
-    sweep_interrupted(rules::walk(rules, m_anchors));
     auto unpacked = archive::unpack(file, opts);
     progress.finish();
     entry.result = "hit";
@@ -362,6 +361,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
                     cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
                     entry.archive->link);
     auto walked = rules::walk(rules, m_anchors);
+    sweep_interrupted(walked);
     save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(walked));
   } catch (const util::InputError&) {
     throw;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <random>
+#include <regex>
 #include <unistd.h>
 
 namespace ephemera::util {
@@ -64,6 +65,15 @@ std::string read_file(const fs::path& path) {
 fs::path temp_name_beside(const fs::path& target) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return fs::path(fmt::format("{}.tmp.{}.{:016x}", target.string(), ::getpid(), rng()));
+}
+
+std::optional<long> temp_name_pid(std::string_view name) {
+  static const std::regex k_temp{R"(\.tmp\.([0-9]{1,18})\.[0-9a-f]{16}$)"};
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_search(name.begin(), name.end(), m, k_temp)) {
+    return std::nullopt;
+  }
+  return std::stol(m[1].str());
 }
 
 void fsync_directory(const fs::path& dir) {

@@ -22,6 +22,9 @@ void fsync_directory(const std::filesystem::path& dir);
 // A unique name beside target ("target.tmp.<pid>.<random>") for write-then-rename.
 std::filesystem::path temp_name_beside(const std::filesystem::path& target);
 
+// The pid in a name temp_name_beside made ("x.tmp.<pid>.<16 hex digits>"), or nullopt.
+std::optional<long> temp_name_pid(std::string_view name);
+
 // A fresh directory, removed with everything below it on destruction unless kept.
 class TempDir {
 public:

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 using namespace ephemera::util;
 
 TEST_CASE("sha256 of known inputs", "[util]") {
@@ -36,4 +38,13 @@ TEST_CASE("diagnostics print gcc style", "[util]") {
   CHECK(d.str() == "build.sh:14:9: error: persist[1].epoch must be an integer >= 0");
   CHECK(rebase("/scratch", "/home/x") == "/scratch/home/x");
   CHECK(rebase("/", "/home/x") == "/home/x");
+}
+
+TEST_CASE("temporary names carry the pid that made them", "[util]") {
+  auto name = ephemera::util::temp_name_beside("/w/target/blob").filename().string();
+  CHECK(ephemera::util::temp_name_pid(name) == std::optional<long>(static_cast<long>(::getpid())));
+  CHECK(ephemera::util::temp_name_pid("blob.tmp.17114.8c4bd30e4a01c04c") == std::optional<long>(17114));
+  CHECK_FALSE(ephemera::util::temp_name_pid("blob"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("a.tmp.b"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("blob.tmp.1.8c4bd30e4a01c04c.txt"));
 }

@@ -63,6 +63,18 @@ store::LookupRequest request(const std::string& key, const std::string& branch,
   return r;
 }
 
+// The least a manifest needs to be read back.
+store::Manifest minimal_manifest() {
+  store::Manifest m;
+  m.repository = "r";
+  m.name = "n";
+  m.key = "k";
+  m.archive = "v1/x.tar.zst";
+  m.sha256 = std::string(64, 'a');
+  m.created = "2026-11-24T16:40:00.123456Z";
+  return m;
+}
+
 fs::path file_with(const fs::path& p, const std::string& content) {
   std::ofstream(p, std::ios::binary) << content;
   return p;
@@ -239,13 +251,7 @@ TEST_CASE("manifests that are not ours are refused with a reason", "[store]") {
   using nlohmann::json;
   CHECK_THROWS_AS(store::Manifest::from_json(json::array()), util::StoreError);
   CHECK_THROWS_AS(store::Manifest::from_json(json{{"format", "something/9"}}), util::StoreError);
-  store::Manifest m;
-  m.repository = "r";
-  m.name = "n";
-  m.key = "k";
-  m.archive = "v1/x.tar.zst";
-  m.sha256 = std::string(64, 'a');
-  m.created = "2026-11-24T16:40:00.123456Z";
+  auto m = minimal_manifest();
   auto back = store::Manifest::from_json(m.to_json());
   CHECK(back.archive == m.archive);
   auto bad = m.to_json();
@@ -297,13 +303,7 @@ TEST_CASE("gc plans: invalidated, old epochs, keep, age, bytes, orphans after th
 }
 
 TEST_CASE("a manifest whose signature is not a string is refused, not a crash", "[store]") {
-  store::Manifest m;
-  m.repository = "r";
-  m.name = "n";
-  m.key = "k";
-  m.archive = "v1/x.tar.zst";
-  m.sha256 = std::string(64, 'a');
-  m.created = "2026-11-24T16:40:00.123456Z";
+  auto m = minimal_manifest();
   auto j = m.to_json();
   j["signature"] = 5;
   CHECK_THROWS_AS(store::Manifest::from_json(j), util::StoreError);
