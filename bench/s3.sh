@@ -34,6 +34,9 @@ for r in $(seq 1 "$rounds"); do
   /usr/bin/time -f "eph-up %e" -a -o "$B/t" "$tool" put "$url" a.tar.zst "$B/a.tar.zst"
   /usr/bin/time -f "eph-down %e" -a -o "$B/t" "$tool" get "$url" a.tar.zst "$B/down"
   cmp -s "$B/down" "$B/a.tar.zst" || { echo "ephemera's download differs"; exit 1; }
+  rm -f "$B/down"
+  /usr/bin/time -f "eph-down1 %e" -a -o "$B/t" "$tool" get-stream "$url" a.tar.zst "$B/down"
+  cmp -s "$B/down" "$B/a.tar.zst" || { echo "ephemera's single-stream download differs"; exit 1; }
   aws s3 rm --quiet "s3://$EPHEMERA_TEST_S3_BUCKET/bench/a.tar.zst"
   rm -f "$B/down"
 done
@@ -41,3 +44,5 @@ for d in up down; do
   a=$(grep "^aws-$d " "$B/t" | cut -d' ' -f2 | med); e=$(grep "^eph-$d " "$B/t" | cut -d' ' -f2 | med)
   echo "$d 1 GiB: aws s3 cp $a s, ephemera $e s, ratio aws/ephemera $(echo "$a $e" | awk '{printf "%.2f", $1 / $2}')x (above 1: ephemera is faster)"
 done
+one=$(grep "^eph-down1 " "$B/t" | cut -d' ' -f2 | med)
+echo "down 1 GiB in one GET (no ranges): ephemera $one s"

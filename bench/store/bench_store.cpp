@@ -1,12 +1,14 @@
 // What bench/s3.sh times against 'aws s3 cp': one object up or down through a backend.
 //
 //   bench_store put STORE_URL KEY FILE
-//   bench_store get STORE_URL KEY FILE
+//   bench_store get STORE_URL KEY FILE          as a restore fetches an archive (by its size)
+//   bench_store get-stream STORE_URL KEY FILE   one plain GET
 #include "store/backend.hpp"
 #include "store/url.hpp"
 
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 using namespace ephemera;
@@ -35,7 +37,7 @@ private:
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::fprintf(stderr, "usage: bench_store put|get STORE_URL KEY FILE\n");
+    std::fprintf(stderr, "usage: bench_store put|get|get-stream STORE_URL KEY FILE\n");
     return 2;
   }
   try {
@@ -45,6 +47,13 @@ int main(int argc, char** argv) {
       store::FileSource src(argv[4]);
       backend->put(argv[3], src);
     } else if (verb == "get") {
+      auto st = backend->stat(argv[3]);
+      if (!st) {
+        throw std::runtime_error(std::string(argv[3]) + " does not exist");
+      }
+      FileSink sink(argv[4]);
+      backend->get_sized(argv[3], st->size, sink);
+    } else if (verb == "get-stream") {
       FileSink sink(argv[4]);
       backend->get(argv[3], sink);
     } else {

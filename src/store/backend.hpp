@@ -41,6 +41,16 @@ public:
   virtual std::optional<ObjectInfo> stat(const std::string& key) = 0;
   // Throws StoreError(not_found) when the object does not exist.
   virtual void get(const std::string& key, Sink& sink) = 0;
+  // Bytes [offset, offset + length) of the object. Throws StoreError(not_found) when it
+  // does not exist and StoreError(permanent) when the range reaches past its end.
+  virtual void get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) = 0;
+  // The whole object, whose size the caller knows (an archive, from its manifest): a backend
+  // that can fetch ranges in parallel does, still delivering the bytes to sink in order. An
+  // object of another size is an error (permanent) wherever the backend can tell.
+  virtual void get_sized(const std::string& key, uint64_t size, Sink& sink) {
+    (void)size;
+    get(key, sink);
+  }
   // Readers see the old object or the new one, never a part.
   virtual void put(const std::string& key, Source& source) = 0;
   // Every object whose key starts with prefix, sorted by key.

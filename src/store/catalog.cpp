@@ -366,7 +366,7 @@ void Catalog::download(const Manifest& m, const fs::path& dest) {
   try {
     HashingFileSink sink(dest);
     sink.limit(m.compressed_size);
-    m_backend->get(m.archive, sink);
+    m_backend->get_sized(m.archive, m.compressed_size, sink);
     std::string digest = sink.finish();
     if (sink.bytes() != m.compressed_size) {
       throw StoreError(StoreErrorKind::permanent,

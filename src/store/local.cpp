@@ -77,6 +77,52 @@ void LocalBackend::get(const std::string& key, Sink& sink) {
   ::close(fd);
 }
 
+void LocalBackend::get_sized(const std::string& key, uint64_t size, Sink& sink) {
+  if (auto st = stat(key); st && st->size != size) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("{} is {} bytes, expected {}", path_of(key).string(), st->size, size));
+  }
+  get(key, sink);
+}
+
+void LocalBackend::get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) {
+  auto p = path_of(key);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail("read", p, errno == ENOTDIR ? ENOENT : errno);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    fail("stat", p, errno);
+  }
+  auto size = static_cast<uint64_t>(st.st_size);
+  if (offset > size || length > size - offset) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("unable to read bytes {}-{} of {}: it is {} bytes", offset,
+                                 offset + length, p.string(), size));
+  }
+  std::vector<char> buf(std::min<uint64_t>(length, 1 << 20));
+  while (length > 0) {
+    ssize_t n = ::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), length), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      fail("read", p, errno);
+    }
+    if (n == 0) {
+      throw StoreError(StoreErrorKind::permanent, fmt::format("{} shrank while it was read", p.string()));
+    }
+    sink.write(buf.data(), static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+    length -= static_cast<uint64_t>(n);
+  }
+}
+
 void LocalBackend::put(const std::string& key, Source& source) {
   auto p = path_of(key);
   std::error_code ec;

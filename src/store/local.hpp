@@ -13,6 +13,8 @@ public:
   explicit LocalBackend(std::filesystem::path root);
   std::optional<ObjectInfo> stat(const std::string& key) override;
   void get(const std::string& key, Sink& sink) override;
+  void get_sized(const std::string& key, uint64_t size, Sink& sink) override;
+  void get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) override;
   void put(const std::string& key, Source& source) override;
   std::vector<ObjectInfo> list(const std::string& prefix) override;
   std::vector<ObjectInfo> leftovers(const std::string& prefix) override;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <map>
@@ -126,6 +127,11 @@ struct Response {
   std::optional<std::chrono::seconds> retry_after;
   uint64_t length = 0;
   int64_t mtime = 0;
+  uint64_t range_first = 0;     // Content-Range: bytes first-last/total
+  uint64_t range_last = 0;
+  uint64_t total = 0;
+  bool range_ignored = false;   // a 200 with the whole object to a Range request
+  bool range_wrong = false;     // a 206 with other bytes than asked for
 };
 
 struct Request {
@@ -134,6 +140,13 @@ struct Request {
   std::map<std::string, std::string> query;
   const std::string* body = nullptr;
   Sink* sink = nullptr;         // GET bodies on 2xx
+  std::string* into = nullptr;  // or into this, emptied before every try so it can be retried
+  std::optional<std::pair<uint64_t, uint64_t>> range; // first and last byte
+};
+
+// A server that answers a Range request with the whole object.
+struct RangeIgnored : StoreError {
+  using StoreError::StoreError;
 };
 
 class S3Backend : public Backend {
@@ -167,6 +180,126 @@ public:
     r.key = full(key);
     r.sink = &sink;
     perform(r, false);
+  }
+
+  void get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) override {
+    if (length == 0) { // HTTP has no empty range
+      auto st = stat(key);
+      if (!st) {
+        throw StoreError(StoreErrorKind::not_found, fmt::format("unable to GET {}: not found", url(key)));
+      }
+      if (offset > st->size) {
+        throw StoreError(StoreErrorKind::permanent,
+                         fmt::format("unable to GET {}: byte {} is past its end ({} bytes)", url(key), offset, st->size));
+      }
+      return;
+    }
+    Request r;
+    r.key = full(key);
+    r.sink = &sink;
+    r.range = {offset, offset + length - 1};
+    perform(r, false);
+  }
+
+  // Parts of download_part bytes fetched by `parallel` threads, each retried whole on its
+  // own; this thread hands them to the sink in order, at most parallel + 1 parts held.
+  void get_sized(const std::string& key, uint64_t size, Sink& sink) override {
+    const uint64_t part_size = m_config.download_part;
+    if (size <= part_size || m_config.parallel <= 1) {
+      get(key, sink);
+      return;
+    }
+    const uint64_t parts = (size + part_size - 1) / part_size;
+    const uint64_t window = static_cast<uint64_t>(m_config.parallel) + 1;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::map<uint64_t, std::string> ready;
+    uint64_t next_fetch = 0, next_deliver = 0;
+    std::exception_ptr failure;
+    auto fail = [&](std::exception_ptr e) {
+      std::lock_guard lock(mutex);
+      if (!failure) {
+        failure = std::move(e);
+      }
+      cv.notify_all();
+    };
+    auto worker = [&] {
+      while (true) {
+        uint64_t part = 0;
+        {
+          std::unique_lock lock(mutex);
+          cv.wait(lock, [&] { return failure || next_fetch >= parts || next_fetch < next_deliver + window; });
+          if (failure || next_fetch >= parts) {
+            return;
+          }
+          part = next_fetch++;
+        }
+        try {
+          uint64_t first = part * part_size, last = std::min(size, first + part_size) - 1;
+          std::string buf;
+          buf.reserve(last - first + 1);
+          Request r;
+          r.key = full(key);
+          r.into = &buf;
+          r.range = {first, last};
+          auto resp = perform(r, false);
+          if (resp.total != size) {
+            throw StoreError(StoreErrorKind::permanent,
+                             fmt::format("{} is {} bytes, expected {}", url(key), resp.total, size));
+          }
+          if (buf.size() != last - first + 1) {
+            throw StoreError(StoreErrorKind::permanent,
+                             fmt::format("unable to GET {}: bytes {}-{} came {} bytes short", url(key), first, last,
+                                         last - first + 1 - buf.size()));
+          }
+          std::lock_guard lock(mutex);
+          ready.emplace(part, std::move(buf));
+          cv.notify_all();
+        } catch (...) {
+          fail(std::current_exception());
+          return;
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (uint64_t i = 0; i < std::min<uint64_t>(parts, static_cast<uint64_t>(m_config.parallel)); ++i) {
+      threads.emplace_back(worker);
+    }
+    while (true) {
+      std::string buf;
+      {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return failure || next_deliver >= parts || ready.count(next_deliver) != 0; });
+        if (failure || next_deliver >= parts) {
+          break;
+        }
+        buf = std::move(ready.at(next_deliver));
+        ready.erase(next_deliver);
+      }
+      try {
+        sink.write(buf.data(), buf.size());
+      } catch (...) {
+        fail(std::current_exception());
+        break;
+      }
+      std::lock_guard lock(mutex);
+      ++next_deliver;
+      cv.notify_all();
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const RangeIgnored& e) {
+        if (next_deliver != 0) {
+          throw;
+        }
+        util::log::debug("{}; fetching it in one piece", e.what());
+        get(key, sink);
+      }
+    }
   }
 
   void put(const std::string& key, Source& source) override {
@@ -304,17 +437,36 @@ private:
     return out;
   }
 
+  struct WriteContext {
+    Response* resp;
+    Sink* sink;
+    const std::optional<std::pair<uint64_t, uint64_t>>* range;
+  };
+
   static size_t on_write(char* data, size_t size, size_t n, void* user) {
-    auto* ctx = static_cast<std::pair<Response*, Sink*>*>(user);
+    auto* ctx = static_cast<WriteContext*>(user);
+    Response* resp = ctx->resp;
     size_t bytes = size * n;
-    if (ctx->second != nullptr && ctx->first->status / 100 == 2) {
+    if (ctx->range->has_value() && resp->status / 100 == 2) {
+      // Checked before a byte reaches the sink: a whole object, or other bytes, must not
+      // pass for the range that was asked for.
+      if (resp->status != 206) {
+        resp->range_ignored = true;
+        return 0;
+      }
+      if (resp->range_first != (*ctx->range)->first || resp->range_last != (*ctx->range)->second) {
+        resp->range_wrong = true;
+        return 0;
+      }
+    }
+    if (ctx->sink != nullptr && resp->status / 100 == 2) {
       try {
-        ctx->second->write(data, bytes);
+        ctx->sink->write(data, bytes);
       } catch (...) {
         return 0; // aborts the transfer; the sink's error is rethrown below
       }
-    } else if (ctx->first->body.size() < (1 << 20)) {
-      ctx->first->body.append(data, bytes);
+    } else if (resp->body.size() < (1 << 20)) {
+      resp->body.append(data, bytes);
     }
     return bytes;
   }
@@ -335,6 +487,13 @@ private:
         resp->retry_after = std::chrono::seconds(std::atol(value.c_str()));
       } else if (name == "content-length") {
         resp->length = std::strtoull(value.c_str(), nullptr, 10);
+      } else if (name == "content-range") {
+        unsigned long long first = 0, last = 0, total = 0;
+        if (std::sscanf(value.c_str(), "bytes %llu-%llu/%llu", &first, &last, &total) == 3) {
+          resp->range_first = first;
+          resp->range_last = last;
+          resp->total = total;
+        }
       } else if (name == "last-modified") {
         struct tm tm {};
         if (::strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) != nullptr) {
@@ -342,6 +501,7 @@ private:
         }
       }
     } else if (line.rfind("HTTP/", 0) == 0) {
+      *resp = Response{}; // a new response (after a redirect or 100 Continue)
       resp->status = std::atol(line.substr(line.find(' ') + 1).c_str());
     }
     return size * n;
@@ -376,7 +536,7 @@ private:
       url += "?" + query;
     }
     Response resp;
-    std::pair<Response*, Sink*> ctx{&resp, r.sink};
+    WriteContext ctx{&resp, r.sink, &r.range};
     Upload up{r.body};
     std::string hash = r.body != nullptr ? util::sha256_hex(*r.body) : util::sha256_hex("");
     struct curl_slist* headers = nullptr;
@@ -415,10 +575,24 @@ private:
     } else if (r.method != "GET") {
       curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     }
+    std::string range;
+    if (r.range) {
+      range = fmt::format("{}-{}", r.range->first, r.range->second);
+      curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
+    }
     CURLcode rc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
+    if (rc == CURLE_WRITE_ERROR && resp.range_ignored) {
+      throw RangeIgnored(StoreErrorKind::permanent,
+                         fmt::format("unable to {}: the server answered a Range request with the whole object", what));
+    }
+    if (rc == CURLE_WRITE_ERROR && resp.range_wrong) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("unable to {}: asked for bytes {}-{}, the server sent {}-{}", what, r.range->first,
+                                   r.range->second, resp.range_first, resp.range_last));
+    }
     if (rc == CURLE_WRITE_ERROR && r.sink != nullptr && status / 100 == 2) {
       throw util::Error(fmt::format("unable to store the download of {}", what));
     }
@@ -472,13 +646,23 @@ private:
         bytes += size;
       }
     } counting;
+    struct Into : Sink {
+      std::string* s = nullptr;
+      void write(const char* data, size_t size) override { s->append(data, size); }
+    } into;
     Request req = r;
-    if (r.sink != nullptr) {
+    if (r.into != nullptr) {
+      into.s = r.into;
+      req.sink = &into;
+    } else if (r.sink != nullptr) {
       counting.inner = r.sink;
       req.sink = &counting;
     }
     for (int i = 1;; ++i) {
       std::optional<std::chrono::seconds> retry_after;
+      if (r.into != nullptr) {
+        r.into->clear();
+      }
       try {
         auto resp = attempt(req, what);
         if (resp.status / 100 == 2 || (allow_404 && resp.status == 404)) {
@@ -526,7 +710,10 @@ private:
       complete.body = &xml;
       auto done = perform(complete, false);
       if (done.body.find("<Error>") != std::string::npos) {
-        classify(Response{500, done.body, "", std::nullopt, 0, 0}, "complete the upload of " + key);
+        Response failed;
+        failed.status = 500;
+        failed.body = done.body;
+        classify(failed, "complete the upload of " + key);
       }
     } catch (...) {
       Request abort;

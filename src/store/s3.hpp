@@ -24,8 +24,9 @@ struct S3Config {
   long stall_timeout = 30;      // seconds without progress
   long request_timeout = 900;   // seconds for one request
   int attempts = 4;             // tries for transient errors and timeouts
-  uint64_t part_size = 16 << 20;
-  int parallel = 4;             // parts in flight
+  uint64_t part_size = 16 << 20;       // upload parts
+  uint64_t download_part = 8 << 20;    // ranged GETs of archives
+  int parallel = 4;             // parts in flight, either way
 };
 
 // "bucket/prefix?endpoint=...&region=...&addressing=path|virtual"; credentials and the

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -156,6 +157,71 @@ TEST_CASE("a 40 MiB object round trips (multipart on S3)", "[conformance]") {
   auto back = get(*b, "v1/big.tar.zst");
   CHECK(back.size() == data.size());
   CHECK(util::sha256_hex(back) == util::sha256_hex(data));
+}
+
+std::string get_range(store::Backend& b, const std::string& key, uint64_t offset, uint64_t length) {
+  store::StringSink sink;
+  b.get_range(key, offset, length, sink);
+  return sink.data();
+}
+
+util::StoreErrorKind error_kind(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const util::StoreError& e) {
+    return e.kind();
+  }
+  FAIL("no StoreError");
+  return util::StoreErrorKind::transient;
+}
+
+TEST_CASE("ranges: any span of an object, an error past its end", "[conformance]") {
+  Store s;
+  auto b = s.open();
+  const auto data = pattern((1u << 20) + 17, 3);
+  const uint64_t n = data.size();
+  put(*b, "v1/r", data);
+  CHECK(get_range(*b, "v1/r", 0, 1) == data.substr(0, 1));
+  CHECK(get_range(*b, "v1/r", 0, n) == data);
+  CHECK(get_range(*b, "v1/r", n - 1, 1) == data.substr(n - 1));
+  CHECK(get_range(*b, "v1/r", 12345, 100000) == data.substr(12345, 100000));
+  CHECK(get_range(*b, "v1/r", 7, 0).empty());
+  CHECK(get_range(*b, "v1/r", n, 0).empty());
+  CHECK(error_kind([&] { get_range(*b, "v1/r", n - 5, 10); }) == util::StoreErrorKind::permanent);
+  CHECK(error_kind([&] { get_range(*b, "v1/r", n, 1); }) == util::StoreErrorKind::permanent);
+  CHECK(error_kind([&] { get_range(*b, "v1/r", n + 1, 0); }) == util::StoreErrorKind::permanent);
+  CHECK(error_kind([&] { get_range(*b, "v1/missing", 0, 1); }) == util::StoreErrorKind::not_found);
+  CHECK(error_kind([&] { get_range(*b, "v1/missing", 0, 0); }) == util::StoreErrorKind::not_found);
+}
+
+TEST_CASE("a 40 MiB object by size: in parallel ranges on S3, in order, whole", "[conformance]") {
+  Store s;
+  auto b = s.open();
+  const auto data = pattern((40u << 20) + 4097, 11);
+  util::TempDir dir;
+  auto file = dir.path() / "big";
+  std::ofstream(file, std::ios::binary) << data;
+  store::FileSource src(file);
+  b->put("v1/big", src);
+  store::StringSink sink;
+  b->get_sized("v1/big", data.size(), sink);
+  CHECK(sink.data().size() == data.size());
+  CHECK(util::sha256_hex(sink.data()) == util::sha256_hex(data));
+  // Across the boundary of two 8 MiB download parts.
+  CHECK(get_range(*b, "v1/big", (8u << 20) - 3, 10) == data.substr((8u << 20) - 3, 10));
+  // A size other than the object's is an error, never a silently short or long read.
+  CHECK(error_kind([&] {
+          store::StringSink wrong;
+          b->get_sized("v1/big", data.size() - 1, wrong);
+        }) == util::StoreErrorKind::permanent);
+  CHECK(error_kind([&] {
+          store::StringSink wrong;
+          b->get_sized("v1/big", data.size() + (9u << 20), wrong);
+        }) == util::StoreErrorKind::permanent);
+  CHECK(error_kind([&] {
+          store::StringSink none;
+          b->get_sized("v1/none", data.size(), none);
+        }) == util::StoreErrorKind::not_found);
 }
 
 TEST_CASE("concurrent puts of one key: one whole object wins", "[conformance]") {

@@ -15,6 +15,10 @@ file named by PORT_FILE + ".mode", one word and arguments:
   stall                     GETs of archives: send the headers and 1 KiB, then hang
   badxml                    bucket listings answer 200 with a broken XML body
   lie                       GETs of archives: the right length, other bytes
+  failrange N STATUS        answer the next N ranged GETs that do not start at byte 0
+                            with STATUS (a part in the middle of a parallel download)
+  ignorerange               forward ranged GETs without their Range header, so the
+                            whole object comes back with 200, as some servers do
 """
 import http.client
 import http.server
@@ -33,11 +37,18 @@ state = {"failed": 0}
 
 
 def mode():
+    """The current fault; counters start again whenever the mode file is written."""
     try:
         with open(mode_file) as f:
-            return f.read().split()
+            generation = (os.fstat(f.fileno()).st_mtime_ns, os.fstat(f.fileno()).st_ino)
+            words = f.read().split()
     except FileNotFoundError:
         return ["pass"]
+    with lock:
+        if state.get("generation") != generation:
+            state["generation"] = generation
+            state["failed"] = 0
+    return words or ["pass"]
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
@@ -48,7 +59,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
     def log(self, status):
         with lock, open(log_file, "a") as f:
-            f.write(f"{self.command} {self.path} -> {status}\n")
+            rng = self.headers.get("Range")
+            f.write(f"{self.command} {self.path}{' range=' + rng if rng else ''} -> {status}\n")
 
     def error(self, status, code, retry_after=None):
         body = (f"<?xml version=\"1.0\"?><Error><Code>{code}</Code>"
@@ -74,15 +86,24 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if take:
                 status = int(m[2])
                 return self.error(status, codes.get(status, "InternalError"), m[3] if len(m) > 3 else None)
+        rng = self.headers.get("Range") or ""
+        if m[0] == "failrange" and rng and not rng.startswith("bytes=0-"):
+            with lock:
+                take = state["failed"] < int(m[1])
+                state["failed"] += take
+            if take:
+                status = int(m[2])
+                return self.error(status, codes.get(status, "InternalError"))
         if m[0] == "always":
             status = int(m[1])
             return self.error(status, codes.get(status, "InternalError"))
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+        dropped = ("connection", "range") if m[0] == "ignorerange" else ("connection",)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
-        archive_get = self.command == "GET" and ".tar.zst" in self.path and resp.status == 200
+        archive_get = self.command == "GET" and ".tar.zst" in self.path and resp.status in (200, 206)
         listing = self.command == "GET" and ("list-type" in self.path or "prefix=" in self.path)
         if m[0] == "badxml" and listing and resp.status == 200:
             data = b"<?xml version=\"1.0\"?><ListBucketResult><Contents><Key>v1/x"
@@ -109,6 +130,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-body (as ephemera does on an ignored Range) is expected.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 server = Server(("127.0.0.1", 0), Proxy)

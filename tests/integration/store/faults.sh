@@ -77,6 +77,33 @@ fault fail 1 500
 eph pre --job "$JOB" 2> "$SCRATCH/f.err" || fail "pre failed"
 expect_result pre deps hit
 cmp "$M/work/job/target/blob" "$SCRATCH/a/work/job/target/blob" || fail "the restore after a retry differs"
+[ "$(grep -c -- '-> 500' "$P.log")" = 1 ] || fail "the 500 was not answered once: $(cat "$P.log")"
+
+# An archive over 8 MiB comes down in parallel ranged GETs. A range in the middle answered
+# 503 is fetched again on its own (the bytes before it are kept), and the restore is whole.
+BIG="$SCRATCH/big.toml"
+sed -e 's/"deps"/"big"/' -e 's/"target"/"big"/' "$JOB" > "$BIG"
+machine h; ctx feature pull_request job-h
+mkdir -p "$M/work/job/big"
+head -c 30000000 /dev/urandom > "$M/work/job/big/blob"
+fault pass
+eph post --job "$BIG" --status 0 2> "$SCRATCH/h.err" || fail "post of the big archive failed"
+expect_result post big saved
+machine i; ctx feature pull_request job-i
+fault failrange 1 503
+eph pre --job "$BIG" 2> "$SCRATCH/i.err" || fail "pre failed on a flapping range"
+expect_result pre big hit
+cmp "$M/work/job/big/blob" "$SCRATCH/h/work/job/big/blob" || fail "the restore after a retried range differs"
+[ "$(grep -c 'tar.zst range=bytes=.* -> 206' "$P.log")" -ge 4 ] || fail "not fetched in ranges: $(cat "$P.log")"
+grep -q 'tar.zst range=bytes=[1-9].* -> 503' "$P.log" || fail "no range in the middle was failed: $(cat "$P.log")"
+
+# A server that ignores Range and sends the whole object: one plain GET instead, whole.
+machine j; ctx feature pull_request job-j
+fault ignorerange
+eph pre --job "$BIG" 2> "$SCRATCH/j.err" || fail "pre failed on a server without ranges"
+expect_result pre big hit
+cmp "$M/work/job/big/blob" "$SCRATCH/h/work/job/big/blob" || fail "the restore without ranges differs"
+grep -q 'tar.zst -> 200' "$P.log" || fail "no plain GET after the ignored ranges: $(cat "$P.log")"
 
 # Nothing listens at all: exit 0, cold, and --strict makes it exit 1.
 kill $proxy_pid; wait $proxy_pid 2>/dev/null || true
