@@ -72,7 +72,7 @@ fi
 fuzz=${EPHEMERA_FUZZ_BUILD:-build-fuzz}
 if [ "${EPHEMERA_SKIP_FUZZ:-0}" != 1 ]; then
   CXX=clang++ configure "$fuzz" -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false
-  targets="fuzz_jobfile fuzz_rules fuzz_manifest fuzz_unpack"
+  targets="fuzz_jobfile fuzz_rules fuzz_manifest fuzz_unpack fuzz_s3xml"
   mkdir -p "$fuzz/meson-logs" "$fuzz/crashes"
   : > "$fuzz/meson-logs/testlog.json"
   if ! ninja -C "$fuzz" $(for t in $targets; do echo "tests/fuzz/$t"; done) >"$fuzz.build.txt" 2>&1; then

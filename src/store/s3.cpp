@@ -1,5 +1,7 @@
 #include "store/s3.hpp"
 
+#include "store/s3_xml.hpp"
+
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
@@ -67,51 +69,6 @@ std::string query_value(const std::string& query, const std::string& key) {
     start = end + 1;
   }
   return "";
-}
-
-std::string xml_unescape(std::string s) {
-  const std::pair<const char*, const char*> entities[] = {
-      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&#13;", "\r"}, {"&amp;", "&"}};
-  for (const auto& [from, to] : entities) {
-    size_t pos = 0;
-    while ((pos = s.find(from, pos)) != std::string::npos) {
-      s.replace(pos, std::strlen(from), to);
-      pos += std::strlen(to);
-    }
-  }
-  return s;
-}
-
-// Every <tag>...</tag> in xml, in order (S3's responses are flat enough for this).
-std::vector<std::string> xml_all(const std::string& xml, const std::string& tag) {
-  std::vector<std::string> out;
-  std::string open = "<" + tag + ">", close = "</" + tag + ">";
-  size_t pos = 0;
-  while ((pos = xml.find(open, pos)) != std::string::npos) {
-    size_t end = xml.find(close, pos + open.size());
-    if (end == std::string::npos) {
-      throw StoreError(StoreErrorKind::permanent, fmt::format("invalid XML from the server: <{}> is not closed", tag));
-    }
-    out.push_back(xml.substr(pos + open.size(), end - pos - open.size()));
-    pos = end + close.size();
-  }
-  return out;
-}
-
-std::string xml_first(const std::string& xml, const std::string& tag) {
-  auto all = xml_all(xml, tag);
-  return all.empty() ? "" : all.front();
-}
-
-int64_t parse_iso_time(const std::string& s) {
-  struct tm tm {};
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec) != 6) {
-    return 0;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return ::timegm(&tm);
 }
 
 constexpr const char* k_upload_marker = "#upload=";
@@ -333,25 +290,16 @@ public:
       if (!token.empty()) {
         r.query["continuation-token"] = token;
       }
-      auto resp = perform(r, false);
-      for (const auto& c : xml_all(resp.body, "Contents")) {
-        std::string key = xml_unescape(xml_first(c, "Key"));
-        if (key.rfind(m_config.prefix, 0) != 0) {
-          continue;
+      auto page = s3xml::parse_list_objects(perform(r, false).body);
+      for (auto& o : page.objects) {
+        if (o.key.rfind(m_config.prefix, 0) == 0) {
+          out.push_back(ObjectInfo{o.key.substr(m_config.prefix.size()), o.size, o.mtime});
         }
-        ObjectInfo o;
-        o.key = key.substr(m_config.prefix.size());
-        o.size = std::strtoull(xml_first(c, "Size").c_str(), nullptr, 10);
-        o.mtime = parse_iso_time(xml_first(c, "LastModified"));
-        out.push_back(std::move(o));
       }
-      if (xml_first(resp.body, "IsTruncated") != "true") {
+      if (!page.truncated) {
         break;
       }
-      token = xml_unescape(xml_first(resp.body, "NextContinuationToken"));
-      if (token.empty()) {
-        throw StoreError(StoreErrorKind::permanent, "the server truncated a listing without a continuation token");
-      }
+      token = page.next_token;
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     return out;
@@ -383,25 +331,20 @@ public:
         r.query["key-marker"] = key_marker;
         r.query["upload-id-marker"] = id_marker;
       }
-      auto resp = perform(r, false);
-      for (const auto& u : xml_all(resp.body, "Upload")) {
-        std::string key = xml_unescape(xml_first(u, "Key"));
-        if (key.rfind(m_config.prefix, 0) != 0) {
-          continue;
+      auto page = s3xml::parse_list_uploads(perform(r, false).body);
+      for (auto& u : page.uploads) {
+        if (u.key.rfind(m_config.prefix, 0) == 0) {
+          ObjectInfo o;
+          o.key = u.key.substr(m_config.prefix.size()) + k_upload_marker + u.upload_id;
+          o.mtime = u.initiated;
+          out.push_back(std::move(o));
         }
-        ObjectInfo o;
-        o.key = key.substr(m_config.prefix.size()) + k_upload_marker + xml_unescape(xml_first(u, "UploadId"));
-        o.mtime = parse_iso_time(xml_first(u, "Initiated"));
-        out.push_back(std::move(o));
       }
-      if (xml_first(resp.body, "IsTruncated") != "true") {
+      if (!page.truncated || page.next_key_marker.empty()) {
         break;
       }
-      key_marker = xml_unescape(xml_first(resp.body, "NextKeyMarker"));
-      id_marker = xml_unescape(xml_first(resp.body, "NextUploadIdMarker"));
-      if (key_marker.empty()) {
-        break;
-      }
+      key_marker = page.next_key_marker;
+      id_marker = page.next_upload_id_marker;
     }
     return out;
   }
@@ -609,8 +552,7 @@ private:
   }
 
   [[noreturn]] void classify(const Response& resp, const std::string& what) const {
-    std::string code = xml_first(resp.body, "Code");
-    std::string message = xml_first(resp.body, "Message");
+    auto [code, message] = s3xml::parse_error(resp.body);
     std::string detail = fmt::format("unable to {}: HTTP {}{}{}", what, resp.status,
                                      code.empty() ? "" : " " + code,
                                      message.empty() ? "" : " (" + message + ")");
@@ -691,11 +633,7 @@ private:
     create.query = {{"uploads", ""}};
     std::string empty;
     create.body = &empty;
-    auto resp = perform(create, false);
-    std::string upload_id = xml_unescape(xml_first(resp.body, "UploadId"));
-    if (upload_id.empty()) {
-      throw StoreError(StoreErrorKind::permanent, "the server started a multipart upload without an UploadId");
-    }
+    std::string upload_id = s3xml::parse_upload_id(perform(create, false).body);
     try {
       auto etags = upload_parts(key, upload_id, source);
       std::string xml = "<CompleteMultipartUpload>";
