@@ -6,6 +6,7 @@
 #include "archive/archive.hpp"
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
+#include "util/fs.hpp"
 #include "util/sha256.hpp"
 
 #include <cstdio>
@@ -53,13 +54,16 @@ int main(int argc, char** argv) {
         o.level = std::atoi(argv[4]);
       }
       auto r = archive::pack(items, argv[3], o);
+      util::write_file_atomic(std::string(argv[3]) + ".sha256", r.sha256 + "\n");
       std::printf("%llu files %llu bytes -> %llu compressed in %.2f s\n",
                   static_cast<unsigned long long>(r.files), static_cast<unsigned long long>(r.unpacked_bytes),
                   static_cast<unsigned long long>(r.compressed_bytes), r.seconds);
     } else if (verb == "unpack") {
       fs::path dest = fs::absolute(argv[3]);
       archive::UnpackOptions o;
-      o.expected_sha256 = util::sha256_file_hex(argv[2]);
+      // The digest pack wrote beside the archive, as a restore has it from the manifest.
+      auto sidecar = util::read_file_if_exists(std::string(argv[2]) + ".sha256");
+      o.expected_sha256 = sidecar ? sidecar->substr(0, 64) : util::sha256_file_hex(argv[2]);
       o.max_unpacked_bytes = ~0ULL;
       o.resolve = [dest](std::string_view name, archive::ItemType) -> std::optional<archive::Destination> {
         if (name.substr(0, 5) != "work/") {

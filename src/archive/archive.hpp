@@ -83,10 +83,13 @@ struct UnpackResult {
 };
 
 // Verifies the SHA-256 of the whole file first (nothing is written on a mismatch), then
-// extracts every entry to a temporary name beside its destination and renames them all into
-// place only when the whole archive was accepted: on any failure (refused entry, more bytes
-// than declared, disk full, corrupt stream) everything written is removed and existing files
-// are untouched. Throws util::ArchiveError naming the first offending entry.
+// extracts every entry out of sight and moves it into place only when the whole archive was
+// accepted: a directory that does not exist yet is filled under a temporary name beside it
+// and renamed once; a file in a directory that exists is written under a temporary name and
+// renamed. On any failure (refused entry, more bytes than declared, disk full, corrupt
+// stream) everything written is removed and existing files are untouched. Small files are
+// written by a second thread while this one decompresses. Throws util::ArchiveError naming
+// the first offending entry.
 UnpackResult unpack(const std::filesystem::path& archive_file, const UnpackOptions& options);
 
 } // namespace ephemera::archive

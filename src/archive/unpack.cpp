@@ -11,13 +11,21 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <dirent.h>
 #include <fcntl.h>
-#include <map>
+#include <list>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <set>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace ephemera::archive {
 
@@ -28,18 +36,35 @@ namespace {
 
 // Pieces of file data this size that are all zeros are left as holes.
 constexpr size_t k_hole_piece = 64 * 1024;
+// Files up to this size are read into memory and written by the writer threads while this
+// thread decompresses; larger ones are written here, block by block.
+constexpr uint64_t k_queued_file_max = 1 << 20;
+// Bytes of queued files held at once, and the writer threads.
+constexpr uint64_t k_queue_bytes = 32 << 20;
+constexpr size_t k_queue_jobs = 512;
+constexpr int k_writers = 1;
+// Directory descriptors kept open (entries come grouped by directory).
+constexpr size_t k_open_dirs = 128;
 
 struct ReadDeleter {
   void operator()(struct archive* a) const { archive_read_free(a); }
 };
 
-struct Staged {
-  fs::path tmp;
-  fs::path final;
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
 };
+using FdRef = std::shared_ptr<Fd>;
 
 struct DirMeta {
-  fs::path path;
+  std::string path; // final
   uint32_t mode;
   int64_t sec;
   long nsec;
@@ -63,11 +88,194 @@ bool safe_name(std::string_view name) {
   }
 }
 
+std::string temp_leaf(const std::string& leaf) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}.tmp.{}.{:016x}", leaf, ::getpid(), rng());
+}
+
+// Writes data at offset 0 of fd, leaving 64 KiB runs of zeros as holes; returns whether
+// it left any (then the caller sets the size with ftruncate). 0 or errno.
+int write_sparse(int fd, const char* p, size_t size, off_t at, bool& holes) {
+  while (size > 0) {
+    size_t piece = std::min(size, k_hole_piece);
+    if (piece == k_hole_piece && p[0] == 0 && std::memcmp(p, p + 1, piece - 1) == 0) {
+      holes = true;
+    } else {
+      size_t done = 0;
+      while (done < piece) {
+        ssize_t n = ::pwrite(fd, p + done, piece - done, at + static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n < 0) {
+          return errno;
+        }
+        done += static_cast<size_t>(n);
+      }
+    }
+    p += piece;
+    at += static_cast<off_t>(piece);
+    size -= piece;
+  }
+  return 0;
+}
+
+// A small file read whole from the archive, for a writer thread to create.
+struct Job {
+  FdRef dir;
+  std::string leaf;    // name to create in dir (O_EXCL)
+  std::string entry;   // the archive's name, for errors
+  std::unique_ptr<char[]> data;
+  uint64_t size;
+  uint32_t mode;
+  int64_t sec;
+  long nsec;
+};
+
+// Creates queued files on k_writers threads. The first failure stops the pool and is
+// rethrown by check() or finish() in the reading thread.
+class WriterPool {
+public:
+  explicit WriterPool(mode_t umask_bits) : m_umask(umask_bits) {}
+  ~WriterPool() { stop(); }
+
+  void push(Job job) {
+    std::unique_lock lock(m_mutex);
+    if (m_threads.empty()) {
+      for (int i = 0; i < k_writers; ++i) {
+        m_threads.emplace_back([this] { run(); });
+      }
+    }
+    uint64_t size = job.size;
+    m_space.wait(lock, [&] {
+      return m_failure || m_jobs.empty() || (m_queued_bytes + size <= k_queue_bytes && m_jobs.size() < k_queue_jobs);
+    });
+    rethrow_locked();
+    m_queued_bytes += size;
+    m_jobs.push_back(std::move(job));
+    m_ready.notify_one();
+  }
+
+  // Waits until every queued file is written (before a hard link to one, and at the end).
+  void drain() {
+    std::unique_lock lock(m_mutex);
+    m_space.wait(lock, [&] { return m_failure || (m_jobs.empty() && m_busy == 0); });
+    rethrow_locked();
+  }
+
+  void check() {
+    std::lock_guard lock(m_mutex);
+    rethrow_locked();
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stopping = true;
+      m_jobs.clear(); // after a failure elsewhere: nothing more is written
+      m_ready.notify_all();
+    }
+    for (auto& t : m_threads) {
+      t.join();
+    }
+    m_threads.clear();
+  }
+
+private:
+  void rethrow_locked() {
+    if (m_failure) {
+      std::rethrow_exception(m_failure);
+    }
+  }
+
+  void run() {
+    while (true) {
+      Job job;
+      {
+        std::unique_lock lock(m_mutex);
+        m_ready.wait(lock, [&] { return m_stopping || m_failure || !m_jobs.empty(); });
+        if (m_failure || m_jobs.empty()) {
+          return;
+        }
+        job = std::move(m_jobs.front());
+        m_jobs.pop_front();
+        ++m_busy;
+      }
+      std::exception_ptr failure;
+      try {
+        write(job);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      std::lock_guard lock(m_mutex);
+      --m_busy;
+      m_queued_bytes -= job.size;
+      if (failure && !m_failure) {
+        m_failure = failure;
+        m_ready.notify_all();
+      }
+      m_space.notify_all();
+    }
+  }
+
+  void write(const Job& job) const {
+    uint32_t mode = job.mode & 01777;
+    int fd = ::openat(job.dir->fd, job.leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      mode & 0777);
+    if (fd < 0) {
+      throw ArchiveError(fmt::format("refused entry '{}': unable to create it: {}", job.entry, std::strerror(errno)));
+    }
+    Fd guard(fd);
+    bool holes = false;
+    int err = write_sparse(fd, job.data.get(), job.size, 0, holes);
+    if (err == 0 && holes && ::ftruncate(fd, static_cast<off_t>(job.size)) != 0) {
+      err = errno;
+    }
+    if (err != 0) {
+      throw ArchiveError(fmt::format("unable to write '{}': {}", job.entry, std::strerror(err)));
+    }
+    if ((mode & ~m_umask) != mode) {
+      ::fchmod(fd, mode);
+    }
+    struct timespec times[2] = {{job.sec, job.nsec}, {job.sec, job.nsec}};
+    ::futimens(fd, times);
+    guard.fd = -1;
+    if (::close(fd) != 0) {
+      throw ArchiveError(fmt::format("unable to write '{}': {}", job.entry, std::strerror(errno)));
+    }
+  }
+
+  const mode_t m_umask;
+  std::mutex m_mutex;
+  std::condition_variable m_ready;
+  std::condition_variable m_space;
+  std::deque<Job> m_jobs;
+  std::vector<std::thread> m_threads;
+  uint64_t m_queued_bytes = 0;
+  int m_busy = 0;
+  bool m_stopping = false;
+  std::exception_ptr m_failure;
+};
+
+// A directory the unpack has reached. `fresh`: this unpack made it, inside a directory
+// staged under a temporary name, so nothing in it existed before and entries are created
+// under their own names; otherwise they are written under temporary names and renamed.
+struct Dir {
+  std::string physical; // where it is now
+  bool fresh = false;
+};
+
+// Extraction is all-or-nothing for the paths a job sees. A directory that does not exist
+// yet is made under a temporary name beside its destination, filled, and renamed into
+// place at the end (one rename for a whole new tree); a file in a directory that existed is
+// written under a temporary name and renamed into place at the end. Until then nothing
+// appears at a destination path, and on failure everything made is removed.
 class Unpacker {
 public:
-  explicit Unpacker(const UnpackOptions& options) : m_options(options) {}
+  explicit Unpacker(const UnpackOptions& options) : m_options(options), m_writers(current_umask()) {}
 
   ~Unpacker() {
+    m_writers.stop();
     if (!m_committed) {
       rollback();
     }
@@ -87,15 +295,24 @@ public:
         break;
       }
       if (r < ARCHIVE_WARN) {
-        throw ArchiveError(fmt::format("corrupt archive after {} entries: {}", result.files + result.directories + result.symlinks,
+        throw ArchiveError(fmt::format("corrupt archive after {} entries: {}",
+                                       result.files + result.directories + result.symlinks,
                                        archive_error_string(a.get())));
       }
       entry(a.get(), e, result);
     }
+    m_writers.drain();
+    m_writers.stop();
     commit();
   }
 
 private:
+  static mode_t current_umask() {
+    mode_t m = ::umask(022);
+    ::umask(m);
+    return m;
+  }
+
   [[noreturn]] static void refuse(std::string_view name, const std::string& why) {
     throw ArchiveError(fmt::format("refused entry '{}': {}", name, why));
   }
@@ -111,9 +328,7 @@ private:
     mode_t type = archive_entry_filetype(e);
     const char* hardlink = archive_entry_hardlink(e);
     ItemType kind;
-    if (hardlink != nullptr) {
-      kind = ItemType::file;
-    } else if (type == AE_IFREG) {
+    if (hardlink != nullptr || type == AE_IFREG) {
       kind = ItemType::file;
     } else if (type == AE_IFDIR) {
       kind = ItemType::directory;
@@ -126,143 +341,158 @@ private:
     if ((mode & 06000) != 0) {
       refuse(name, "set-user-id and set-group-id bits are never restored");
     }
-    for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
-      if (m_symlinks.count(name.substr(0, slash)) != 0) {
-        refuse(name, "it would be written through a symlink of the same archive");
+    if (!m_symlinks.empty()) {
+      for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+        if (m_symlinks.count(name.substr(0, slash)) != 0) {
+          refuse(name, "it would be written through a symlink of the same archive");
+        }
       }
     }
     auto dest = m_options.resolve(name, kind);
     if (!dest) {
       refuse(name, "not a path the stanza's rules admit");
     }
-    fs::path final = prepare_parents(name, *dest);
+    if (!safe_name(dest->rel)) {
+      refuse(name, "its destination is not a plain relative path");
+    }
+    std::string base = dest->base.string();
+    while (base.size() > 1 && base.back() == '/') {
+      base.pop_back();
+    }
+    std::string final = base + "/" + dest->rel;
     if (!m_finals.insert(final).second) {
       refuse(name, "the archive holds it twice");
     }
-    struct stat existing {};
-    bool exists = ::lstat(final.c_str(), &existing) == 0;
     int64_t sec = archive_entry_mtime(e);
     long nsec = archive_entry_mtime_nsec(e);
     if (kind == ItemType::directory) {
-      if (exists && !S_ISDIR(existing.st_mode)) {
-        refuse(name, "a file or link exists where the archive has a directory");
-      }
-      if (!exists) {
-        make_dir(final, name);
-      }
-      m_dirs.push_back({final, mode, sec, nsec});
+      directory(name, base, dest->rel);
+      m_dir_meta.push_back({final, mode, sec, nsec});
       ++result.directories;
       return;
     }
-    if (exists && S_ISDIR(existing.st_mode)) {
-      refuse(name, "a directory exists where the archive has a file or link");
+    m_nondirs.insert(final);
+    size_t slash = dest->rel.rfind('/');
+    const Dir& parent = slash == std::string::npos ? directory(name, base, "")
+                                                   : directory(name, base, dest->rel.substr(0, slash));
+    std::string leaf = slash == std::string::npos ? dest->rel : dest->rel.substr(slash + 1);
+    FdRef dirfd = open_dir(parent.physical, name);
+    std::string target = leaf;
+    if (!parent.fresh) {
+      struct stat existing {};
+      if (::fstatat(dirfd->fd, leaf.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(existing.st_mode)) {
+        refuse(name, "a directory exists where the archive has a file or link");
+      }
+      target = temp_leaf(leaf);
+      m_staged_files.push_back({parent.physical + "/" + target, parent.physical + "/" + leaf});
     }
-    fs::path tmp = util::temp_name_beside(final);
+    std::string physical = parent.physical + "/" + target;
     if (hardlink != nullptr) {
       auto it = m_files.find(hardlink);
       if (it == m_files.end()) {
         refuse(name, fmt::format("a hard link to '{}', which is not an earlier file of the archive", hardlink));
       }
-      if (::link(it->second.c_str(), tmp.c_str()) != 0) {
+      m_writers.drain(); // the file it names is written
+      if (::linkat(AT_FDCWD, it->second.c_str(), dirfd->fd, target.c_str(), 0) != 0) {
         refuse(name, fmt::format("unable to link: {}", std::strerror(errno)));
       }
-      m_staged.push_back({tmp, final});
       ++result.files;
       return;
     }
     if (kind == ItemType::symlink) {
-      const char* target = archive_entry_symlink(e);
-      if (target == nullptr || ::symlink(target, tmp.c_str()) != 0) {
+      const char* to = archive_entry_symlink(e);
+      if (to == nullptr || ::symlinkat(to, dirfd->fd, target.c_str()) != 0) {
         refuse(name, fmt::format("unable to create the link: {}", std::strerror(errno)));
       }
-      m_staged.push_back({tmp, final});
       struct timespec times[2] = {{sec, nsec}, {sec, nsec}};
-      ::utimensat(AT_FDCWD, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      ::utimensat(dirfd->fd, target.c_str(), times, AT_SYMLINK_NOFOLLOW);
       m_symlinks.insert(name);
       ++result.symlinks;
       return;
     }
-    write_file(a, e, name, tmp, mode, sec, nsec, result);
-    m_staged.push_back({tmp, final});
-    m_files.emplace(name, tmp);
+    file(a, e, name, dirfd, target, mode, sec, nsec);
+    m_files.emplace(name, physical);
     ++result.files;
+    result.bytes = m_bytes;
+    report_progress(result.files);
   }
 
-  void write_file(struct archive* a, archive_entry* e, const std::string& name, const fs::path& tmp,
-                  uint32_t mode, int64_t sec, long nsec, UnpackResult& result) {
+  void file(struct archive* a, archive_entry* e, const std::string& name, const FdRef& dirfd,
+            const std::string& target, uint32_t mode, int64_t sec, long nsec) {
     int64_t declared = archive_entry_size(e);
     if (declared < 0 || m_bytes + static_cast<uint64_t>(declared) > m_options.max_unpacked_bytes) {
       refuse(name, fmt::format("the archive unpacks to more than the {} bytes its manifest declares",
                                m_options.max_unpacked_bytes));
     }
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    const auto size = static_cast<uint64_t>(declared);
+    auto read_blocks = [&](auto&& sink) {
+      const void* buf = nullptr;
+      size_t n = 0;
+      la_int64_t offset = 0;
+      while (true) {
+        int r = archive_read_data_block(a, &buf, &n, &offset);
+        if (r == ARCHIVE_EOF) {
+          return;
+        }
+        if (r < ARCHIVE_WARN) {
+          throw ArchiveError(fmt::format("corrupt archive in '{}': {}", name, archive_error_string(a)));
+        }
+        if (offset < 0 || static_cast<uint64_t>(offset) + n > size) {
+          refuse(name, "more bytes than the manifest declares");
+        }
+        sink(static_cast<const char*>(buf), n, offset);
+      }
+    };
+    if (size <= k_queued_file_max) {
+      // Blocks come in order; only the gaps of a sparse entry need zeros.
+      Job job{dirfd, target, name, std::unique_ptr<char[]>(new char[size]), size, mode, sec, nsec};
+      uint64_t filled = 0;
+      read_blocks([&](const char* p, size_t n, la_int64_t offset) {
+        auto at = static_cast<uint64_t>(offset);
+        if (at < filled) {
+          refuse(name, "its data blocks overlap");
+        }
+        std::memset(job.data.get() + filled, 0, at - filled);
+        std::memcpy(job.data.get() + at, p, n);
+        filled = at + n;
+      });
+      std::memset(job.data.get() + filled, 0, size - filled);
+      m_bytes += size;
+      m_writers.push(std::move(job));
+      return;
+    }
+    m_writers.check();
+    int fd = ::openat(dirfd->fd, target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
       refuse(name, fmt::format("unable to create it: {}", std::strerror(errno)));
     }
-    m_staged.push_back({tmp, {}}); // removed on failure even before it is complete
-    const void* buf = nullptr;
-    size_t size = 0;
-    la_int64_t offset = 0;
-    uint64_t written = 0;
-    while (true) {
-      int r = archive_read_data_block(a, &buf, &size, &offset);
-      if (r == ARCHIVE_EOF) {
-        break;
+    Fd guard(fd);
+    bool holes = false;
+    read_blocks([&](const char* p, size_t n, la_int64_t offset) {
+      if (int err = write_sparse(fd, p, n, offset, holes); err != 0) {
+        throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(err)));
       }
-      if (r < ARCHIVE_WARN) {
-        ::close(fd);
-        throw ArchiveError(fmt::format("corrupt archive in '{}': {}", name, archive_error_string(a)));
-      }
-      written += size;
-      if (m_bytes + written > m_options.max_unpacked_bytes || offset + static_cast<la_int64_t>(size) > declared) {
-        ::close(fd);
-        refuse(name, "more bytes than the manifest declares");
-      }
-      const char* p = static_cast<const char*>(buf);
-      size_t left = size;
-      off_t at = offset;
-      while (left > 0) {
-        // Runs of zeros become holes: the file is new and ftruncate below sets its size,
-        // so a sparse 2 GiB image costs no disk and no write time.
-        size_t piece = std::min(left, k_hole_piece);
-        if (piece == k_hole_piece && p[0] == 0 && std::memcmp(p, p + 1, piece - 1) == 0) {
-          p += piece;
-          at += static_cast<off_t>(piece);
-          left -= piece;
-          continue;
-        }
-        ssize_t n = ::pwrite(fd, p, piece, at);
-        if (n < 0 && errno == EINTR) {
-          continue;
-        }
-        if (n < 0) {
-          int err = errno;
-          ::close(fd);
-          throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(err)));
-        }
-        p += n;
-        at += n;
-        left -= static_cast<size_t>(n);
-      }
-    }
+      report_progress(m_files_done, m_bytes + static_cast<uint64_t>(offset) + n);
+    });
     if (::ftruncate(fd, declared) != 0) {
-      int err = errno;
-      ::close(fd);
-      throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(err)));
+      throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(errno)));
     }
     ::fchmod(fd, mode & 01777);
     struct timespec times[2] = {{sec, nsec}, {sec, nsec}};
     ::futimens(fd, times);
+    guard.fd = -1;
     if (::close(fd) != 0) {
       throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(errno)));
     }
-    m_staged.pop_back();
-    m_bytes += static_cast<uint64_t>(declared);
-    result.bytes += static_cast<uint64_t>(declared);
-    report_progress(result.files + 1);
+    m_bytes += size;
   }
 
   void report_progress(uint64_t files) {
+    m_files_done = files;
+    report_progress(files, m_bytes);
+  }
+
+  void report_progress(uint64_t files, uint64_t bytes) {
     if (!m_options.progress) {
       return;
     }
@@ -271,65 +501,159 @@ private:
       return;
     }
     m_last_progress = now;
-    m_options.progress({files, m_bytes, std::chrono::duration<double>(now - m_started).count()});
+    m_options.progress({files, bytes, std::chrono::duration<double>(now - m_started).count()});
   }
 
-  // Creates base and the parents of rel as needed, refusing to pass through a symlink.
-  fs::path prepare_parents(const std::string& name, const Destination& dest) {
-    if (!safe_name(dest.rel)) {
-      refuse(name, "its destination is not a plain relative path");
+  // The directory base/rel (rel "" is base itself), made as needed: base and its missing
+  // parents directly, anything below base staged or inside a staged directory. No existing
+  // component below base is a symlink or other non-directory.
+  const Dir& directory(const std::string& name, const std::string& base, const std::string& rel) {
+    std::string key = rel.empty() ? base : base + "/" + rel;
+    if (auto it = m_dirs.find(key); it != m_dirs.end()) {
+      return it->second;
     }
-    if (!fs::exists(dest.base)) {
-      fs::path p = dest.base;
-      std::vector<fs::path> missing;
-      while (!p.empty() && p != p.root_path() && !fs::exists(p)) {
-        missing.push_back(p);
-        p = p.parent_path();
-      }
-      for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-        make_dir(*it, name);
-      }
+    auto b = m_dirs.find(base);
+    if (b == m_dirs.end()) {
+      make_base(name, base);
+      b = m_dirs.emplace(base, Dir{base, false}).first;
     }
-    fs::path at = dest.base;
+    const Dir* at = &b->second;
+    std::string path = base;
     size_t start = 0;
-    while (true) {
-      size_t slash = dest.rel.find('/', start);
-      if (slash == std::string::npos) {
-        return at / dest.rel.substr(start);
+    while (start < rel.size()) {
+      size_t slash = rel.find('/', start);
+      std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      start = slash == std::string::npos ? rel.size() : slash + 1;
+      path += "/" + part;
+      if (auto it = m_dirs.find(path); it != m_dirs.end()) {
+        at = &it->second;
+        continue;
       }
-      at /= dest.rel.substr(start, slash - start);
-      struct stat st {};
-      if (::lstat(at.c_str(), &st) == 0) {
-        if (S_ISLNK(st.st_mode)) {
-          refuse(name, fmt::format("{} is a symlink: nothing is extracted through one", at.string()));
+      if (m_nondirs.count(path) != 0) {
+        refuse(name, "a file or link of the archive is where it has a directory");
+      }
+      FdRef parent = open_dir(at->physical, name);
+      Dir made;
+      if (at->fresh) {
+        if (::mkdirat(parent->fd, part.c_str(), 0755) != 0) {
+          refuse(name, errno == EEXIST ? "a file or link of the archive is where it has a directory"
+                                       : fmt::format("unable to create {}: {}", path, std::strerror(errno)));
         }
-        if (!S_ISDIR(st.st_mode)) {
-          refuse(name, fmt::format("{} is not a directory", at.string()));
-        }
+        made = Dir{at->physical + "/" + part, true};
       } else {
-        make_dir(at, name);
+        struct stat st {};
+        if (::fstatat(parent->fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          if (S_ISLNK(st.st_mode)) {
+            refuse(name, fmt::format("{} is a symlink: nothing is extracted through one", path));
+          }
+          if (!S_ISDIR(st.st_mode)) {
+            refuse(name, fmt::format("{} is not a directory", path));
+          }
+          made = Dir{path, false};
+        } else if (errno == ENOENT) {
+          sweep_staged(parent->fd, at->physical, part);
+          std::string staged = temp_leaf(part);
+          if (::mkdirat(parent->fd, staged.c_str(), 0755) != 0) {
+            refuse(name, fmt::format("unable to create {}: {}", path, std::strerror(errno)));
+          }
+          m_staged_dirs.push_back({at->physical + "/" + staged, path});
+          made = Dir{at->physical + "/" + staged, true};
+        } else {
+          refuse(name, fmt::format("unable to examine {}: {}", path, std::strerror(errno)));
+        }
       }
-      start = slash + 1;
+      at = &m_dirs.emplace(path, std::move(made)).first->second;
+    }
+    return *at;
+  }
+
+  // Staged directories of an interrupted restore of the same path (another pid's
+  // "part.tmp.<pid>.<hex>" beside it): nothing else would ever remove them.
+  static void sweep_staged(int parent_fd, const std::string& parent, const std::string& part) {
+    int fd = ::openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      return;
+    }
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      ::close(fd);
+      return;
+    }
+    std::vector<std::string> stale;
+    std::string prefix = part + ".tmp.";
+    while (dirent* de = ::readdir(d)) {
+      std::string_view n = de->d_name;
+      if (n.size() > prefix.size() && n.substr(0, prefix.size()) == prefix && de->d_type == DT_DIR) {
+        auto pid = util::temp_name_pid(n);
+        if (pid && *pid != static_cast<long>(::getpid()) && n.size() == prefix.size() + std::to_string(*pid).size() + 17) {
+          stale.emplace_back(n);
+        }
+      }
+    }
+    ::closedir(d);
+    for (const auto& s : stale) {
+      std::error_code ec;
+      fs::remove_all(parent + "/" + s, ec);
     }
   }
 
-  void make_dir(const fs::path& p, const std::string& name) {
-    if (::mkdir(p.c_str(), 0755) == 0) {
-      m_created_dirs.push_back(p);
-    } else if (errno != EEXIST) {
-      throw ArchiveError(fmt::format("unable to create {} for '{}': {}", p.string(), name, std::strerror(errno)));
+  void make_base(const std::string& name, const std::string& base) {
+    struct stat st {};
+    if (::stat(base.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        refuse(name, fmt::format("{} is not a directory", base));
+      }
+      return;
     }
+    std::vector<fs::path> missing;
+    for (fs::path p = base; !p.empty() && p != p.root_path() && !fs::exists(p); p = p.parent_path()) {
+      missing.push_back(p);
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      if (::mkdir(it->c_str(), 0755) == 0) {
+        m_created_dirs.push_back(*it);
+      } else if (errno != EEXIST) {
+        throw ArchiveError(fmt::format("unable to create {} for '{}': {}", it->string(), name, std::strerror(errno)));
+      }
+    }
+  }
+
+  FdRef open_dir(const std::string& physical, const std::string& name) {
+    if (auto it = m_fds.find(physical); it != m_fds.end()) {
+      m_lru.splice(m_lru.begin(), m_lru, it->second.second);
+      return it->second.first;
+    }
+    int fd = ::open(physical.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      throw ArchiveError(fmt::format("unable to open {} for '{}': {}", physical, name, std::strerror(errno)));
+    }
+    auto ref = std::make_shared<Fd>(fd);
+    m_lru.push_front(physical);
+    m_fds.emplace(physical, std::make_pair(ref, m_lru.begin()));
+    if (m_lru.size() > k_open_dirs) {
+      m_fds.erase(m_lru.back());
+      m_lru.pop_back();
+    }
+    return ref;
   }
 
   void commit() {
-    for (const auto& s : m_staged) {
-      if (::rename(s.tmp.c_str(), s.final.c_str()) != 0) {
-        throw ArchiveError(fmt::format("unable to move {} into place: {}", s.final.string(), std::strerror(errno)));
+    m_fds.clear();
+    m_lru.clear();
+    for (const auto& [tmp, final] : m_staged_files) {
+      if (::rename(tmp.c_str(), final.c_str()) != 0) {
+        throw ArchiveError(fmt::format("unable to move {} into place: {}", final, std::strerror(errno)));
+      }
+    }
+    // Never one inside another: inside a staged directory, directories are made directly.
+    for (const auto& [tmp, final] : m_staged_dirs) {
+      if (::rename(tmp.c_str(), final.c_str()) != 0) {
+        throw ArchiveError(fmt::format("unable to move {} into place: {}", final, std::strerror(errno)));
       }
     }
     m_committed = true;
     // Deepest first, so setting a child's time does not disturb its parent's.
-    for (auto it = m_dirs.rbegin(); it != m_dirs.rend(); ++it) {
+    for (auto it = m_dir_meta.rbegin(); it != m_dir_meta.rend(); ++it) {
       ::chmod(it->path.c_str(), it->mode & 01777);
       struct timespec times[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
       ::utimensat(AT_FDCWD, it->path.c_str(), times, AT_SYMLINK_NOFOLLOW);
@@ -337,8 +661,14 @@ private:
   }
 
   void rollback() {
-    for (const auto& s : m_staged) {
-      ::unlink(s.tmp.c_str());
+    m_fds.clear();
+    m_lru.clear();
+    for (const auto& s : m_staged_files) {
+      ::unlink(s.first.c_str());
+    }
+    for (const auto& s : m_staged_dirs) {
+      std::error_code ec;
+      fs::remove_all(s.first, ec); // made by this unpack; remove_all follows no symlink
     }
     for (auto it = m_created_dirs.rbegin(); it != m_created_dirs.rend(); ++it) {
       ::rmdir(it->c_str());
@@ -346,13 +676,20 @@ private:
   }
 
   const UnpackOptions& m_options;
-  std::vector<Staged> m_staged;
+  WriterPool m_writers;
+  std::unordered_map<std::string, Dir> m_dirs;                    // final path -> where
+  std::unordered_map<std::string, std::pair<FdRef, std::list<std::string>::iterator>> m_fds;
+  std::list<std::string> m_lru;
+  std::vector<std::pair<std::string, std::string>> m_staged_files; // tmp, final
+  std::vector<std::pair<std::string, std::string>> m_staged_dirs;  // tmp, final
   std::vector<fs::path> m_created_dirs;
-  std::vector<DirMeta> m_dirs;
+  std::vector<DirMeta> m_dir_meta;
   std::set<std::string> m_symlinks;
-  std::map<std::string, fs::path> m_files;
-  std::set<fs::path> m_finals;
+  std::unordered_map<std::string, std::string> m_files;            // archive name -> physical
+  std::unordered_set<std::string> m_finals;
+  std::unordered_set<std::string> m_nondirs;                       // final paths of files and links
   uint64_t m_bytes = 0;
+  uint64_t m_files_done = 0;
   bool m_committed = false;
   std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point m_last_progress = m_started;

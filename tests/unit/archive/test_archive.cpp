@@ -373,3 +373,81 @@ TEST_CASE("a 2 GiB sparse file and a 0-byte file round trip (sizes past 2^31)", 
   CHECK_THROWS_WITH(archive::unpack(out, tight), Catch::Contains("more"));
   CHECK_FALSE(fs::exists(dir.path() / "tight" / "sparse"));
 }
+
+TEST_CASE("a new directory tree appears whole or not at all", "[archive]") {
+  // New directories are filled under a temporary name and renamed into place at the end;
+  // a refusal after many files of a new tree leaves no trace of it.
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  write(dest / "existing", "keep me");
+  auto before = snapshot(dest);
+  std::vector<Hostile> entries = {node("work/new", AE_IFDIR)};
+  for (int i = 0; i < 300; ++i) {
+    entries.push_back(reg("work/new/d" + std::to_string(i % 7) + "/f" + std::to_string(i), std::string(i * 50, 'x')));
+  }
+  entries.push_back(reg("work/new/big", std::string(3 << 20, 'b'))); // written inline, not queued
+  entries.push_back(reg("work/other/x", "x"));
+  entries.push_back(reg("work/../escape", "x"));
+  auto file = build(dir.path() / "h.tar.zst", entries);
+  CHECK_THROWS_WITH(archive::unpack(file, options(file, dest, 64 << 20)), Catch::Contains("'..'"));
+  CHECK(snapshot(dest) == before);
+
+  entries.pop_back();
+  auto good = build(dir.path() / "g.tar.zst", entries);
+  auto r = archive::unpack(good, options(good, dest, 64 << 20));
+  CHECK(r.files == 302);
+  CHECK(read(dest / "new/d3/f10") == std::string(500, 'x'));
+  CHECK(fs::file_size(dest / "new/big") == (3u << 20));
+  CHECK(read(dest / "other/x") == "x");
+  CHECK(read(dest / "existing") == "keep me");
+  CHECK((fs::status(dest / "new/d3").permissions() & fs::perms::all) == (fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec));
+  for (const auto& e : fs::recursive_directory_iterator(dest)) {
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  }
+}
+
+TEST_CASE("what an interrupted restore staged beside a new directory is removed", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  // A killed restore of another process left its staged tree (and an unrelated name that
+  // only looks alike stays).
+  write(dest / "new.tmp.999999.0123456789abcdef/half", "torn");
+  write(dest / "new.tmp.notours/keep", "k");
+  auto file = build(dir.path() / "a.tar.zst", {reg("work/new/x", "x")});
+  archive::unpack(file, options(file, dest));
+  CHECK(read(dest / "new/x") == "x");
+  CHECK_FALSE(fs::exists(dest / "new.tmp.999999.0123456789abcdef"));
+  CHECK(fs::exists(dest / "new.tmp.notours/keep"));
+}
+
+TEST_CASE("inside a new tree, a file where the archive then has a directory is refused", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  fs::create_directories(dest);
+  auto file = build(dir.path() / "a.tar.zst", {reg("work/n/x", "x"), reg("work/n/x/y", "y")});
+  CHECK_THROWS_WITH(archive::unpack(file, options(file, dest)), Catch::Contains("where it has a directory"));
+  CHECK(fs::is_empty(dest));
+  auto file2 = build(dir.path() / "b.tar.zst", {node("work/n/x", AE_IFDIR), reg("work/n/x", "x")});
+  CHECK_THROWS(archive::unpack(file2, options(file2, dest)));
+  CHECK(fs::is_empty(dest));
+}
+
+TEST_CASE("a restore over an existing tree replaces files and adds new directories", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  write(dest / "t/old", "old");
+  write(dest / "t/keep", "keep");
+  auto file = build(dir.path() / "a.tar.zst",
+                    {reg("work/t/old", "new"), reg("work/t/sub/deep/f", "f"), hard("work/t/sub/h", "work/t/old"),
+                     sym("work/t/l", "old")});
+  archive::unpack(file, options(file, dest));
+  CHECK(read(dest / "t/old") == "new");
+  CHECK(read(dest / "t/keep") == "keep");
+  CHECK(read(dest / "t/sub/deep/f") == "f");
+  CHECK(read(dest / "t/sub/h") == "new");
+  CHECK(fs::equivalent(dest / "t/sub/h", dest / "t/old"));
+  CHECK(fs::read_symlink(dest / "t/l") == "old");
+  for (const auto& e : fs::recursive_directory_iterator(dest)) {
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  }
+}
