@@ -263,6 +263,7 @@ private:
 struct Dir {
   std::string physical; // where it is now
   bool fresh = false;
+  struct timespec mtime {}; // of a directory that existed: put back if a failed restore touched it
 };
 
 // Extraction is all-or-nothing for the paths a job sees. A directory that does not exist
@@ -384,6 +385,7 @@ private:
         refuse(name, "a directory exists where the archive has a file or link");
       }
       target = temp_leaf(leaf);
+      m_touched.insert(&parent);
       m_staged_files.push_back({parent.physical + "/" + target, parent.physical + "/" + leaf});
     }
     std::string physical = parent.physical + "/" + target;
@@ -514,8 +516,7 @@ private:
     }
     auto b = m_dirs.find(base);
     if (b == m_dirs.end()) {
-      make_base(name, base);
-      b = m_dirs.emplace(base, Dir{base, false}).first;
+      b = m_dirs.emplace(base, Dir{base, false, make_base(name, base)}).first;
     }
     const Dir* at = &b->second;
     std::string path = base;
@@ -549,9 +550,10 @@ private:
           if (!S_ISDIR(st.st_mode)) {
             refuse(name, fmt::format("{} is not a directory", path));
           }
-          made = Dir{path, false};
+          made = Dir{path, false, st.st_mtim};
         } else if (errno == ENOENT) {
           sweep_staged(parent->fd, at->physical, part);
+          m_touched.insert(at);
           std::string staged = temp_leaf(part);
           if (::mkdirat(parent->fd, staged.c_str(), 0755) != 0) {
             refuse(name, fmt::format("unable to create {}: {}", path, std::strerror(errno)));
@@ -597,13 +599,13 @@ private:
     }
   }
 
-  void make_base(const std::string& name, const std::string& base) {
+  struct timespec make_base(const std::string& name, const std::string& base) {
     struct stat st {};
     if (::stat(base.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) {
         refuse(name, fmt::format("{} is not a directory", base));
       }
-      return;
+      return st.st_mtim;
     }
     std::vector<fs::path> missing;
     for (fs::path p = base; !p.empty() && p != p.root_path() && !fs::exists(p); p = p.parent_path()) {
@@ -616,6 +618,7 @@ private:
         throw ArchiveError(fmt::format("unable to create {} for '{}': {}", it->string(), name, std::strerror(errno)));
       }
     }
+    return {0, UTIME_OMIT};
   }
 
   FdRef open_dir(const std::string& physical, const std::string& name) {
@@ -673,6 +676,12 @@ private:
     for (auto it = m_created_dirs.rbegin(); it != m_created_dirs.rend(); ++it) {
       ::rmdir(it->c_str());
     }
+    // Making and removing temporary names changed the modification times of directories
+    // that existed; the job sees them as they were.
+    for (const Dir* d : m_touched) {
+      struct timespec times[2] = {{0, UTIME_OMIT}, d->mtime};
+      ::utimensat(AT_FDCWD, d->physical.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    }
   }
 
   const UnpackOptions& m_options;
@@ -683,6 +692,7 @@ private:
   std::vector<std::pair<std::string, std::string>> m_staged_files; // tmp, final
   std::vector<std::pair<std::string, std::string>> m_staged_dirs;  // tmp, final
   std::vector<fs::path> m_created_dirs;
+  std::set<const Dir*> m_touched;                                  // existing directories written in
   std::vector<DirMeta> m_dir_meta;
   std::set<std::string> m_symlinks;
   std::unordered_map<std::string, std::string> m_files;            // archive name -> physical
