@@ -7,9 +7,10 @@ what=${1:-test}
 build_pkgs="meson ninja-build pkg-config cmake g++ libtoml11-dev libre2-dev libarchive-dev
 libcurl4-openssl-dev libssl-dev libcli11-dev catch2 nlohmann-json3-dev libfmt-dev zstd tar"
 # The test suite also runs real third-party peers: GNU tar and zstd, libarchive's bsdtar,
-# awscli, a JSON Schema validator, curl, and Ceph's RADOS Gateway as the S3 server.
+# awscli, a JSON Schema validator, curl, Ceph's RADOS Gateway as the S3 server, and
+# libfaketime for writers whose clocks disagree.
 test_pkgs="python3 python3-jsonschema libarchive-tools awscli curl radosgw ceph-mon ceph-osd
-ceph-common uuid-runtime clang"
+ceph-common uuid-runtime clang faketime"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"

@@ -201,7 +201,7 @@ int run_gc(const Globals& g, const GcFlags& flags) {
   o.grace = *grace;
   auto c = open_catalog(g);
   auto all = c->list();
-  auto actions = store::plan_gc(all, c->invalidations(), c->orphans(all), o, now());
+  auto actions = store::plan_gc(all, c->invalidations(), c->orphans(all), o, c->store_now());
   uint64_t freed = 0;
   json out = json::array();
   for (const auto& a : actions) {

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -201,7 +203,8 @@ Manifest Manifest::from_json(const json& j) {
 
 bool Invalidation::covers(const Manifest& m) const {
   return m.repository == repository && (target.empty() || m.target == target) &&
-         (name.empty() || m.name == name) && m.created < created;
+         (name.empty() || m.name == name) &&
+         (stored != 0 && m.stored != 0 && stored != m.stored ? m.stored < stored : m.created < created);
 }
 
 Catalog::Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> signing_key)
@@ -254,6 +257,7 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
       }
       auto m = Manifest::from_json(j);
       m.object = o.key;
+      m.stored = o.mtime;
       out.push_back(std::move(m));
     } catch (const StoreError& e) {
       if (e.kind() != StoreErrorKind::permanent && e.kind() != StoreErrorKind::not_found) {
@@ -287,7 +291,7 @@ std::vector<Invalidation> Catalog::invalidations(const std::string& repository) 
       continue;
     }
     Invalidation inv{j.value("repository", ""), j.value("target", ""), j.value("name", ""),
-                     j.value("reason", ""), j.value("created", ""), o.key};
+                     j.value("reason", ""), j.value("created", ""), o.key, o.mtime};
     if (!inv.repository.empty() && parse_rfc3339(inv.created)) {
       out.push_back(std::move(inv));
     }
@@ -297,7 +301,7 @@ std::vector<Invalidation> Catalog::invalidations(const std::string& repository) 
 
 Invalidation Catalog::invalidate(const std::string& repository, const std::string& target,
                                  const std::string& name, const std::string& reason) {
-  Invalidation inv{repository, target, name, reason, rfc3339_now(), ""};
+  Invalidation inv{repository, target, name, reason, rfc3339_now(), "", 0};
   inv.object = "v1/_invalidations/" + sanitise(repository) + "/" + stamp(inv.created) + ".json";
   json j{{"repository", repository}, {"target", target}, {"name", name}, {"reason", reason},
          {"created", inv.created}};
@@ -334,10 +338,10 @@ std::optional<LookupResult> Catalog::lookup(const LookupRequest& r) {
       if (!matches(m) || !eligible(m)) {
         continue;
       }
-      if (m.branch == r.branch && (own == nullptr || m.created > own->created)) {
+      if (m.branch == r.branch && (own == nullptr || m.later_than(*own))) {
         own = &m;
       }
-      if (any == nullptr || m.created > any->created) {
+      if (any == nullptr || m.later_than(*any)) {
         any = &m;
       }
     }
@@ -412,8 +416,10 @@ std::vector<Manifest> Catalog::list(const std::string& repository, const std::st
     }
   }
   std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) {
-    return std::tie(a.repository, a.target, a.name, a.epoch, a.key, a.created) <
-           std::tie(b.repository, b.target, b.name, b.epoch, b.key, b.created);
+    if (std::tie(a.repository, a.target, a.name, a.epoch, a.key) != std::tie(b.repository, b.target, b.name, b.epoch, b.key)) {
+      return std::tie(a.repository, a.target, a.name, a.epoch, a.key) < std::tie(b.repository, b.target, b.name, b.epoch, b.key);
+    }
+    return b.later_than(a);
   });
   return out;
 }
@@ -440,7 +446,7 @@ Visibility Catalog::visibility(const Manifest& m, const std::vector<Manifest>& a
   }
   for (const auto& o : all) {
     if (o.object != m.object && o.repository == m.repository && o.target == m.target && o.name == m.name &&
-        o.epoch == m.epoch && o.key == m.key && o.created > m.created && o.branch == m.branch &&
+        o.epoch == m.epoch && o.key == m.key && o.later_than(m) && o.branch == m.branch &&
         o.trusted == m.trusted) {
       return {false, fmt::format("superseded by the save of {} (job '{}')", o.created, o.job_id)};
     }
@@ -471,6 +477,29 @@ std::vector<ObjectInfo> Catalog::orphans(const std::vector<Manifest>& all) {
   auto left = m_backend->leftovers("v1/");
   out.insert(out.end(), left.begin(), left.end());
   return out;
+}
+
+double Catalog::store_now() {
+  double local = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string key = fmt::format("v1/_clock/{:016x}", rng());
+  try {
+    StringSource probe("the store's clock\n");
+    m_backend->put(key, probe);
+    auto st = m_backend->stat(key);
+    m_backend->remove(key);
+    if (st && st->mtime > 0) {
+      double skew = local - static_cast<double>(st->mtime);
+      if (std::abs(skew) > 60) {
+        util::log::warn("this machine's clock is {:.0f} s {} the store's; ages are the store's", std::abs(skew),
+                        skew > 0 ? "ahead of" : "behind");
+      }
+      return static_cast<double>(st->mtime);
+    }
+  } catch (const StoreError& e) {
+    util::log::warn("unable to read the store's clock ({}); ages are this machine's", e.what());
+  }
+  return local;
 }
 
 } // namespace ephemera::store

@@ -41,6 +41,13 @@ struct Manifest {
   std::string tool_version;
   std::string signature;        // HMAC-SHA256 hex when signing is on
   std::string object;           // where this manifest was read from (not stored)
+  int64_t stored = 0;           // the store's own time of that object, seconds (not stored)
+
+  // Saved after other, by the store's clock first: writers' clocks may disagree, the
+  // store's is one clock. `created` (the writer's) breaks ties within a second.
+  bool later_than(const Manifest& other) const {
+    return stored != other.stored ? stored > other.stored : created > other.created;
+  }
 
   nlohmann::json to_json(bool with_signature = true) const;
   // Throws util::StoreError(permanent) naming what is wrong.
@@ -54,6 +61,8 @@ struct Invalidation {
   std::string reason;
   std::string created;
   std::string object;
+  int64_t stored = 0;           // the store's time of the marker (0: unknown)
+  // Of the scope, and saved before the marker, by the store's clock where both are known.
   bool covers(const Manifest& m) const;
 };
 
@@ -115,6 +124,9 @@ public:
   void remove(const Manifest& m);
   // Archive objects no manifest names, with their age in seconds.
   std::vector<ObjectInfo> orphans(const std::vector<Manifest>& all);
+  // The store's clock now (the time it gives a new object), for ages that must not depend
+  // on this machine's clock; this machine's when the store cannot say.
+  double store_now();
 
   Backend& backend() { return *m_backend; }
 

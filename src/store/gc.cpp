@@ -11,7 +11,10 @@ namespace ephemera::store {
 
 namespace {
 
-double created_at(const Manifest& m) { return parse_rfc3339(m.created).value_or(0); }
+// When the store received it (its clock, as `now` is); the writer's clock if unknown.
+double created_at(const Manifest& m) {
+  return m.stored > 0 ? static_cast<double>(m.stored) : parse_rfc3339(m.created).value_or(0);
+}
 
 std::string days(double seconds) {
   return seconds >= 86400 ? fmt::format("{:.1f} days", seconds / 86400)
@@ -65,7 +68,7 @@ std::vector<GcAction> plan_gc(const std::vector<Manifest>& all,
     }
     for (auto& [_, saves] : groups) {
       std::sort(saves.begin(), saves.end(),
-                [](const Manifest* a, const Manifest* b) { return a->created > b->created; });
+                [](const Manifest* a, const Manifest* b) { return a->later_than(*b); });
       for (size_t i = static_cast<size_t>(std::max(0, *options.keep)); i < saves.size(); ++i) {
         if (now - created_at(*saves[i]) >= options.grace) {
           drop(*saves[i], fmt::format("beyond the newest {} of key '{}' on branch '{}'",
@@ -92,7 +95,7 @@ std::vector<GcAction> plan_gc(const std::vector<Manifest>& all,
       }
     }
     std::sort(kept.begin(), kept.end(),
-              [](const Manifest* a, const Manifest* b) { return a->created < b->created; });
+              [](const Manifest* a, const Manifest* b) { return b->later_than(*a); });
     for (const auto* m : kept) {
       if (total <= *options.max_bytes) {
         break;

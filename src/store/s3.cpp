@@ -566,6 +566,8 @@ private:
     }
     if (code == "NoSuchBucket") {
       detail += fmt::format(": the bucket '{}' does not exist", m_config.bucket);
+    } else if (code == "RequestTimeTooSkewed") {
+      detail += ": this machine's clock and the store's differ by more than S3 allows (15 minutes)";
     }
     throw StoreError(kind, detail);
   }

@@ -302,6 +302,54 @@ TEST_CASE("gc plans: invalidated, old epochs, keep, age, bytes, orphans after th
   CHECK(minimal.size() == 2);
 }
 
+TEST_CASE("skewed writers: the store's clock orders saves and measures ages", "[store]") {
+  // The store received `behind` last (its writer's clock is 3 h slow) and `ahead` before
+  // it (its writer's clock is 3 h fast). Both arrived within the last minute.
+  double now = *store::parse_rfc3339("2026-11-24T12:00:00.000000Z");
+  auto mk = [](const std::string& id, const std::string& created, int64_t stored) {
+    store::Manifest m;
+    m.repository = "r";
+    m.target = "t";
+    m.name = "n";
+    m.epoch = 1;
+    m.key = "k";
+    m.branch = "b";
+    m.created = created;
+    m.stored = stored;
+    m.object = id + ".json";
+    m.archive = id + ".tar.zst";
+    m.compressed_size = 10;
+    return m;
+  };
+  auto ahead = mk("ahead", "2026-11-24T14:59:20.000000Z", static_cast<int64_t>(now) - 40);
+  auto behind = mk("behind", "2026-11-24T08:59:50.000000Z", static_cast<int64_t>(now) - 10);
+  CHECK(behind.later_than(ahead));
+  CHECK_FALSE(ahead.later_than(behind));
+  // Within one second of the store's clock, the writers' times decide.
+  auto same = mk("same", "2026-11-24T08:59:51.000000Z", behind.stored);
+  CHECK(same.later_than(behind));
+
+  // keep 1 drops the earlier save, never the one just made by a slow clock; nothing is
+  // older than the grace period by the store's clock, so nothing else goes.
+  store::GcOptions o;
+  o.keep = 1;
+  o.max_age = 3600.0;
+  o.grace = 0;
+  auto plan = store::plan_gc({ahead, behind}, {}, {}, o, now);
+  REQUIRE(plan.size() == 1);
+  CHECK(plan[0].manifest->object == "ahead.json");
+  o.grace = 3600;
+  CHECK(store::plan_gc({ahead, behind}, {}, {}, o, now).empty());
+
+  // An invalidation stored after a save covers it whatever the writer's clock said.
+  store::Invalidation inv{"r", "", "", "", "2026-11-24T11:59:55.000000Z", "inv.json", static_cast<int64_t>(now) - 5};
+  CHECK(inv.covers(ahead));
+  CHECK(inv.covers(behind));
+  inv.stored = static_cast<int64_t>(now) - 20; // between the two
+  CHECK(inv.covers(ahead));
+  CHECK_FALSE(inv.covers(behind));
+}
+
 TEST_CASE("a manifest whose signature is not a string is refused, not a crash", "[store]") {
   auto m = minimal_manifest();
   auto j = m.to_json();
