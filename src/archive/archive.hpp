@@ -69,6 +69,9 @@ using Resolve = std::function<std::optional<Destination>(std::string_view name, 
 
 struct UnpackOptions {
   std::string expected_sha256;
+  // The caller hashed the file as it wrote it into a directory only this process uses (a
+  // verified download) and checked expected_sha256 itself: not read twice.
+  bool digest_verified = false;
   uint64_t max_unpacked_bytes = 0;
   Resolve resolve;
   ProgressFn progress;

@@ -709,7 +709,7 @@ private:
 
 UnpackResult unpack(const fs::path& archive_file, const UnpackOptions& options) {
   auto start = std::chrono::steady_clock::now();
-  std::string digest = util::sha256_file_hex(archive_file);
+  std::string digest = options.digest_verified ? options.expected_sha256 : util::sha256_file_hex(archive_file);
   if (digest != options.expected_sha256) {
     throw ArchiveError(fmt::format("digest mismatch: the archive's SHA-256 is {}, the manifest "
                                    "says {}; nothing was written",

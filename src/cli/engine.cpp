@@ -327,6 +327,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     catalog().download(m, file);
     archive::UnpackOptions opts;
     opts.expected_sha256 = m.sha256;
+    opts.digest_verified = true; // download() hashed it on the way into our own temporary directory
     opts.max_unpacked_bytes = m.unpacked_bytes;
     opts.resolve = [&](std::string_view name,
                        archive::ItemType type) -> std::optional<archive::Destination> {
