@@ -15,6 +15,10 @@ file named by PORT_FILE + ".mode", one word and arguments:
   stall                     GETs of archives: send the headers and 1 KiB, then hang
   badxml                    bucket listings answer 200 with a broken XML body
   lie                       GETs of archives: the right length, other bytes
+  short                     GETs of archives: half the object, with a Content-Length
+                            that says so (a store that lost the tail)
+  cutoff                    GETs of archives: the full Content-Length, then half the
+                            body and the connection closed
   failrange N STATUS        answer the next N ranged GETs that do not start at byte 0
                             with STATUS (a part in the middle of a parallel download)
   ignorerange               forward ranged GETs without their Range header, so the
@@ -109,11 +113,17 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             data = b"<?xml version=\"1.0\"?><ListBucketResult><Contents><Key>v1/x"
         if m[0] == "lie" and archive_get:
             data = bytes(b ^ 0x5A for b in data)
+        declared = len(data)
+        if m[0] == "short" and archive_get:
+            data = data[:len(data) // 2]
+            declared = len(data)
+        if m[0] == "cutoff" and archive_get:
+            data = data[:len(data) // 2]
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(declared))
         self.end_headers()
         if m[0] == "stall" and archive_get:
             self.wfile.write(data[:1024])
@@ -123,6 +133,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return
         if self.command != "HEAD":
             self.wfile.write(data)
+        if m[0] == "cutoff" and archive_get:
+            self.wfile.flush()
+            self.close_connection = True
+            self.log("cut off")
+            return
         self.log(resp.status)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any

@@ -65,6 +65,21 @@ eph pre --job "$JOB" 2> "$SCRATCH/d.err" || fail "pre failed on a lying store"
 grep -qi "digest\|sha-256\|sha256" "$SCRATCH/d.err" || fail "no digest mismatch reported: $(cat "$SCRATCH/d.err")"
 [ ! -e "$M/work/job/target" ] || fail "bytes from a lying store were written"
 
+# A store that lost an archive's tail (a shorter object, said so by Content-Length), and
+# one whose body ends before its Content-Length: refused by size, nothing written.
+machine d2; ctx feature pull_request job-d2
+fault short
+eph pre --job "$JOB" 2> "$SCRATCH/d2.err" || fail "pre failed on a short object"
+grep -q "the manifest says" "$SCRATCH/d2.err" || fail "the short archive was not named: $(cat "$SCRATCH/d2.err")"
+[ ! -e "$M/work/job/target" ] || fail "bytes of a short archive were written"
+machine d3; ctx feature pull_request job-d3
+fault cutoff
+eph pre --job "$JOB" 2> "$SCRATCH/d3.err" || fail "pre failed on a cut-off body"
+expect_result pre deps failed
+grep -q "cut off" "$P.log" || fail "the proxy never cut a body off"
+[ ! -e "$M/work/job/target" ] || fail "bytes of a cut-off download were written"
+[ -z "$(ls -A "$M/state/tmp" 2>/dev/null)" ] || fail "a cut-off download left a temporary: $(ls -A "$M/state/tmp")"
+
 # A listing that is not XML: a clear error, exit 0.
 machine e; ctx feature pull_request job-e
 fault badxml
