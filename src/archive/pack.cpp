@@ -35,8 +35,14 @@ struct Output {
   int error = 0;
 };
 
+// A failed write is recorded, not returned: libarchive 3.6 leaks its block buffer when
+// an archive that saw a failed write is freed. The Packer checks the error after every
+// call and throws; later bytes are dropped.
 la_ssize_t write_cb(struct archive* /*a*/, void* data, const void* buf, size_t size) {
   auto* out = static_cast<Output*>(data);
+  if (out->error != 0) {
+    return static_cast<la_ssize_t>(size);
+  }
   const char* p = static_cast<const char*>(buf);
   size_t left = size;
   while (left > 0) {
@@ -46,7 +52,7 @@ la_ssize_t write_cb(struct archive* /*a*/, void* data, const void* buf, size_t s
         continue;
       }
       out->error = errno;
-      return -1;
+      return static_cast<la_ssize_t>(size);
     }
     p += n;
     left -= static_cast<size_t>(n);
@@ -130,16 +136,17 @@ public:
 
 private:
   void check(int r, const char* what) {
+    if (m_out.error != 0) {
+      throw ArchiveError(fmt::format("unable to {}: {}", what, std::strerror(m_out.error)));
+    }
     if (r < ARCHIVE_WARN) {
-      if (m_out.error != 0) {
-        throw ArchiveError(fmt::format("unable to {}: {}", what, std::strerror(m_out.error)));
-      }
       throw ArchiveError(fmt::format("unable to {}: {}", what, archive_error_string(m_a.get())));
     }
   }
 
   void header(archive_entry* e, const PackItem& item) {
-    if (archive_write_header(m_a.get(), e) < ARCHIVE_WARN) {
+    int r = archive_write_header(m_a.get(), e);
+    if (r < ARCHIVE_WARN || m_out.error != 0) {
       check(ARCHIVE_FATAL, fmt::format("add {}", item.name).c_str());
     }
   }
@@ -197,7 +204,7 @@ private:
       if (n <= 0) {
         break; // shrank: detected below
       }
-      if (archive_write_data(m_a.get(), m_buffer.data(), static_cast<size_t>(n)) < 0) {
+      if (archive_write_data(m_a.get(), m_buffer.data(), static_cast<size_t>(n)) < 0 || m_out.error != 0) {
         ::close(fd);
         check(ARCHIVE_FATAL, "write the archive");
       }
