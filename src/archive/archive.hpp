@@ -17,7 +17,7 @@ enum class ItemType { file, symlink, directory };
 // One walked entry, as the walker stat'ed it.
 struct PackItem {
   std::string name;             // archive path, e.g. "home/.cargo/registry/x"; never absolute
-  std::filesystem::path source; // where to read it on the host
+  std::string source;           // where to read it on the host
   ItemType type = ItemType::file;
   uint64_t size = 0;
   uint32_t mode = 0;
@@ -94,5 +94,8 @@ struct UnpackResult {
 // written by a second thread while this one decompresses. Throws util::ArchiveError naming
 // the first offending entry.
 UnpackResult unpack(const std::filesystem::path& archive_file, const UnpackOptions& options);
+// The same from an open descriptor at offset 0 whose bytes the caller has verified
+// (options.digest_verified must be set); fd stays open.
+UnpackResult unpack_fd(int fd, const UnpackOptions& options);
 
 } // namespace ephemera::archive

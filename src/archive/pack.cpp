@@ -158,7 +158,7 @@ private:
   [[noreturn]] static void changed(const PackItem& item, const char* how) {
     throw ArchiveError(fmt::format("{} {} while it was being saved; nothing torn is stored (mark "
                                    "its rule with '%' if it may change during a save)",
-                                   item.source.string(), how));
+                                   item.source, how));
   }
 
   void add_file(archive_entry* e, const PackItem& item, PackResult& result) {
@@ -182,7 +182,7 @@ private:
       if (errno == ENOENT) {
         changed(item, "disappeared");
       }
-      throw ArchiveError(fmt::format("unable to read {}: {}", item.source.string(), std::strerror(errno)));
+      throw ArchiveError(fmt::format("unable to read {}: {}", item.source, std::strerror(errno)));
     }
     struct stat st {};
     ::fstat(fd, &st);

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <dirent.h>
 #include <fcntl.h>
 #include <list>
@@ -282,11 +283,12 @@ public:
     }
   }
 
-  void run(const fs::path& file, UnpackResult& result) {
+  // open: archive_read_open_* on the given archive.
+  void run(const std::function<int(struct archive*)>& open, UnpackResult& result) {
     std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
     archive_read_support_filter_zstd(a.get());
     archive_read_support_format_tar(a.get());
-    if (archive_read_open_filename(a.get(), file.c_str(), 1 << 20) != ARCHIVE_OK) {
+    if (open(a.get()) != ARCHIVE_OK) {
       throw ArchiveError(fmt::format("not a tar.zst archive: {}", archive_error_string(a.get())));
     }
     archive_entry* e = nullptr;
@@ -717,7 +719,20 @@ UnpackResult unpack(const fs::path& archive_file, const UnpackOptions& options) 
   }
   UnpackResult result;
   Unpacker unpacker(options);
-  unpacker.run(archive_file, result);
+  unpacker.run([&](struct archive* a) { return archive_read_open_filename(a, archive_file.c_str(), 1 << 20); },
+               result);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+UnpackResult unpack_fd(int fd, const UnpackOptions& options) {
+  if (!options.digest_verified) {
+    throw ArchiveError("internal: unpack_fd of an archive nobody verified");
+  }
+  auto start = std::chrono::steady_clock::now();
+  UnpackResult result;
+  Unpacker unpacker(options);
+  unpacker.run([&](struct archive* a) { return archive_read_open_fd(a, fd, 1 << 20); }, result);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -321,13 +321,28 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     entry.branch_match = found->own_branch ? "own" : "other";
     entry.archive = archive_info(catalog(), m);
 
-    fs::create_directories(m_state_dir / "tmp");
-    util::TempDir tmp(m_state_dir / "tmp", "restore");
-    fs::path file = tmp.path() / "archive.tar.zst";
-    catalog().download(m, file);
+    // A store on this machine is verified and unpacked where it lies; any other is
+    // downloaded (hashing on the way) into our own temporary directory first.
+    std::optional<util::TempDir> tmp;
+    fs::path file;
+    int local = catalog().open_verified(m);
+    struct Closer {
+      int fd;
+      ~Closer() {
+        if (fd >= 0) {
+          ::close(fd);
+        }
+      }
+    } closer{local};
+    if (local < 0) {
+      fs::create_directories(m_state_dir / "tmp");
+      tmp.emplace(m_state_dir / "tmp", "restore");
+      file = tmp->path() / "archive.tar.zst";
+      catalog().download(m, file);
+    }
     archive::UnpackOptions opts;
     opts.expected_sha256 = m.sha256;
-    opts.digest_verified = true; // download() hashed it on the way into our own temporary directory
+    opts.digest_verified = true;
     opts.max_unpacked_bytes = m.unpacked_bytes;
     opts.resolve = [&](std::string_view name,
                        archive::ItemType type) -> std::optional<archive::Destination> {
@@ -352,7 +367,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     };
     ProgressLine progress(fmt::format("restoring '{}'", entry.name));
     opts.progress = progress.fn();
-    auto unpacked = archive::unpack(file, opts);
+    auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
     progress.finish();
     entry.result = "hit";
     entry.seconds = seconds_since(start);

@@ -46,7 +46,9 @@ std::string join(const std::string& a, const std::string& b) {
 class Walker {
 public:
   Walker(const RuleSet& rules, const Anchors& anchors, WalkResult& out)
-      : m_rules(rules), m_anchors(anchors), m_out(out) {}
+      : m_rules(rules), m_anchors(anchors), m_out(out),
+        m_single_include(std::count_if(rules.rules().begin(), rules.rules().end(),
+                                       [](const Rule& r) { return !r.exclude; }) == 1) {}
 
   void start(Anchor anchor, const std::string& rel) {
     m_anchor = anchor;
@@ -94,8 +96,12 @@ private:
       e.link_target = std::move(target);
     }
     if (type != EntryType::directory) {
-      for (size_t r : m_rules.matching_includes(m_anchor, rel)) {
-        ++m_out.rule_hits[r];
+      if (m_single_include) { // the rule that selected it is the only one that can match
+        ++m_out.rule_hits[rule];
+      } else {
+        for (size_t r : m_rules.matching_includes(m_anchor, rel)) {
+          ++m_out.rule_hits[r];
+        }
       }
     }
     m_out.entries.push_back(std::move(e));
@@ -191,6 +197,7 @@ private:
   const RuleSet& m_rules;
   const Anchors& m_anchors;
   WalkResult& m_out;
+  bool m_single_include = false;
   Anchor m_anchor = Anchor::work;
   std::string m_base;
   std::string m_visible_base;

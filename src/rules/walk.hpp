@@ -24,7 +24,8 @@ enum class EntryType { file, symlink, directory };
 struct Entry {
   Anchor anchor = Anchor::work;
   std::string rel;                  // anchor-relative, bytes as on disk
-  std::filesystem::path host;       // on the host (under --root)
+  std::string host;                 // on the host (under --root); a string: tens of thousands
+                                    // of std::filesystem::path cost more than the walk
   std::string visible;              // job-visible absolute path
   EntryType type = EntryType::file;
   uint64_t size = 0;

@@ -63,6 +63,12 @@ public:
     (void)prefix;
     return {};
   }
+  // The object opened read-only where it lies, when the backend is a directory on this
+  // machine (the caller closes it); -1 for backends elsewhere. Throws StoreError(not_found).
+  virtual int open_local(const std::string& key) {
+    (void)key;
+    return -1;
+  }
   // Where the object is, for people: file:///... or s3://bucket/key. Never credentials.
   virtual std::string url(const std::string& key) const = 0;
   // A time-limited HTTPS link where the backend has one.

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <random>
 #include <set>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -385,6 +386,46 @@ void Catalog::download(const Manifest& m, const fs::path& dest) {
   } catch (...) {
     std::error_code ec;
     fs::remove(dest, ec);
+    throw;
+  }
+}
+
+int Catalog::open_verified(const Manifest& m) {
+  int fd = m_backend->open_local(m.archive);
+  if (fd < 0) {
+    return -1;
+  }
+  try {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != m.compressed_size) {
+      throw StoreError(StoreErrorKind::permanent, fmt::format("the archive {} is {} bytes, the manifest says {}",
+                                                              m_backend->url(m.archive), st.st_size, m.compressed_size));
+    }
+    util::Sha256 hash;
+    std::vector<char> buf(1 << 20);
+    while (true) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw StoreError(StoreErrorKind::permanent,
+                         fmt::format("unable to read {}: {}", m_backend->url(m.archive), std::strerror(errno)));
+      }
+      if (n == 0) {
+        break;
+      }
+      hash.update(buf.data(), static_cast<size_t>(n));
+    }
+    std::string digest = hash.finish_hex();
+    if (digest != m.sha256) {
+      throw StoreError(StoreErrorKind::permanent, fmt::format("digest mismatch for {}: got {}, the manifest says {}",
+                                                              m_backend->url(m.archive), digest, m.sha256));
+    }
+    ::lseek(fd, 0, SEEK_SET);
+    return fd;
+  } catch (...) {
+    ::close(fd);
     throw;
   }
 }

@@ -103,6 +103,12 @@ public:
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
   // or a size other than the manifest's (dest is then removed).
   void download(const Manifest& manifest, const std::filesystem::path& dest);
+  // For a store on this machine: the archive opened where it lies, its size and SHA-256
+  // checked through that descriptor, which is returned at offset 0 for unpacking (the
+  // store never rewrites an object in place; a replacement is a new file renamed over the
+  // name, so the descriptor keeps the bytes that were checked). -1 for a remote store.
+  // Throws StoreError like download().
+  int open_verified(const Manifest& manifest);
 
   std::string link(const Manifest& manifest) const;
   std::optional<std::string> presigned_link(const Manifest& manifest) const;

@@ -77,6 +77,15 @@ void LocalBackend::get(const std::string& key, Sink& sink) {
   ::close(fd);
 }
 
+int LocalBackend::open_local(const std::string& key) {
+  auto p = path_of(key);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail("read", p, errno == ENOTDIR ? ENOENT : errno);
+  }
+  return fd;
+}
+
 void LocalBackend::get_sized(const std::string& key, uint64_t size, Sink& sink) {
   if (auto st = stat(key); st && st->size != size) {
     throw StoreError(StoreErrorKind::permanent,

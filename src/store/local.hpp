@@ -13,6 +13,7 @@ public:
   explicit LocalBackend(std::filesystem::path root);
   std::optional<ObjectInfo> stat(const std::string& key) override;
   void get(const std::string& key, Sink& sink) override;
+  int open_local(const std::string& key) override;
   void get_sized(const std::string& key, uint64_t size, Sink& sink) override;
   void get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) override;
   void put(const std::string& key, Source& source) override;

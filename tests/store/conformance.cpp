@@ -16,6 +16,7 @@
 #include <functional>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 using namespace ephemera;
 namespace fs = std::filesystem;
@@ -82,6 +83,15 @@ TEST_CASE("put, get, stat, list, remove", "[conformance]") {
   put(*b, "v1/empty", "");
   CHECK(get(*b, "v1/a/x.json") == "{}");
   CHECK(get(*b, "v1/empty").empty());
+  // A directory here can be read where it lies; a store elsewhere cannot (the caller
+  // downloads instead).
+  int fd = b->open_local("v1/a/x.json");
+  if (kind() == "s3") {
+    CHECK(fd == -1);
+  } else {
+    CHECK(fd >= 0);
+    ::close(fd);
+  }
   auto st = b->stat("v1/a/y.tar.zst");
   REQUIRE(st);
   CHECK(st->size == 7);

@@ -64,11 +64,22 @@ expect_result pre deps failed
 [ "$(listing "$M/work/job")" = "$before" ] || { diff <(echo "$before") <(listing "$M/work/job") >&2; fail "a failed restore over a tree changed it"; }
 [ "$(used "$M/work/job")" = "$free_before" ] || fail "a failed restore over a tree left bytes"
 
-# 3. No room for the download itself: nothing reaches the job's tree, no temporary is left.
+# 3. No room for a download. A local store needs none (its archive is verified and
+#    unpacked where it lies); from S3 (the suite's server) nothing reaches the job's tree
+#    and no temporary is left.
 machine dl; ctx feature pull_request job-dl
 mount_tmpfs "$M/state/tmp" 4m
-eph pre --job "$JOB" 2> "$SCRATCH/dl.err" || fail "pre failed the job when the download did not fit"
-expect_result pre deps failed
+eph pre --job "$JOB" 2> "$SCRATCH/dl.err" || fail "pre failed the job"
+expect_result pre deps hit
+: "${EPHEMERA_TEST_S3_ENDPOINT:?the S3 server of tests/run.sh is not running}"
+S3_STORE="s3://$EPHEMERA_TEST_S3_BUCKET/disk-$(basename "$SCRATCH" | tr 'A-Z.' 'a-z-')"
+M=$SRC; ctx feature pull_request job-src-s3
+EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph post --job "$JOB" --status 0 --store "$S3_STORE" 2>/dev/null
+machine dl3; ctx feature pull_request job-dl3
+mount_tmpfs "$M/state/tmp" 4m
+EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph pre --job "$JOB" --store "$S3_STORE" 2> "$SCRATCH/dl3.err" ||
+  fail "pre failed the job when the download did not fit"
+grep -q "No space left on device" "$SCRATCH/dl3.err" || fail "the warning does not say the disk is full: $(cat "$SCRATCH/dl3.err")"
 [ ! -e "$M/work/job/target" ] || fail "a download that did not fit restored files"
 [ -z "$(ls -A "$M/state/tmp")" ] || fail "the partial download was left: $(ls -A "$M/state/tmp")"
 

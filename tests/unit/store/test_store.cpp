@@ -247,6 +247,30 @@ TEST_CASE("downloads check size and digest and leave nothing on a mismatch", "[s
   CHECK_FALSE(fs::exists(dir.path() / "bad"));
 }
 
+TEST_CASE("a local archive is verified where it lies, through the descriptor it is read by", "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  store::Catalog cat(store::open_backend(url, {}), std::nullopt);
+  auto m = cat.publish(partial("k", "b", a), a);
+  int fd = cat.open_verified(m);
+  REQUIRE(fd >= 0);
+  // Replaced by a new file renamed over its name (how the store writes): the descriptor
+  // still reads the bytes that were checked, from the start.
+  auto other = file_with(dir.path() / "other", "archive bytez");
+  fs::rename(other, fs::path(url) / m.archive);
+  char buf[32] = {};
+  CHECK(::read(fd, buf, sizeof buf) == 13);
+  CHECK(std::string(buf) == "archive bytes");
+  ::close(fd);
+  // Now the file under the name is wrong: refused, by digest and then by size.
+  CHECK_THROWS_WITH(cat.open_verified(m), Catch::Contains("digest mismatch"));
+  std::ofstream(fs::path(url) / m.archive, std::ios::binary) << "short";
+  CHECK_THROWS_WITH(cat.open_verified(m), Catch::Contains("the manifest says 13"));
+  fs::remove(fs::path(url) / m.archive);
+  CHECK_THROWS_AS(cat.open_verified(m), util::StoreError);
+}
+
 TEST_CASE("manifests that are not ours are refused with a reason", "[store]") {
   using nlohmann::json;
   CHECK_THROWS_AS(store::Manifest::from_json(json::array()), util::StoreError);
