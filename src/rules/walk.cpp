@@ -48,7 +48,9 @@ public:
   Walker(const RuleSet& rules, const Anchors& anchors, WalkResult& out)
       : m_rules(rules), m_anchors(anchors), m_out(out),
         m_single_include(std::count_if(rules.rules().begin(), rules.rules().end(),
-                                       [](const Rule& r) { return !r.exclude; }) == 1) {}
+                                       [](const Rule& r) { return !r.exclude; }) == 1),
+        m_no_excludes(std::none_of(rules.rules().begin(), rules.rules().end(),
+                                   [](const Rule& r) { return r.exclude; })) {}
 
   void start(Anchor anchor, const std::string& rel) {
     m_anchor = anchor;
@@ -114,8 +116,12 @@ private:
       if (selected && !rel.empty()) {
         add(rel, host, st, EntryType::directory, *selected, parent_fd, name);
       }
-      if (m_rules.may_contain(m_anchor, rel)) {
-        descend(rel, host, parent_fd, name);
+      // Every include rule selects its match and everything below it: with one include
+      // rule and no '!', all below a selected directory is selected, no matching needed.
+      if (selected && m_single_include && m_no_excludes) {
+        descend(rel, host, parent_fd, name, selected);
+      } else if (m_rules.may_contain(m_anchor, rel)) {
+        descend(rel, host, parent_fd, name, std::nullopt);
       }
       return;
     }
@@ -165,7 +171,8 @@ private:
     }
   }
 
-  void descend(const std::string& rel, const std::string& host, int parent_fd, const std::string& name) {
+  void descend(const std::string& rel, const std::string& host, int parent_fd, const std::string& name,
+               std::optional<size_t> all_below) {
     int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       warn(host, "unable to read the directory", errno);
@@ -179,7 +186,7 @@ private:
     std::sort(children.begin(), children.end(), [](const Child& a, const Child& b) { return a.name < b.name; });
     for (const auto& c : children) {
       std::string child_rel = join(rel, c.name);
-      auto selected = m_rules.selects(m_anchor, child_rel);
+      auto selected = all_below ? all_below : m_rules.selects(m_anchor, child_rel);
       // A file or link no rule selects needs no stat (d_type says what it is).
       if ((c.type == DT_REG || c.type == DT_LNK) && !selected) {
         continue;
@@ -198,6 +205,7 @@ private:
   const Anchors& m_anchors;
   WalkResult& m_out;
   bool m_single_include = false;
+  bool m_no_excludes = false;
   Anchor m_anchor = Anchor::work;
   std::string m_base;
   std::string m_visible_base;
