@@ -813,6 +813,9 @@ S3Config parse_s3_url(const std::string& rest) {
   if (auto s = env("EPHEMERA_S3_CONNECT_SECONDS"); !s.empty()) {
     c.connect_timeout = std::max(1L, std::atol(s.c_str()));
   }
+  if (auto s = env("EPHEMERA_S3_PARALLEL"); !s.empty()) {
+    c.parallel = std::clamp(std::atoi(s.c_str()), 1, 64);
+  }
   return c;
 }
 
