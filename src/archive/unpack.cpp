@@ -41,8 +41,11 @@ constexpr size_t k_hole_piece = 64 * 1024;
 // thread decompresses; larger ones are written here, block by block.
 constexpr uint64_t k_queued_file_max = 1 << 20;
 // Bytes of queued files held at once, and the writer threads.
-constexpr uint64_t k_queue_bytes = 32 << 20;
+constexpr uint64_t k_queue_bytes = 16 << 20;
 constexpr size_t k_queue_jobs = 512;
+// The writer is woken when this many files or bytes wait (or when the reader needs them all).
+constexpr size_t k_batch_jobs = 64;
+constexpr uint64_t k_batch_bytes = 4 << 20;
 constexpr int k_writers = 1;
 // Directory descriptors kept open (entries come grouped by directory).
 constexpr size_t k_open_dirs = 128;
@@ -149,18 +152,25 @@ public:
     }
     uint64_t size = job.size;
     m_space.wait(lock, [&] {
-      return m_failure || m_jobs.empty() || (m_queued_bytes + size <= k_queue_bytes && m_jobs.size() < k_queue_jobs);
+      return m_failure || m_jobs.empty() || (m_held_bytes + size <= k_queue_bytes && m_jobs.size() < k_queue_jobs);
     });
     rethrow_locked();
+    m_held_bytes += size;
     m_queued_bytes += size;
     m_jobs.push_back(std::move(job));
-    m_ready.notify_one();
+    // Woken once per batch, not once per file: a wake-up costs as much as a small file.
+    if (m_jobs.size() == k_batch_jobs || (m_queued_bytes >= k_batch_bytes && m_queued_bytes - size < k_batch_bytes)) {
+      m_ready.notify_one();
+    }
   }
 
   // Waits until every queued file is written (before a hard link to one, and at the end).
   void drain() {
     std::unique_lock lock(m_mutex);
-    m_space.wait(lock, [&] { return m_failure || (m_jobs.empty() && m_busy == 0); });
+    m_flush = true;
+    m_ready.notify_all();
+    m_space.wait(lock, [&] { return m_failure || (m_jobs.empty() && !m_busy); });
+    m_flush = false;
     rethrow_locked();
   }
 
@@ -189,28 +199,39 @@ private:
     }
   }
 
+  // Takes every queued file at once, writes them, and reports back once.
   void run() {
+    std::deque<Job> batch;
     while (true) {
-      Job job;
       {
         std::unique_lock lock(m_mutex);
-        m_ready.wait(lock, [&] { return m_stopping || m_failure || !m_jobs.empty(); });
+        m_ready.wait(lock, [&] {
+          return m_failure || m_stopping ||
+                 (!m_jobs.empty() && (m_flush || m_jobs.size() >= k_batch_jobs || m_queued_bytes >= k_batch_bytes));
+        });
         if (m_failure || m_jobs.empty()) {
           return;
         }
-        job = std::move(m_jobs.front());
-        m_jobs.pop_front();
-        ++m_busy;
+        batch.swap(m_jobs);
+        m_queued_bytes = 0;
+        m_busy = true;
       }
       std::exception_ptr failure;
-      try {
-        write(job);
-      } catch (...) {
-        failure = std::current_exception();
+      uint64_t bytes = 0;
+      for (const auto& job : batch) {
+        if (!failure) {
+          try {
+            write(job);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        }
+        bytes += job.size;
       }
+      batch.clear();
       std::lock_guard lock(m_mutex);
-      --m_busy;
-      m_queued_bytes -= job.size;
+      m_busy = false;
+      m_held_bytes -= bytes;
       if (failure && !m_failure) {
         m_failure = failure;
         m_ready.notify_all();
@@ -252,8 +273,10 @@ private:
   std::condition_variable m_space;
   std::deque<Job> m_jobs;
   std::vector<std::thread> m_threads;
-  uint64_t m_queued_bytes = 0;
-  int m_busy = 0;
+  uint64_t m_queued_bytes = 0; // in m_jobs
+  uint64_t m_held_bytes = 0;   // in m_jobs and the batch being written
+  bool m_busy = false;
+  bool m_flush = false;
   bool m_stopping = false;
   std::exception_ptr m_failure;
 };
