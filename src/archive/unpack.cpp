@@ -54,17 +54,7 @@ struct ReadDeleter {
   void operator()(struct archive* a) const { archive_read_free(a); }
 };
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-};
+using util::Fd;
 using FdRef = std::shared_ptr<Fd>;
 
 struct DirMeta {
@@ -261,8 +251,7 @@ private:
     }
     struct timespec times[2] = {{job.sec, job.nsec}, {job.sec, job.nsec}};
     ::futimens(fd, times);
-    guard.fd = -1;
-    if (::close(fd) != 0) {
+    if (::close(guard.release()) != 0) {
       throw ArchiveError(fmt::format("unable to write '{}': {}", job.entry, std::strerror(errno)));
     }
   }
@@ -507,8 +496,7 @@ private:
     ::fchmod(fd, mode & 01777);
     struct timespec times[2] = {{sec, nsec}, {sec, nsec}};
     ::futimens(fd, times);
-    guard.fd = -1;
-    if (::close(fd) != 0) {
+    if (::close(guard.release()) != 0) {
       throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(errno)));
     }
     m_bytes += size;

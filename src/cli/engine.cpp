@@ -326,14 +326,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     std::optional<util::TempDir> tmp;
     fs::path file;
     int local = catalog().open_verified(m);
-    struct Closer {
-      int fd;
-      ~Closer() {
-        if (fd >= 0) {
-          ::close(fd);
-        }
-      }
-    } closer{local};
+    util::Fd closer(local);
     if (local < 0) {
       fs::create_directories(m_state_dir / "tmp");
       tmp.emplace(m_state_dir / "tmp", "restore");

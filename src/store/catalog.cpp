@@ -373,20 +373,22 @@ void Catalog::download(const Manifest& m, const fs::path& dest) {
     sink.limit(m.compressed_size);
     m_backend->get_sized(m.archive, m.compressed_size, sink);
     std::string digest = sink.finish();
-    if (sink.bytes() != m.compressed_size) {
-      throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("the archive {} is {} bytes, the manifest says {}",
-                                   m_backend->url(m.archive), sink.bytes(), m.compressed_size));
-    }
-    if (digest != m.sha256) {
-      throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("digest mismatch for {}: got {}, the manifest says {}",
-                                   m_backend->url(m.archive), digest, m.sha256));
-    }
+    check_archive(m, sink.bytes(), digest);
   } catch (...) {
     std::error_code ec;
     fs::remove(dest, ec);
     throw;
+  }
+}
+
+void Catalog::check_archive(const Manifest& m, uint64_t bytes, const std::string& digest) const {
+  if (bytes != m.compressed_size) {
+    throw StoreError(StoreErrorKind::permanent, fmt::format("the archive {} is {} bytes, the manifest says {}",
+                                                            m_backend->url(m.archive), bytes, m.compressed_size));
+  }
+  if (digest != m.sha256) {
+    throw StoreError(StoreErrorKind::permanent, fmt::format("digest mismatch for {}: got {}, the manifest says {}",
+                                                            m_backend->url(m.archive), digest, m.sha256));
   }
 }
 
@@ -397,31 +399,19 @@ int Catalog::open_verified(const Manifest& m) {
   }
   try {
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != m.compressed_size) {
-      throw StoreError(StoreErrorKind::permanent, fmt::format("the archive {} is {} bytes, the manifest says {}",
-                                                              m_backend->url(m.archive), st.st_size, m.compressed_size));
+    if (::fstat(fd, &st) != 0) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("unable to stat {}: {}", m_backend->url(m.archive), std::strerror(errno)));
     }
-    util::Sha256 hash;
-    std::vector<char> buf(1 << 20);
-    while (true) {
-      ssize_t n = ::read(fd, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        throw StoreError(StoreErrorKind::permanent,
-                         fmt::format("unable to read {}: {}", m_backend->url(m.archive), std::strerror(errno)));
-      }
-      if (n == 0) {
-        break;
-      }
-      hash.update(buf.data(), static_cast<size_t>(n));
+    std::string digest;
+    try {
+      digest = util::sha256_fd_hex(fd, m_backend->url(m.archive));
+    } catch (const StoreError&) {
+      throw;
+    } catch (const util::Error& e) {
+      throw StoreError(StoreErrorKind::permanent, e.what());
     }
-    std::string digest = hash.finish_hex();
-    if (digest != m.sha256) {
-      throw StoreError(StoreErrorKind::permanent, fmt::format("digest mismatch for {}: got {}, the manifest says {}",
-                                                              m_backend->url(m.archive), digest, m.sha256));
-    }
+    check_archive(m, static_cast<uint64_t>(st.st_size), digest);
     ::lseek(fd, 0, SEEK_SET);
     return fd;
   } catch (...) {
@@ -457,10 +447,8 @@ std::vector<Manifest> Catalog::list(const std::string& repository, const std::st
     }
   }
   std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) {
-    if (std::tie(a.repository, a.target, a.name, a.epoch, a.key) != std::tie(b.repository, b.target, b.name, b.epoch, b.key)) {
-      return std::tie(a.repository, a.target, a.name, a.epoch, a.key) < std::tie(b.repository, b.target, b.name, b.epoch, b.key);
-    }
-    return b.later_than(a);
+    auto scope = [](const Manifest& m) { return std::tie(m.repository, m.target, m.name, m.epoch, m.key); };
+    return scope(a) != scope(b) ? scope(a) < scope(b) : b.later_than(a);
   });
   return out;
 }

@@ -138,6 +138,8 @@ public:
 
 private:
   std::vector<Manifest> manifests_under(const std::string& prefix);
+  // Throws StoreError(permanent) when an archive's size or SHA-256 is not its manifest's.
+  void check_archive(const Manifest& m, uint64_t bytes, const std::string& digest) const;
   bool signature_ok(const Manifest& m) const;
 
   std::unique_ptr<Backend> m_backend;

@@ -49,10 +49,7 @@ std::optional<ObjectInfo> LocalBackend::stat(const std::string& key) {
 
 void LocalBackend::get(const std::string& key, Sink& sink) {
   auto p = path_of(key);
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    fail("read", p, errno == ENOTDIR ? ENOENT : errno);
-  }
+  int fd = open_local(key);
   std::vector<char> buf(1 << 20);
   while (true) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -96,14 +93,8 @@ void LocalBackend::get_sized(const std::string& key, uint64_t size, Sink& sink) 
 
 void LocalBackend::get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) {
   auto p = path_of(key);
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    fail("read", p, errno == ENOTDIR ? ENOENT : errno);
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  int fd = open_local(key);
+  util::Fd closer(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     fail("stat", p, errno);

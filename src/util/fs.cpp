@@ -67,6 +67,12 @@ fs::path temp_name_beside(const fs::path& target) {
   return fs::path(fmt::format("{}.tmp.{}.{:016x}", target.string(), ::getpid(), rng()));
 }
 
+Fd::~Fd() {
+  if (fd >= 0) {
+    ::close(fd);
+  }
+}
+
 std::optional<long> temp_name_pid(std::string_view name) {
   static const std::regex k_temp{R"(\.tmp\.([0-9]{1,18})\.[0-9a-f]{16}$)"};
   std::match_results<std::string_view::const_iterator> m;

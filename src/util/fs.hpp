@@ -25,6 +25,21 @@ std::filesystem::path temp_name_beside(const std::filesystem::path& target);
 // The pid in a name temp_name_beside made ("x.tmp.<pid>.<16 hex digits>"), or nullopt.
 std::optional<long> temp_name_pid(std::string_view name);
 
+// Owns a file descriptor: closes it on destruction unless it is -1 or was released.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+  // Gives the descriptor up (to close it oneself and see the error).
+  int release() {
+    int f = fd;
+    fd = -1;
+    return f;
+  }
+};
+
 // A fresh directory, removed with everything below it on destruction unless kept.
 class TempDir {
 public:

@@ -60,11 +60,7 @@ std::string sha256_hex(std::string_view data) {
   return h.finish_hex();
 }
 
-std::string sha256_file_hex(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw Error("unable to open " + path.string() + ": " + std::strerror(errno));
-  }
+std::string sha256_fd_hex(int fd, const std::string& what) {
   Sha256 h;
   std::vector<char> buf(1 << 20);
   for (;;) {
@@ -73,17 +69,29 @@ std::string sha256_file_hex(const std::filesystem::path& path) {
       if (errno == EINTR) {
         continue;
       }
-      int e = errno;
-      ::close(fd);
-      throw Error("unable to read " + path.string() + ": " + std::strerror(e));
+      throw Error("unable to read " + what + ": " + std::strerror(errno));
     }
     if (n == 0) {
       break;
     }
     h.update(buf.data(), static_cast<size_t>(n));
   }
-  ::close(fd);
   return h.finish_hex();
+}
+
+std::string sha256_file_hex(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error("unable to open " + path.string() + ": " + std::strerror(errno));
+  }
+  try {
+    std::string digest = sha256_fd_hex(fd, path.string());
+    ::close(fd);
+    return digest;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
 }
 
 std::string hmac_sha256_raw(std::string_view key, std::string_view data) {

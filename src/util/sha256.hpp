@@ -31,6 +31,8 @@ private:
 
 std::string sha256_hex(std::string_view data);
 std::string sha256_file_hex(const std::filesystem::path& path);
+// Of what is left to read from fd (named `what` in errors); fd stays open, at its end.
+std::string sha256_fd_hex(int fd, const std::string& what);
 // HMAC-SHA256 of data under key, as lowercase hex.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 // Raw HMAC-SHA256 (for SigV4 key derivation).
