@@ -10,16 +10,7 @@ skewed() { local by=$1; shift; faketime -f "$by" "$@"; }
 # writers are 10 minutes off; a local store takes any clock.
 if [ "$STORE_KIND" = s3 ]; then FAST=+10m SLOW=-10m FASTER=+14m; else FAST=+3h SLOW=-3h FASTER=+5h; fi
 JOB="$SCRATCH/job.toml"
-cat > "$JOB" <<'TOML'
-name = "build"
-variety = "basic"
-
-[[persist]]
-name = "deps"
-rules = ["target"]
-epoch = 1
-cache_key = "deps"
-TOML
+deps_job "$JOB"
 save_from() { # save_from CLOCK CONTENT
   machine "w-$2"; ctx feature pull_request "job-$2"
   mkdir -p "$M/work/job/target"; echo "$2" > "$M/work/job/target/who"

@@ -18,16 +18,7 @@ trap cleanup EXIT
 used() { df --output=used -B1 "$1" | tail -1; }
 
 JOB="$SCRATCH/job.toml"
-cat > "$JOB" <<'TOML'
-name = "build"
-variety = "basic"
-
-[[persist]]
-name = "deps"
-rules = ["target"]
-epoch = 1
-cache_key = "deps"
-TOML
+deps_job "$JOB"
 
 # The save every restore below wants: 24 MB that does not compress, and small files.
 machine src; ctx feature pull_request job-src

@@ -4,16 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 JOB="$SCRATCH/job.toml"
-cat > "$JOB" <<'TOML'
-name = "build"
-variety = "basic"
-
-[[persist]]
-name = "deps"
-rules = ["target"]
-epoch = 1
-cache_key = "deps"
-TOML
+deps_job "$JOB"
 
 n=6
 for i in $(seq 1 $n); do

@@ -38,6 +38,17 @@ fail() {
   exit 1
 }
 
+# deps_job FILE [LINE...]: the job most scripts use, one stanza 'deps' saving target/
+# under key 'deps'; extra TOML lines go into the stanza.
+deps_job() {
+  local file=$1; shift
+  {
+    printf 'name = "build"\nvariety = "basic"\n\n[[persist]]\nname = "deps"\nrules = ["target"]\n'
+    printf 'epoch = 1\ncache_key = "deps"\n'
+    for line in "$@"; do printf '%s\n' "$line"; done
+  } > "$file"
+}
+
 # machine NAME: a fresh pristine root with /work/job and /home/build.
 machine() {
   M="$SCRATCH/$1"

@@ -14,16 +14,7 @@ export EPHEMERA_S3_STALL_SECONDS=2 EPHEMERA_S3_CONNECT_SECONDS=2
 fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
 
 JOB="$SCRATCH/job.toml"
-cat > "$JOB" <<'TOML'
-name = "build"
-variety = "basic"
-
-[[persist]]
-name = "deps"
-rules = ["target"]
-epoch = 1
-cache_key = "deps"
-TOML
+deps_job "$JOB"
 populate() {
   mkdir -p "$M/work/job/target"
   head -c 300000 /dev/urandom > "$M/work/job/target/blob"

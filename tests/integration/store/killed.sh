@@ -3,17 +3,7 @@
 . "$(dirname "$0")/../hooks/lib.sh"
 
 JOB="$SCRATCH/job.toml"
-cat > "$JOB" <<'TOML'
-name = "build"
-variety = "basic"
-
-[[persist]]
-name = "deps"
-rules = ["target"]
-epoch = 1
-cache_key = "deps"
-level = 19
-TOML
+deps_job "$JOB" "level = 19"
 machine source
 mkdir -p "$M/work/job/target/many"
 head -c 30000000 /dev/urandom > "$M/work/job/target/blob"
