@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       for (const auto& e : walked.entries) {
         archive::PackItem i;
         i.name = "work/" + e.rel;
-        i.source = e.host;
+        i.source = anchors.host_path(e.anchor, e.rel);
         i.type = e.type == rules::EntryType::file      ? archive::ItemType::file
                  : e.type == rules::EntryType::symlink ? archive::ItemType::symlink
                                                        : archive::ItemType::directory;

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,16 +33,17 @@ namespace {
 // restores of one stanza into one place at once are not a thing a job does, so any such
 // file but our own is a leftover (a killed process may linger as a zombie, so asking
 // whether its pid lives is no help).
-void sweep_interrupted(rules::WalkResult& walked) {
-  std::erase_if(walked.entries, [](const rules::Entry& e) {
+void sweep_interrupted(rules::WalkResult& walked, const rules::Anchors& anchors) {
+  std::erase_if(walked.entries, [&](const rules::Entry& e) {
     if (e.type == rules::EntryType::directory) {
       return false;
     }
     auto pid = util::temp_name_pid(e.rel);
-    if (!pid || *pid == static_cast<long>(::getpid()) || ::unlink(e.host.c_str()) != 0) {
+    if (!pid || *pid == static_cast<long>(::getpid()) || ::unlink(anchors.host_path(e.anchor, e.rel).c_str()) != 0) {
       return false;
     }
-    util::log::info("removed '{}', left by an interrupted restore", e.visible);
+    util::log::info("removed '{}', left by an interrupted restore",
+                    anchors.visible_path(e.anchor, e.rel));
     return true;
   });
 }
@@ -131,7 +133,16 @@ archive::ItemType item_type(rules::EntryType type) {
 }
 
 std::vector<archive::PackItem> pack_items(const rules::WalkResult& walked,
-                                          const rules::RuleSet& rules) {
+                                          const rules::RuleSet& rules,
+                                          const rules::Anchors& anchors) {
+  std::array<std::string, 3> base; // each anchor's host directory, with a trailing '/'
+  for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
+    auto& b = base.at(static_cast<size_t>(a));
+    b = anchors.host_path(a, "");
+    if (b.empty() || b.back() != '/') {
+      b += '/';
+    }
+  }
   std::vector<archive::PackItem> items;
   items.reserve(walked.entries.size());
   for (const auto& e : walked.entries) {
@@ -140,7 +151,7 @@ std::vector<archive::PackItem> pack_items(const rules::WalkResult& walked,
     }
     archive::PackItem item;
     item.name = fmt::format("{}/{}", rules::folder(e.anchor), e.rel);
-    item.source = e.host;
+    item.source = base.at(static_cast<size_t>(e.anchor)) + e.rel;
     item.type = item_type(e.type);
     item.size = e.size;
     item.mode = e.mode;
@@ -370,7 +381,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
                     cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
                     entry.archive->link);
     auto walked = rules::walk(rules, m_anchors);
-    sweep_interrupted(walked);
+    sweep_interrupted(walked, m_anchors);
     save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(walked));
   } catch (const util::InputError&) {
     throw;
@@ -419,7 +430,7 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
     opts.level = stanza.level.value_or(3);
     ProgressLine progress(fmt::format("saving '{}'", entry.name));
     opts.progress = progress.fn();
-    auto packed = archive::pack(pack_items(walked, rules), file, opts);
+    auto packed = archive::pack(pack_items(walked, rules, m_anchors), file, opts);
     progress.finish();
     if (stanza.max_size && packed.compressed_bytes > *stanza.max_size) {
       entry.result = "too_large";

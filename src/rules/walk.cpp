@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -31,6 +32,22 @@ std::string Anchors::visible(Anchor a) const {
 
 fs::path Anchors::host(Anchor a) const { return util::rebase(root, visible(a)); }
 
+std::string Anchors::host_path(Anchor a, const std::string& rel) const {
+  std::string base = host(a).string();
+  if (rel.empty()) {
+    return base;
+  }
+  return base.back() == '/' ? base + rel : base + "/" + rel;
+}
+
+std::string Anchors::visible_path(Anchor a, const std::string& rel) const {
+  std::string base = visible(a);
+  if (rel.empty()) {
+    return base;
+  }
+  return base.back() == '/' ? base + rel : base + "/" + rel;
+}
+
 namespace {
 
 std::string join(const std::string& a, const std::string& b) {
@@ -41,6 +58,34 @@ std::string join(const std::string& a, const std::string& b) {
     return a + b;
   }
   return a + "/" + b;
+}
+
+// Compares a1 + a2 with b1 + b2 as std::string would, without concatenating.
+int compare_joined(std::string_view a1, std::string_view a2, std::string_view b1,
+                   std::string_view b2) {
+  std::string_view a = a1;
+  std::string_view b = b1;
+  bool a_last = a2.empty();
+  bool b_last = b2.empty();
+  while (true) {
+    if (a.empty() && !a_last) {
+      a = a2;
+      a_last = true;
+    }
+    if (b.empty() && !b_last) {
+      b = b2;
+      b_last = true;
+    }
+    if (a.empty() || b.empty()) {
+      return a.empty() ? (b.empty() ? 0 : -1) : 1;
+    }
+    size_t n = std::min(a.size(), b.size());
+    if (int c = a.substr(0, n).compare(b.substr(0, n)); c != 0) {
+      return c;
+    }
+    a.remove_prefix(n);
+    b.remove_prefix(n);
+  }
 }
 
 class Walker {
@@ -55,7 +100,6 @@ public:
   void start(Anchor anchor, const std::string& rel) {
     m_anchor = anchor;
     m_base = m_anchors.host(anchor).string();
-    m_visible_base = m_anchors.visible(anchor);
     std::string host = rel.empty() ? m_base : join(m_base, rel);
     struct stat st {};
     if (::lstat(host.c_str(), &st) != 0) {
@@ -64,7 +108,8 @@ public:
       }
       return;
     }
-    visit(rel, host, st, AT_FDCWD, host, m_rules.selects(anchor, rel));
+    auto selected = m_rules.selects(anchor, rel);
+    visit(std::string(rel), "", st, AT_FDCWD, host, selected);
   }
 
 private:
@@ -72,13 +117,12 @@ private:
     m_out.warnings.push_back(fmt::format("{} {}: {}", what, path, std::strerror(err)));
   }
 
-  void add(const std::string& rel, const std::string& host, const struct stat& st, EntryType type,
+  // parent_fd and name reach the entry without resolving its whole path again; host is
+  // the parent's path on the host, for messages only.
+  void add(std::string rel, const std::string& host, const struct stat& st, EntryType type,
            size_t rule, int parent_fd, const std::string& name) {
     Entry e;
     e.anchor = m_anchor;
-    e.rel = rel;
-    e.host = host;
-    e.visible = rel.empty() ? m_visible_base : join(m_visible_base, rel);
     e.type = type;
     e.size = type == EntryType::file ? static_cast<uint64_t>(st.st_size) : 0;
     e.mode = st.st_mode & 07777;
@@ -91,7 +135,7 @@ private:
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
       ssize_t n = ::readlinkat(parent_fd, name.c_str(), target.data(), target.size());
       if (n < 0) {
-        warn(host, "unable to read the link", errno);
+        warn(join(host, name), "unable to read the link", errno);
         return;
       }
       target.resize(static_cast<size_t>(n));
@@ -106,15 +150,17 @@ private:
         }
       }
     }
+    e.rel = std::move(rel);
     m_out.entries.push_back(std::move(e));
   }
 
-  // parent_fd and name reach the entry without resolving its whole path again.
-  void visit(const std::string& rel, const std::string& host, const struct stat& st, int parent_fd,
+  // parent_host is the parent directory's path on the host ("" when name is a whole path).
+  void visit(std::string rel, const std::string& parent_host, const struct stat& st, int parent_fd,
              const std::string& name, std::optional<size_t> selected) {
     if (S_ISDIR(st.st_mode)) {
+      std::string host = join(parent_host, name);
       if (selected && !rel.empty()) {
-        add(rel, host, st, EntryType::directory, *selected, parent_fd, name);
+        add(rel, parent_host, st, EntryType::directory, *selected, parent_fd, name);
       }
       // Every include rule selects its match and everything below it: with one include
       // rule and no '!', all below a selected directory is selected, no matching needed.
@@ -129,9 +175,9 @@ private:
       return;
     }
     if (S_ISREG(st.st_mode)) {
-      add(rel, host, st, EntryType::file, *selected, parent_fd, name);
+      add(std::move(rel), parent_host, st, EntryType::file, *selected, parent_fd, name);
     } else if (S_ISLNK(st.st_mode)) {
-      add(rel, host, st, EntryType::symlink, *selected, parent_fd, name);
+      add(std::move(rel), parent_host, st, EntryType::symlink, *selected, parent_fd, name);
     }
     // Sockets, fifos and devices are never persisted.
   }
@@ -196,7 +242,7 @@ private:
         warn(join(host, c.name), "unable to stat", errno);
         continue;
       }
-      visit(child_rel, join(host, c.name), st, fd, c.name, selected);
+      visit(std::move(child_rel), host, st, fd, c.name, selected);
     }
     ::close(fd);
   }
@@ -208,7 +254,6 @@ private:
   bool m_no_excludes = false;
   Anchor m_anchor = Anchor::work;
   std::string m_base;
-  std::string m_visible_base;
 };
 
 } // namespace
@@ -220,12 +265,34 @@ WalkResult walk(const RuleSet& rules, const Anchors& anchors) {
   for (const auto& [anchor, rel] : rules.starts()) {
     walker.start(anchor, rel);
   }
-  std::sort(out.entries.begin(), out.entries.end(),
-            [](const Entry& a, const Entry& b) { return a.visible < b.visible; });
-  // Anchors may overlap (a root rule reaching into $HOME): keep each host path once.
+  // By job-visible path (the anchor's visible directory, '/', the relative path), compared
+  // without building it: the same anchor compares by relative path alone.
+  std::array<std::string, 3> prefix; // each anchor's visible directory with a trailing '/'
+  std::array<std::string, 3> self;   // and without it: the anchor's own entry
+  for (auto a : {Anchor::root, Anchor::home, Anchor::work}) {
+    auto i = static_cast<size_t>(a);
+    self.at(i) = anchors.visible(a);
+    prefix.at(i) = self.at(i).empty() || self.at(i).back() != '/' ? self.at(i) + "/" : self.at(i);
+  }
+  auto parts = [&](const Entry& e) {
+    auto i = static_cast<size_t>(e.anchor);
+    return e.rel.empty() ? std::pair<std::string_view, std::string_view>{self.at(i), {}}
+                         : std::pair<std::string_view, std::string_view>{prefix.at(i), e.rel};
+  };
+  std::sort(out.entries.begin(), out.entries.end(), [&](const Entry& a, const Entry& b) {
+    if (a.anchor == b.anchor) {
+      return a.rel < b.rel; // "" (the anchor itself) first, as its path is a prefix of the rest
+    }
+    auto [a1, a2] = parts(a);
+    auto [b1, b2] = parts(b);
+    int c = compare_joined(a1, a2, b1, b2);
+    return c != 0 ? c < 0 : a.anchor < b.anchor; // a path under two anchors: in anchor order
+  });
+  // Start points of one anchor may overlap: keep each path of an anchor once. A path reached
+  // from two anchors (a root rule reaching into $HOME) stays under both, as the rules say.
   out.entries.erase(std::unique(out.entries.begin(), out.entries.end(),
                                 [](const Entry& a, const Entry& b) {
-                                  return a.visible == b.visible && a.anchor == b.anchor;
+                                  return a.anchor == b.anchor && a.rel == b.rel;
                                 }),
                     out.entries.end());
   return out;

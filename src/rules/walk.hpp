@@ -17,6 +17,10 @@ struct Anchors {
 
   std::filesystem::path host(Anchor a) const; // the anchor's directory on the host
   std::string visible(Anchor a) const;        // the anchor's job-visible absolute path
+  // An entry's path on the host. Entries do not carry it: tens of thousands of them are
+  // walked for every post, and each string kept is memory the kernel must fault in.
+  std::string host_path(Anchor a, const std::string& rel) const;
+  std::string visible_path(Anchor a, const std::string& rel) const; // job-visible, absolute
 };
 
 enum class EntryType { file, symlink, directory };
@@ -24,9 +28,6 @@ enum class EntryType { file, symlink, directory };
 struct Entry {
   Anchor anchor = Anchor::work;
   std::string rel;                  // anchor-relative, bytes as on disk
-  std::string host;                 // on the host (under --root); a string: tens of thousands
-                                    // of std::filesystem::path cost more than the walk
-  std::string visible;              // job-visible absolute path
   EntryType type = EntryType::file;
   uint64_t size = 0;
   uint32_t mode = 0;
@@ -39,7 +40,7 @@ struct Entry {
 };
 
 struct WalkResult {
-  std::vector<Entry> entries;       // sorted by visible path, each once
+  std::vector<Entry> entries;       // sorted by job-visible path, each once
   std::vector<size_t> rule_hits;    // per rule: entries it matched (files and links)
   std::vector<std::string> warnings;
 };

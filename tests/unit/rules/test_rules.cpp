@@ -299,7 +299,7 @@ TEST_CASE("the walk on a real tree: links, loops, odd names, unreadable dirs", "
 
   std::vector<std::string> visible;
   for (const auto& e : result.entries) {
-    visible.push_back(e.visible);
+    visible.push_back(anchors.visible_path(e.anchor, e.rel));
   }
   CHECK(std::is_sorted(visible.begin(), visible.end()));
   auto has = [&](const std::string& p) {
@@ -317,13 +317,13 @@ TEST_CASE("the walk on a real tree: links, loops, odd names, unreadable dirs", "
   CHECK_FALSE(has("/work/other/file"));
   CHECK(std::count(visible.begin(), visible.end(), "/work/target/debug/a.o") == 1);
   for (const auto& e : result.entries) {
-    if (e.visible == "/work/target/debug/link") {
+    if (anchors.visible_path(e.anchor, e.rel) == "/work/target/debug/link") {
       CHECK(e.type == rules::EntryType::symlink);
       CHECK(e.link_target == "a.o");
     }
-    if (e.visible == "/work/target/debug/a.o") {
+    if (anchors.visible_path(e.anchor, e.rel) == "/work/target/debug/a.o") {
       CHECK(e.size == 2);
-      CHECK(e.host == (work / "target/debug/a.o").string());
+      CHECK(anchors.host_path(e.anchor, e.rel) == (work / "target/debug/a.o").string());
     }
   }
   CHECK(result.rule_hits[2] == 1);
@@ -331,5 +331,39 @@ TEST_CASE("the walk on a real tree: links, loops, odd names, unreadable dirs", "
   if (!as_root) {
     REQUIRE(result.warnings.size() == 1);
     CHECK_THAT(result.warnings[0], Catch::Contains("target/locked"));
+  }
+}
+
+TEST_CASE("the walk across anchors: in job-visible order, each path once per anchor", "[rules]") {
+  util::TempDir dir;
+  auto root = dir.path();
+  // $HOME inside the working directory's parent, a root rule reaching into $HOME, names
+  // whose order differs between relative paths and visible ones ("-" < "/" < "a").
+  write(root / "w/src-gen/x", "1");
+  write(root / "w/src/y", "2");
+  write(root / "w/h/.cargo/config", "3");
+  write(root / "w/h/.cargo/bin/tool", "4");
+  write(root / "opt/tool", "5");
+
+  rules::Anchors anchors;
+  anchors.root = root;
+  anchors.work = "/w";
+  anchors.home = "/w/h";
+  auto set = set_of({"/opt/*", "/w/h/.cargo/config", "~/.cargo", "src", "src-gen"});
+  auto result = rules::walk(set, anchors);
+
+  std::vector<std::string> visible;
+  for (const auto& e : result.entries) {
+    visible.push_back(anchors.visible_path(e.anchor, e.rel));
+  }
+  CHECK(visible == std::vector<std::string>{"/opt/tool", "/w/h/.cargo", "/w/h/.cargo/bin",
+                                            "/w/h/.cargo/bin/tool", "/w/h/.cargo/config",
+                                            "/w/h/.cargo/config", "/w/src", "/w/src-gen", "/w/src-gen/x", "/w/src/y"});
+  // The file two anchors reach is kept under both, root first.
+  auto config = std::find(visible.begin(), visible.end(), "/w/h/.cargo/config") - visible.begin();
+  CHECK(result.entries.at(config).anchor == Anchor::root);
+  CHECK(result.entries.at(config + 1).anchor == Anchor::home);
+  for (const auto& e : result.entries) {
+    CHECK(std::filesystem::exists(anchors.host_path(e.anchor, e.rel)));
   }
 }
