@@ -7,6 +7,7 @@
 #include "util/sha256.hpp"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 namespace ephemera::store {
 
@@ -73,8 +75,68 @@ std::string query_value(const std::string& query, const std::string& key) {
 
 constexpr const char* k_upload_marker = "#upload=";
 
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+// libcurl, loaded by the first S3 request rather than linked: with the TLS, Kerberos,
+// LDAP, SSH and IDN libraries it brings it is 26 of the 46 libraries the dynamic loader
+// would map at every start, about 11 ms of every hook, most of which use a local store.
+struct Curl {
+  decltype(&::curl_global_init) global_init = nullptr;
+  decltype(&::curl_easy_init) easy_init = nullptr;
+  decltype(&::curl_easy_cleanup) easy_cleanup = nullptr;
+  decltype(&::curl_easy_setopt) easy_setopt = nullptr;
+  decltype(&::curl_easy_perform) easy_perform = nullptr;
+  decltype(&::curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&::curl_easy_strerror) easy_strerror = nullptr;
+  decltype(&::curl_slist_append) slist_append = nullptr;
+  decltype(&::curl_slist_free_all) slist_free_all = nullptr;
+
+  // Loaded and initialised once per process; an error names the library and why.
+  static const Curl& get() {
+    static const Curl curl = load();
+    return curl;
+  }
+
+private:
+  static Curl load() {
+    // Debian's flavours of libcurl 4 (OpenSSL, GnuTLS) share one interface.
+    void* lib = nullptr;
+    std::string why;
+    for (const char* name : {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl-nss.so.4"}) {
+      lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (lib != nullptr) {
+        break;
+      }
+      if (why.empty()) {
+        const char* e = ::dlerror();
+        why = e != nullptr ? e : name;
+      }
+    }
+    if (lib == nullptr) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("the S3 store needs libcurl (package libcurl4): {}", why));
+    }
+    Curl c;
+    auto bind = [&](auto& fn, const char* symbol) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, symbol));
+      if (fn == nullptr) {
+        throw StoreError(StoreErrorKind::permanent,
+                         fmt::format("the S3 store needs libcurl 7.75 or later: the one "
+                                     "installed has no {}", symbol));
+      }
+    };
+    bind(c.global_init, "curl_global_init");
+    bind(c.easy_init, "curl_easy_init");
+    bind(c.easy_cleanup, "curl_easy_cleanup");
+    bind(c.easy_setopt, "curl_easy_setopt");
+    bind(c.easy_perform, "curl_easy_perform");
+    bind(c.easy_getinfo, "curl_easy_getinfo");
+    bind(c.easy_strerror, "curl_easy_strerror");
+    bind(c.slist_append, "curl_slist_append");
+    bind(c.slist_free_all, "curl_slist_free_all");
+    if (c.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw StoreError(StoreErrorKind::permanent, "unable to initialise libcurl");
+    }
+    return c;
+  }
 };
 
 struct Response {
@@ -109,7 +171,6 @@ struct RangeIgnored : StoreError {
 class S3Backend : public Backend {
 public:
   explicit S3Backend(S3Config config) : m_config(std::move(config)) {
-    static CurlGlobal global;
     auto scheme_end = m_config.endpoint.find("://");
     m_scheme = m_config.endpoint.substr(0, scheme_end);
     m_host = m_config.endpoint.substr(scheme_end + 3);
@@ -465,11 +526,12 @@ private:
 
   // One attempt; throws StoreError classified.
   Response attempt(const Request& r, const std::string& what) const {
-    CURL* curl = curl_easy_init();
+    const Curl& c = Curl::get();
+    CURL* curl = c.easy_init();
     if (curl == nullptr) {
       throw StoreError(StoreErrorKind::transient, "unable to start a request");
     }
-    std::unique_ptr<CURL, void (*)(CURL*)> guard(curl, curl_easy_cleanup);
+    std::unique_ptr<CURL, void (*)(CURL*)> guard(curl, c.easy_cleanup);
     std::string url = m_scheme + "://" + m_host + canonical_uri(r.key);
     if (r.key.empty()) {
       url = m_scheme + "://" + m_host + (m_config.path_style ? "/" + m_config.bucket + "/" : "/");
@@ -483,49 +545,49 @@ private:
     Upload up{r.body};
     std::string hash = r.body != nullptr ? util::sha256_hex(*r.body) : util::sha256_hex("");
     struct curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, ("x-amz-content-sha256: " + hash).c_str());
+    headers = c.slist_append(headers, ("x-amz-content-sha256: " + hash).c_str());
     if (!m_config.session_token.empty()) {
-      headers = curl_slist_append(headers, ("x-amz-security-token: " + m_config.session_token).c_str());
+      headers = c.slist_append(headers, ("x-amz-security-token: " + m_config.session_token).c_str());
     }
-    std::unique_ptr<curl_slist, void (*)(curl_slist*)> hguard(headers, curl_slist_free_all);
+    std::unique_ptr<curl_slist, void (*)(curl_slist*)> hguard(headers, c.slist_free_all);
     std::string sigv4 = "aws:amz:" + m_config.region + ":s3";
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    curl_easy_setopt(curl, CURLOPT_USERNAME, m_config.access_key.c_str());
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, m_config.secret_key.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, m_config.connect_timeout);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, m_config.stall_timeout);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, m_config.request_timeout);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
+    c.easy_setopt(curl, CURLOPT_URL, url.c_str());
+    c.easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    c.easy_setopt(curl, CURLOPT_USERNAME, m_config.access_key.c_str());
+    c.easy_setopt(curl, CURLOPT_PASSWORD, m_config.secret_key.c_str());
+    c.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    c.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    c.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, m_config.connect_timeout);
+    c.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    c.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, m_config.stall_timeout);
+    c.easy_setopt(curl, CURLOPT_TIMEOUT, m_config.request_timeout);
+    c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
+    c.easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
+    c.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    c.easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
     if (r.method == "HEAD") {
-      curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+      c.easy_setopt(curl, CURLOPT_NOBODY, 1L);
     } else if (r.method == "PUT") {
-      curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
-      curl_easy_setopt(curl, CURLOPT_READDATA, &up);
-      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body->size()));
+      c.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+      c.easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+      c.easy_setopt(curl, CURLOPT_READDATA, &up);
+      c.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body->size()));
     } else if (r.method == "POST") {
-      curl_easy_setopt(curl, CURLOPT_POST, 1L);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, r.body != nullptr ? r.body->c_str() : "");
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+      c.easy_setopt(curl, CURLOPT_POST, 1L);
+      c.easy_setopt(curl, CURLOPT_POSTFIELDS, r.body != nullptr ? r.body->c_str() : "");
+      c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(r.body != nullptr ? r.body->size() : 0));
     } else if (r.method != "GET") {
-      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+      c.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     }
     std::string range;
     if (r.range) {
       range = fmt::format("{}-{}", r.range->first, r.range->second);
-      curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
+      c.easy_setopt(curl, CURLOPT_RANGE, range.c_str());
     }
-    CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = c.easy_perform(curl);
     long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
     if (rc == CURLE_WRITE_ERROR && resp.range_ignored) {
       throw RangeIgnored(StoreErrorKind::permanent,
@@ -546,7 +608,7 @@ private:
     }
     if (rc != CURLE_OK) {
       throw StoreError(StoreErrorKind::transient,
-                       fmt::format("unable to {}: {}", what, curl_easy_strerror(rc)));
+                       fmt::format("unable to {}: {}", what, c.easy_strerror(rc)));
     }
     return resp;
   }
