@@ -7,6 +7,7 @@
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
 #include "util/fs.hpp"
+#include "util/memory.hpp"
 #include "util/sha256.hpp"
 
 #include <cstdio>
@@ -18,6 +19,7 @@ using namespace ephemera;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+  util::tune_allocator(); // as ephemera's main does
   if (argc < 4) {
     std::fprintf(stderr, "usage: bench_archive pack DIR OUT [LEVEL] | unpack IN DEST\n");
     return 2;

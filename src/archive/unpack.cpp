@@ -22,6 +22,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -40,12 +41,13 @@ constexpr size_t k_hole_piece = 64 * 1024;
 // Files up to this size are read into memory and written by the writer threads while this
 // thread decompresses; larger ones are written here, block by block.
 constexpr uint64_t k_queued_file_max = 1 << 20;
-// Bytes of queued files held at once, and the writer threads.
+// Bytes of queued files held at once (one ring), and at most this many files.
 constexpr uint64_t k_queue_bytes = 16 << 20;
 constexpr size_t k_queue_jobs = 512;
 // The writer is woken when this many files or bytes wait (or when the reader needs them all).
 constexpr size_t k_batch_jobs = 64;
 constexpr uint64_t k_batch_bytes = 4 << 20;
+// One writer: the ring's bytes are given back in the order they were taken.
 constexpr int k_writers = 1;
 // Directory descriptors kept open (entries come grouped by directory).
 constexpr size_t k_open_dirs = 128;
@@ -119,11 +121,65 @@ struct Job {
   FdRef dir;
   std::string leaf;    // name to create in dir (O_EXCL)
   std::string entry;   // the archive's name, for errors
-  std::unique_ptr<char[]> data;
+  char* data;          // in the pool's ring (WriterPool::reserve)
+  uint64_t span;       // ring bytes it holds: its size, and the ring's end it skipped
   uint64_t size;
   uint32_t mode;
   int64_t sec;
   long nsec;
+};
+
+// The queued files' bytes: one region taken in order by the reader and given back in the
+// same order by the writer. Its pages are faulted in once (in 2 MiB pages where the kernel
+// allows), not again for every file: on a virtual machine a page fault costs about as
+// much as writing a small file.
+class Ring {
+public:
+  Ring() {
+    void* p = ::mmap(nullptr, k_queue_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      throw std::bad_alloc();
+    }
+    ::madvise(p, k_queue_bytes, MADV_HUGEPAGE); // advice: without it, 4 KiB pages
+    m_mem = static_cast<char*>(p);
+  }
+  ~Ring() { ::munmap(m_mem, k_queue_bytes); }
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // n contiguous bytes, or nullptr if they do not fit now; span is what release takes back.
+  char* take(uint64_t n, uint64_t& span) {
+    if (m_live == 0) {
+      m_tail = 0;
+    }
+    uint64_t head = (m_tail + m_live) % k_queue_bytes;
+    if (m_live == k_queue_bytes) {
+      return nullptr;
+    }
+    uint64_t at = head;
+    span = n;
+    if (head >= m_tail && n > k_queue_bytes - head) { // no room at the end: skip it
+      if (n > m_tail) {
+        return nullptr;
+      }
+      span += k_queue_bytes - head;
+      at = 0;
+    } else if (head < m_tail && n > m_tail - head) {
+      return nullptr;
+    }
+    m_live += span;
+    return m_mem + at;
+  }
+
+  void release(uint64_t span) {
+    m_tail = (m_tail + span) % k_queue_bytes;
+    m_live -= span;
+  }
+
+private:
+  char* m_mem = nullptr;
+  uint64_t m_tail = 0; // the oldest byte held
+  uint64_t m_live = 0; // bytes held from m_tail on, wrapping
 };
 
 // Creates queued files on k_writers threads. The first failure stops the pool and is
@@ -133,19 +189,30 @@ public:
   explicit WriterPool(mode_t umask_bits) : m_umask(umask_bits) {}
   ~WriterPool() { stop(); }
 
+  // Room in the ring for a file of size bytes (at most k_queued_file_max), waiting for
+  // the writer to give some back; the Job that pushes it carries data and span.
+  char* reserve(uint64_t size, uint64_t& span) {
+    std::unique_lock lock(m_mutex);
+    start_locked();
+    while (true) {
+      rethrow_locked();
+      if (m_jobs.size() < k_queue_jobs) {
+        if (char* p = m_ring.take(size, span)) {
+          return p;
+        }
+      }
+      // Full: the writer takes what is queued now, batch or not.
+      m_flush = true;
+      m_ready.notify_all();
+      m_space.wait(lock);
+      m_flush = false;
+    }
+  }
+
   void push(Job job) {
     std::unique_lock lock(m_mutex);
-    if (m_threads.empty()) {
-      for (int i = 0; i < k_writers; ++i) {
-        m_threads.emplace_back([this] { run(); });
-      }
-    }
-    uint64_t size = job.size;
-    m_space.wait(lock, [&] {
-      return m_failure || m_jobs.empty() || (m_held_bytes + size <= k_queue_bytes && m_jobs.size() < k_queue_jobs);
-    });
     rethrow_locked();
-    m_held_bytes += size;
+    uint64_t size = job.size;
     m_queued_bytes += size;
     m_jobs.push_back(std::move(job));
     // Woken once per batch, not once per file: a wake-up costs as much as a small file.
@@ -167,6 +234,14 @@ public:
   void check() {
     std::lock_guard lock(m_mutex);
     rethrow_locked();
+  }
+
+  void start_locked() {
+    if (m_threads.empty()) {
+      for (int i = 0; i < k_writers; ++i) {
+        m_threads.emplace_back([this] { run(); });
+      }
+    }
   }
 
   void stop() {
@@ -207,7 +282,6 @@ private:
         m_busy = true;
       }
       std::exception_ptr failure;
-      uint64_t bytes = 0;
       for (const auto& job : batch) {
         if (!failure) {
           try {
@@ -216,12 +290,13 @@ private:
             failure = std::current_exception();
           }
         }
-        bytes += job.size;
+      }
+      std::lock_guard lock(m_mutex);
+      for (const auto& job : batch) {
+        m_ring.release(job.span);
       }
       batch.clear();
-      std::lock_guard lock(m_mutex);
       m_busy = false;
-      m_held_bytes -= bytes;
       if (failure && !m_failure) {
         m_failure = failure;
         m_ready.notify_all();
@@ -239,7 +314,7 @@ private:
     }
     Fd guard(fd);
     bool holes = false;
-    int err = write_sparse(fd, job.data.get(), job.size, 0, holes);
+    int err = write_sparse(fd, job.data, job.size, 0, holes);
     if (err == 0 && holes && ::ftruncate(fd, static_cast<off_t>(job.size)) != 0) {
       err = errno;
     }
@@ -263,7 +338,7 @@ private:
   std::deque<Job> m_jobs;
   std::vector<std::thread> m_threads;
   uint64_t m_queued_bytes = 0; // in m_jobs
-  uint64_t m_held_bytes = 0;   // in m_jobs and the batch being written
+  Ring m_ring;                 // the bytes of m_jobs and of the batch being written
   bool m_busy = false;
   bool m_flush = false;
   bool m_stopping = false;
@@ -461,18 +536,20 @@ private:
     };
     if (size <= k_queued_file_max) {
       // Blocks come in order; only the gaps of a sparse entry need zeros.
-      Job job{dirfd, target, name, std::unique_ptr<char[]>(new char[size]), size, mode, sec, nsec};
+      uint64_t span = 0;
+      char* data = m_writers.reserve(size, span);
+      Job job{dirfd, target, name, data, span, size, mode, sec, nsec};
       uint64_t filled = 0;
       read_blocks([&](const char* p, size_t n, la_int64_t offset) {
         auto at = static_cast<uint64_t>(offset);
         if (at < filled) {
           refuse(name, "its data blocks overlap");
         }
-        std::memset(job.data.get() + filled, 0, at - filled);
-        std::memcpy(job.data.get() + at, p, n);
+        std::memset(job.data + filled, 0, at - filled);
+        std::memcpy(job.data + at, p, n);
         filled = at + n;
       });
-      std::memset(job.data.get() + filled, 0, size - filled);
+      std::memset(job.data + filled, 0, size - filled);
       m_bytes += size;
       m_writers.push(std::move(job));
       return;

@@ -6,6 +6,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
 
 #include <cstdlib>
 #include <fcntl.h>
@@ -450,4 +453,49 @@ TEST_CASE("a restore over an existing tree replaces files and adds new directori
   for (const auto& e : fs::recursive_directory_iterator(dest)) {
     CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
   }
+}
+
+TEST_CASE("many small files, more than the writer holds at once, round trip whole", "[archive]") {
+  // Files up to 1 MiB are queued in a 16 MiB ring for the writer thread; 40 MiB of them
+  // in odd sizes make it wrap many times, with larger files (written by the reader) and a
+  // hard link (which waits for the writer) in between.
+  util::TempDir dir;
+  auto src = dir.path() / "src";
+  fs::create_directories(src);
+  auto content = [](size_t index, size_t size) {
+    std::string s(size, '\0');
+    for (size_t i = 0; i < size; ++i) {
+      s[i] = static_cast<char>((index * 131 + i * 7 + i / 4096) & 0xff);
+    }
+    return s;
+  };
+  std::vector<size_t> sizes;
+  for (size_t i = 0; i < 90; ++i) {
+    sizes.push_back(i % 17 == 0 ? (1 << 20) + 1 + i : i % 5 == 0 ? (1 << 20) : (i * 104729) % (900 << 10));
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    write(src / fmt::format("f{:03}", i), content(i, sizes[i]));
+  }
+  ::link((src / "f003").c_str(), (src / "g-link").c_str()); // after every f: the writer is busy
+  std::vector<archive::PackItem> items;
+  for (const auto& e : fs::directory_iterator(src)) {
+    items.push_back(item_of(e.path(), "work/" + e.path().filename().string()));
+  }
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  auto out = dir.path() / "many.tar.zst";
+  auto packed = archive::pack(items, out, {});
+  auto dest = dir.path() / "dest";
+  auto o = options(out, dest, packed.unpacked_bytes);
+  auto r = archive::unpack(out, o);
+  CHECK(r.files == sizes.size() + 1);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::string name = fmt::format("f{:03}", i);
+    INFO(name);
+    REQUIRE(fs::file_size(dest / name) == sizes[i]);
+    CHECK(read(dest / name) == content(i, sizes[i]));
+  }
+  struct stat a {}, h {};
+  ::stat((dest / "f003").c_str(), &a);
+  ::stat((dest / "g-link").c_str(), &h);
+  CHECK(a.st_ino == h.st_ino);
 }
