@@ -38,8 +38,8 @@ namespace {
 
 // Pieces of file data this size that are all zeros are left as holes.
 constexpr size_t k_hole_piece = 64 * 1024;
-// Files up to this size are read into memory and written by the writer threads while this
-// thread decompresses; larger ones are written here, block by block.
+// Files up to this size are queued whole for the writer thread while this thread
+// decompresses; larger ones are created here and queued in pieces of at most this size.
 constexpr uint64_t k_queued_file_max = 1 << 20;
 // Bytes of queued files held at once (one ring), and at most this many files.
 constexpr uint64_t k_queue_bytes = 16 << 20;
@@ -116,17 +116,29 @@ int write_sparse(int fd, const char* p, size_t size, off_t at, bool& holes) {
   return 0;
 }
 
-// A small file read whole from the archive, for a writer thread to create.
+// A large file the reading thread created, written in pieces by the writer thread.
+struct LargeFile {
+  explicit LargeFile(int fd, std::string entry_name) : file(fd), entry(std::move(entry_name)) {}
+  Fd file;
+  std::string entry; // the archive's name, for errors
+};
+
+// For the writer thread: a small file read whole from the archive, to create; or a piece
+// of a large file, to write at its offset; or a large file's end (no data), to set its
+// size, mode and times and close it.
 struct Job {
   FdRef dir;
   std::string leaf;    // name to create in dir (O_EXCL)
   std::string entry;   // the archive's name, for errors
-  char* data;          // in the pool's ring (WriterPool::reserve)
-  uint64_t span;       // ring bytes it holds: its size, and the ring's end it skipped
-  uint64_t size;
-  uint32_t mode;
-  int64_t sec;
-  long nsec;
+  char* data = nullptr; // in the pool's ring (WriterPool::reserve)
+  uint64_t span = 0;   // ring bytes it holds: its size, and the ring's end it skipped
+  uint64_t size = 0;
+  uint32_t mode = 0;
+  int64_t sec = 0;
+  long nsec = 0;
+  std::shared_ptr<LargeFile> large; // set for pieces and ends of large files
+  uint64_t offset = 0;
+  bool end = false;
 };
 
 // The queued files' bytes: one region taken in order by the reader and given back in the
@@ -212,7 +224,7 @@ public:
   void push(Job job) {
     std::unique_lock lock(m_mutex);
     rethrow_locked();
-    uint64_t size = job.size;
+    uint64_t size = job.end ? 0 : job.size;
     m_queued_bytes += size;
     m_jobs.push_back(std::move(job));
     // Woken once per batch, not once per file: a wake-up costs as much as a small file.
@@ -306,6 +318,10 @@ private:
   }
 
   void write(const Job& job) const {
+    if (job.large) {
+      write_piece(job);
+      return;
+    }
     uint32_t mode = job.mode & 01777;
     int fd = ::openat(job.dir->fd, job.leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                       mode & 0777);
@@ -330,6 +346,26 @@ private:
       throw ArchiveError(fmt::format("unable to write '{}': {}", job.entry, std::strerror(errno)));
     }
   }
+  void write_piece(const Job& job) const {
+    LargeFile& f = *job.large;
+    if (!job.end) {
+      bool holes = false;
+      if (int err = write_sparse(f.file.fd, job.data, job.size, static_cast<off_t>(job.offset), holes); err != 0) {
+        throw ArchiveError(fmt::format("unable to write '{}': {}", f.entry, std::strerror(err)));
+      }
+      return;
+    }
+    if (::ftruncate(f.file.fd, static_cast<off_t>(job.size)) != 0) { // holes at its end
+      throw ArchiveError(fmt::format("unable to write '{}': {}", f.entry, std::strerror(errno)));
+    }
+    ::fchmod(f.file.fd, job.mode & 01777);
+    struct timespec times[2] = {{job.sec, job.nsec}, {job.sec, job.nsec}};
+    ::futimens(f.file.fd, times);
+    if (::close(f.file.release()) != 0) {
+      throw ArchiveError(fmt::format("unable to write '{}': {}", f.entry, std::strerror(errno)));
+    }
+  }
+
 
   const mode_t m_umask;
   std::mutex m_mutex;
@@ -536,9 +572,15 @@ private:
     };
     if (size <= k_queued_file_max) {
       // Blocks come in order; only the gaps of a sparse entry need zeros.
-      uint64_t span = 0;
-      char* data = m_writers.reserve(size, span);
-      Job job{dirfd, target, name, data, span, size, mode, sec, nsec};
+      Job job;
+      job.dir = dirfd;
+      job.leaf = target;
+      job.entry = name;
+      job.data = m_writers.reserve(size, job.span);
+      job.size = size;
+      job.mode = mode;
+      job.sec = sec;
+      job.nsec = nsec;
       uint64_t filled = 0;
       read_blocks([&](const char* p, size_t n, la_int64_t offset) {
         auto at = static_cast<uint64_t>(offset);
@@ -554,28 +596,35 @@ private:
       m_writers.push(std::move(job));
       return;
     }
+    // A large file: created here (so a refusal is this thread's), its blocks copied to the
+    // ring and written by the writer thread while this one decompresses the next.
     m_writers.check();
     int fd = ::openat(dirfd->fd, target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
       refuse(name, fmt::format("unable to create it: {}", std::strerror(errno)));
     }
-    Fd guard(fd);
-    bool holes = false;
+    auto large = std::make_shared<LargeFile>(fd, name);
     read_blocks([&](const char* p, size_t n, la_int64_t offset) {
-      if (int err = write_sparse(fd, p, n, offset, holes); err != 0) {
-        throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(err)));
+      for (size_t done = 0; done < n;) {
+        Job piece;
+        piece.large = large;
+        piece.size = std::min<uint64_t>(n - done, k_queued_file_max);
+        piece.data = m_writers.reserve(piece.size, piece.span);
+        piece.offset = static_cast<uint64_t>(offset) + done;
+        std::memcpy(piece.data, p + done, piece.size);
+        done += piece.size;
+        m_writers.push(std::move(piece));
       }
       report_progress(m_files_done, m_bytes + static_cast<uint64_t>(offset) + n);
     });
-    if (::ftruncate(fd, declared) != 0) {
-      throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(errno)));
-    }
-    ::fchmod(fd, mode & 01777);
-    struct timespec times[2] = {{sec, nsec}, {sec, nsec}};
-    ::futimens(fd, times);
-    if (::close(guard.release()) != 0) {
-      throw ArchiveError(fmt::format("unable to write '{}': {}", name, std::strerror(errno)));
-    }
+    Job end;
+    end.large = std::move(large);
+    end.end = true;
+    end.size = static_cast<uint64_t>(declared);
+    end.mode = mode;
+    end.sec = sec;
+    end.nsec = nsec;
+    m_writers.push(std::move(end));
     m_bytes += size;
   }
 
