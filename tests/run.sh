@@ -81,11 +81,16 @@ rm -f "$asan.build.ok" "$fuzz.build.ok"
 ) &
 later=$!
 
+# The load tests count what lands in a fixed time: they run once the compiles are done.
 status=0
-meson test -C "$build" --num-processes "$jobs" --print-errorlogs >"$build/test-output.txt" 2>&1 || status=1
+rm -f "$build"/meson-logs/testlog*.json
+meson test -C "$build" --num-processes "$jobs" --print-errorlogs --no-suite load \
+  >"$build/test-output.txt" 2>&1 || status=1
 tail -n 30 "$build/test-output.txt"
-
 wait "$later" || true
+meson test -C "$build" --num-processes "$jobs" --print-errorlogs --suite load --logbase testlog-load \
+  >"$build/test-output-load.txt" 2>&1 || status=1
+tail -n 12 "$build/test-output-load.txt"
 if [ "${EPHEMERA_SKIP_ASAN:-0}" != 1 ]; then
   if [ ! -f "$asan.build.ok" ]; then
     tail -n 40 "$asan.build.txt"
@@ -107,13 +112,28 @@ if [ "${EPHEMERA_SKIP_FUZZ:-0}" != 1 ]; then
     tail -n 40 "$fuzz.build.txt"
     echo '{"name": "fuzz-build", "result": "FAIL"}' >> "$fuzz/meson-logs/testlog.json"
   else
+    # One target a core at a time; each is single-threaded.
+    running=0
     for t in $targets; do
       work="$fuzz/corpus/$t"
       mkdir -p "$work" "tests/fuzz/regressions/$t"
+      rm -f "$fuzz/$t.status"
+      (
+        ASAN_OPTIONS=detect_leaks=1 "$fuzz/tests/fuzz/$t" -max_total_time="$fuzz_seconds" -timeout=10 \
+          -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$fuzz/crashes/$t-" \
+          "$work" "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t" >"$fuzz/$t.log" 2>&1
+        echo $? >"$fuzz/$t.status"
+      ) &
+      running=$((running + 1))
+      if [ "$running" -ge "$jobs" ]; then
+        wait
+        running=0
+      fi
+    done
+    wait
+    for t in $targets; do
       result=OK
-      ASAN_OPTIONS=detect_leaks=1 "$fuzz/tests/fuzz/$t" -max_total_time="$fuzz_seconds" -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$fuzz/crashes/$t-" \
-        "$work" "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t" >"$fuzz/$t.log" 2>&1 || result=FAIL
+      [ "$(cat "$fuzz/$t.status" 2>/dev/null)" = 0 ] || result=FAIL
       runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$fuzz/$t.log" | grep -o '[0-9]*$' || echo 0)
       echo "fuzz $t: $result, $runs executions in ${fuzz_seconds} s"
       [ $result = OK ] || tail -n 30 "$fuzz/$t.log"
@@ -125,10 +145,13 @@ fi
 /usr/bin/python3 - "$build" "$asan" "$fuzz" <<'PY'
 import json, os, sys
 passed = failed = 0
+logs = []
 for d in sys.argv[1:]:
-    log = os.path.join(d, "meson-logs", "testlog.json")
-    if not os.path.exists(log):
-        continue
+    for name in ("testlog.json", "testlog-load.json"):
+        log = os.path.join(d, "meson-logs", name)
+        if os.path.exists(log):
+            logs.append((d, log))
+for d, log in logs:
     for line in open(log):
         r = json.loads(line)
         ok = r["result"] in ("OK", "EXPECTEDFAIL")
