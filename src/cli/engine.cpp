@@ -348,6 +348,11 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     opts.expected_sha256 = m.sha256;
     opts.digest_verified = true;
     opts.max_unpacked_bytes = m.unpacked_bytes;
+    // Each anchor's host directory, computed once rather than for each of the entries.
+    std::array<fs::path, 3> hosts;
+    for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
+      hosts.at(static_cast<size_t>(a)) = m_anchors.host(a);
+    }
     opts.resolve = [&](std::string_view name,
                        archive::ItemType type) -> std::optional<archive::Destination> {
       auto slash = name.find('/');
@@ -367,7 +372,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       if (!admitted) {
         return std::nullopt;
       }
-      return archive::Destination{m_anchors.host(*anchor), rel};
+      return archive::Destination{hosts.at(static_cast<size_t>(*anchor)), rel};
     };
     ProgressLine progress(fmt::format("restoring '{}'", entry.name));
     opts.progress = progress.fn();
