@@ -35,10 +35,14 @@ int main(int argc, char** argv) {
       auto walked = rules::walk(set, anchors);
       std::vector<archive::PackItem> items;
       items.reserve(walked.entries.size());
+      std::string work_host = anchors.host_path(rules::Anchor::work, ""); // once, not per entry
+      if (work_host.back() != '/') {
+        work_host += '/';
+      }
       for (const auto& e : walked.entries) {
         archive::PackItem i;
         i.name = "work/" + e.rel;
-        i.source = anchors.host_path(e.anchor, e.rel);
+        i.source = work_host + e.rel;
         i.type = e.type == rules::EntryType::file      ? archive::ItemType::file
                  : e.type == rules::EntryType::symlink ? archive::ItemType::symlink
                                                        : archive::ItemType::directory;

@@ -248,14 +248,6 @@ public:
     rethrow_locked();
   }
 
-  void start_locked() {
-    if (m_threads.empty()) {
-      for (int i = 0; i < k_writers; ++i) {
-        m_threads.emplace_back([this] { run(); });
-      }
-    }
-  }
-
   void stop() {
     {
       std::lock_guard lock(m_mutex);
@@ -270,6 +262,14 @@ public:
   }
 
 private:
+  void start_locked() {
+    if (m_threads.empty()) {
+      for (int i = 0; i < k_writers; ++i) {
+        m_threads.emplace_back([this] { run(); });
+      }
+    }
+  }
+
   void rethrow_locked() {
     if (m_failure) {
       std::rethrow_exception(m_failure);
@@ -340,12 +340,9 @@ private:
     if ((mode & ~m_umask) != mode) {
       ::fchmod(fd, mode);
     }
-    struct timespec times[2] = {{job.sec, job.nsec}, {job.sec, job.nsec}};
-    ::futimens(fd, times);
-    if (::close(guard.release()) != 0) {
-      throw ArchiveError(fmt::format("unable to write '{}': {}", job.entry, std::strerror(errno)));
-    }
+    finish(guard, job, job.entry);
   }
+
   void write_piece(const Job& job) const {
     LargeFile& f = *job.large;
     if (!job.end) {
@@ -359,13 +356,17 @@ private:
       throw ArchiveError(fmt::format("unable to write '{}': {}", f.entry, std::strerror(errno)));
     }
     ::fchmod(f.file.fd, job.mode & 01777);
-    struct timespec times[2] = {{job.sec, job.nsec}, {job.sec, job.nsec}};
-    ::futimens(f.file.fd, times);
-    if (::close(f.file.release()) != 0) {
-      throw ArchiveError(fmt::format("unable to write '{}': {}", f.entry, std::strerror(errno)));
-    }
+    finish(f.file, job, f.entry);
   }
 
+  // Sets a written file's times and closes it, seeing the error close may report.
+  static void finish(Fd& file, const Job& job, const std::string& entry) {
+    struct timespec times[2] = {{job.sec, job.nsec}, {job.sec, job.nsec}};
+    ::futimens(file.fd, times);
+    if (::close(file.release()) != 0) {
+      throw ArchiveError(fmt::format("unable to write '{}': {}", entry, std::strerror(errno)));
+    }
+  }
 
   const mode_t m_umask;
   std::mutex m_mutex;

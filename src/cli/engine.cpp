@@ -39,7 +39,8 @@ void sweep_interrupted(rules::WalkResult& walked, const rules::Anchors& anchors)
       return false;
     }
     auto pid = util::temp_name_pid(e.rel);
-    if (!pid || *pid == static_cast<long>(::getpid()) || ::unlink(anchors.host_path(e.anchor, e.rel).c_str()) != 0) {
+    if (!pid || *pid == static_cast<long>(::getpid()) ||
+        ::unlink(anchors.host_path(e.anchor, e.rel).c_str()) != 0) {
       return false;
     }
     util::log::info("removed '{}', left by an interrupted restore",

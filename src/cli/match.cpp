@@ -91,7 +91,9 @@ int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) 
     dirs += e.type == rules::EntryType::directory;
     bytes += e.size;
     if (g.json) {
-      json j{{"path", anchors.visible_path(e.anchor, e.rel)}, {"type", type_name(e.type)}, {"size", e.size},
+      json j{{"path", anchors.visible_path(e.anchor, e.rel)},
+             {"type", type_name(e.type)},
+             {"size", e.size},
              {"mode", fmt::format("{:04o}", e.mode)}, {"mtime_ns", e.mtime_ns},
              {"rule", set.rules()[e.rule].text}};
       if (e.type == rules::EntryType::symlink) {

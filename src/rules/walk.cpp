@@ -32,22 +32,6 @@ std::string Anchors::visible(Anchor a) const {
 
 fs::path Anchors::host(Anchor a) const { return util::rebase(root, visible(a)); }
 
-std::string Anchors::host_path(Anchor a, const std::string& rel) const {
-  std::string base = host(a).string();
-  if (rel.empty()) {
-    return base;
-  }
-  return base.back() == '/' ? base + rel : base + "/" + rel;
-}
-
-std::string Anchors::visible_path(Anchor a, const std::string& rel) const {
-  std::string base = visible(a);
-  if (rel.empty()) {
-    return base;
-  }
-  return base.back() == '/' ? base + rel : base + "/" + rel;
-}
-
 namespace {
 
 std::string join(const std::string& a, const std::string& b) {
@@ -87,6 +71,18 @@ int compare_joined(std::string_view a1, std::string_view a2, std::string_view b1
     b.remove_prefix(n);
   }
 }
+
+} // namespace
+
+std::string Anchors::host_path(Anchor a, const std::string& rel) const {
+  return rel.empty() ? host(a).string() : join(host(a).string(), rel);
+}
+
+std::string Anchors::visible_path(Anchor a, const std::string& rel) const {
+  return rel.empty() ? visible(a) : join(visible(a), rel);
+}
+
+namespace {
 
 class Walker {
 public:

@@ -50,6 +50,7 @@ std::optional<ObjectInfo> LocalBackend::stat(const std::string& key) {
 void LocalBackend::get(const std::string& key, Sink& sink) {
   auto p = path_of(key);
   int fd = open_local(key);
+  util::Fd closer(fd);
   std::vector<char> buf(1 << 20);
   while (true) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -57,21 +58,13 @@ void LocalBackend::get(const std::string& key, Sink& sink) {
       continue;
     }
     if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      fail("read", p, err);
+      fail("read", p, errno);
     }
     if (n == 0) {
       break;
     }
-    try {
-      sink.write(buf.data(), static_cast<size_t>(n));
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
+    sink.write(buf.data(), static_cast<size_t>(n));
   }
-  ::close(fd);
 }
 
 int LocalBackend::open_local(const std::string& key) {

@@ -576,7 +576,7 @@ private:
       c.easy_setopt(curl, CURLOPT_POST, 1L);
       c.easy_setopt(curl, CURLOPT_POSTFIELDS, r.body != nullptr ? r.body->c_str() : "");
       c.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(r.body != nullptr ? r.body->size() : 0));
+                    static_cast<curl_off_t>(r.body != nullptr ? r.body->size() : 0));
     } else if (r.method != "GET") {
       c.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     }

@@ -1,6 +1,7 @@
 #include "util/sha256.hpp"
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -84,14 +85,8 @@ std::string sha256_file_hex(const std::filesystem::path& path) {
   if (fd < 0) {
     throw Error("unable to open " + path.string() + ": " + std::strerror(errno));
   }
-  try {
-    std::string digest = sha256_fd_hex(fd, path.string());
-    ::close(fd);
-    return digest;
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
+  Fd guard(fd);
+  return sha256_fd_hex(fd, path.string());
 }
 
 std::string hmac_sha256_raw(std::string_view key, std::string_view data) {
