@@ -30,12 +30,14 @@ configure() {
 # and credentials reach the tests through the environment file it writes. A server that
 # does not start fails the suite.
 s3dir=$(mktemp -d /tmp/ephemera-s3.XXXXXX)
+s3pid=
 stop_s3() {
+  # A start still under way (the first tree failed to compile) finishes before the stop.
+  [ -z "$s3pid" ] || wait "$s3pid" 2>/dev/null || true
   [ -x tests/store/s3-server.sh ] && sh tests/store/s3-server.sh stop "$s3dir" || true
-  rm -rf "$s3dir"
+  rm -rf "$s3dir" "$s3dir.log"
 }
 trap stop_s3 EXIT INT TERM
-s3pid=
 if [ -f tests/store/s3-server.sh ]; then
   sh tests/store/s3-server.sh start "$s3dir" >"$s3dir.log" 2>&1 &
   s3pid=$!
