@@ -47,4 +47,14 @@ TEST_CASE("temporary names carry the pid that made them", "[util]") {
   CHECK_FALSE(ephemera::util::temp_name_pid("blob"));
   CHECK_FALSE(ephemera::util::temp_name_pid("a.tmp.b"));
   CHECK_FALSE(ephemera::util::temp_name_pid("blob.tmp.1.8c4bd30e4a01c04c.txt"));
+  CHECK(ephemera::util::temp_name_pid("dir/.tmp.7.0123456789abcdef") == std::optional<long>(7));
+  CHECK(ephemera::util::temp_name_pid("x.tmp.123456789012345678.0123456789abcdef") ==
+        std::optional<long>(123456789012345678L));
+  CHECK_FALSE(ephemera::util::temp_name_pid("x.tmp.1234567890123456789.0123456789abcdef"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("x.tmp..0123456789abcdef"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("x.tmp.12.0123456789ABCDEF"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("x.tnp.12.0123456789abcdef"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("tmp.12.0123456789abcdef"));
+  CHECK_FALSE(ephemera::util::temp_name_pid("x.tmp.12.123456789abcdef"));
+  CHECK_FALSE(ephemera::util::temp_name_pid(".0123456789abcdef"));
 }
