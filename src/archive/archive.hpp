@@ -67,6 +67,18 @@ struct Destination {
 // Decides each entry: its destination, or nullopt to refuse the archive.
 using Resolve = std::function<std::optional<Destination>(std::string_view name, ItemType type)>;
 
+// An accepted entry as it will stand once the restore is committed.
+struct Written {
+  std::string_view name;        // as in the archive, without a trailing '/'
+  ItemType type = ItemType::file;
+  uint64_t size = 0;            // files (0 for a hard link: see hardlink)
+  uint32_t mode = 0;            // as set; 0777 for a symlink
+  int64_t mtime_ns = 0;
+  std::string_view link_target; // symlinks
+  std::string_view hardlink;    // a hard link: the earlier file it names (its size, mode, mtime)
+};
+using WrittenFn = std::function<void(const Written&)>;
+
 struct UnpackOptions {
   std::string expected_sha256;
   // The caller hashed the file as it wrote it into a directory only this process uses (a
@@ -75,6 +87,7 @@ struct UnpackOptions {
   uint64_t max_unpacked_bytes = 0;
   Resolve resolve;
   ProgressFn progress;
+  WrittenFn written;            // optional: told of every entry as it is accepted
 };
 
 struct UnpackResult {

@@ -337,7 +337,7 @@ private:
     if (err != 0) {
       throw ArchiveError(fmt::format("unable to write '{}': {}", job.entry, std::strerror(err)));
     }
-    if ((mode & ~m_umask) != mode) {
+    if ((mode & 0777 & ~m_umask) != mode) { // the umask took bits, or the sticky bit
       ::fchmod(fd, mode);
     }
     finish(guard, job, job.entry);
@@ -440,6 +440,12 @@ private:
     return m;
   }
 
+  void tell(const Written& w) const {
+    if (m_options.written) {
+      m_options.written(w);
+    }
+  }
+
   [[noreturn]] static void refuse(std::string_view name, const std::string& why) {
     throw ArchiveError(fmt::format("refused entry '{}': {}", name, why));
   }
@@ -492,9 +498,11 @@ private:
     }
     int64_t sec = archive_entry_mtime(e);
     long nsec = archive_entry_mtime_nsec(e);
+    const int64_t mtime_ns = sec * 1000000000 + nsec;
     if (kind == ItemType::directory) {
       directory(name, base, dest->rel);
       m_dir_meta.push_back({final, mode, sec, nsec});
+      tell({name, kind, 0, mode & 01777, mtime_ns, {}, {}});
       ++result.directories;
       return;
     }
@@ -524,6 +532,7 @@ private:
       if (::linkat(AT_FDCWD, it->second.c_str(), dirfd->fd, target.c_str(), 0) != 0) {
         refuse(name, fmt::format("unable to link: {}", std::strerror(errno)));
       }
+      tell({name, kind, 0, 0, 0, {}, hardlink});
       ++result.files;
       return;
     }
@@ -534,11 +543,13 @@ private:
       }
       struct timespec times[2] = {{sec, nsec}, {sec, nsec}};
       ::utimensat(dirfd->fd, target.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      tell({name, kind, 0, 0777, mtime_ns, to, {}});
       m_symlinks.insert(name);
       ++result.symlinks;
       return;
     }
     file(a, e, name, dirfd, target, mode, sec, nsec);
+    tell({name, kind, static_cast<uint64_t>(archive_entry_size(e)), mode & 01777, mtime_ns, {}, {}});
     m_files.emplace(name, physical);
     ++result.files;
     result.bytes = m_bytes;

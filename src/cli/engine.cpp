@@ -18,7 +18,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace ephemera::cli {
 
@@ -195,6 +197,106 @@ bool safe_relative(std::string_view rel) {
   return true;
 }
 
+// An archive entry's anchor and anchor-relative path ("work/a/b/" -> work, "a/b"), or
+// nullopt when it names no anchor or is not a plain relative path below one.
+std::optional<std::pair<rules::Anchor, std::string>> split_name(std::string_view name) {
+  auto slash = name.find('/');
+  if (slash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  auto anchor = anchor_of_folder(name.substr(0, slash));
+  std::string rel(name.substr(slash + 1));
+  while (!rel.empty() && rel.back() == '/') {
+    rel.pop_back();
+  }
+  if (!anchor || !safe_relative(rel)) {
+    return std::nullopt;
+  }
+  return std::make_pair(*anchor, std::move(rel));
+}
+
+// Whether nothing is where the rules' walk starts: then all the stanza holds after a
+// restore is what the restore wrote.
+bool starts_absent(const rules::RuleSet& rules, const rules::Anchors& anchors) {
+  for (const auto& [anchor, rel] : rules.starts()) {
+    struct stat st {};
+    if (::lstat(anchors.host_path(anchor, rel).c_str(), &st) == 0 || errno != ENOENT) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The entries a restore wrote, as a walk of them would find them once it is committed.
+class WrittenSet {
+public:
+  WrittenSet(const rules::RuleSet& rules, const rules::Anchors& anchors)
+      : m_rules(rules), m_anchors(anchors) {}
+
+  archive::WrittenFn fn() {
+    return [this](const archive::Written& w) { add(w); };
+  }
+
+  // Sorted as a walk sorts, hard links carrying the size, mode and time of their file;
+  // nullopt if a link names no file written (the unpack refuses those: walk then).
+  std::optional<rules::WalkResult> finish() {
+    if (!m_links.empty()) {
+      std::unordered_map<std::string, size_t> files;
+      for (size_t i = 0; i < m_out.entries.size(); ++i) {
+        const auto& e = m_out.entries[i];
+        if (e.type == rules::EntryType::file) {
+          files.emplace(fmt::format("{}/{}", rules::folder(e.anchor), e.rel), i);
+        }
+      }
+      for (const auto& [at, target] : m_links) {
+        auto it = files.find(target);
+        if (it == files.end()) {
+          return std::nullopt;
+        }
+        auto& link = m_out.entries[at];
+        const auto& file = m_out.entries[it->second];
+        link.size = file.size;
+        link.mode = file.mode;
+        link.mtime_ns = file.mtime_ns;
+      }
+    }
+    rules::sort_entries(m_out.entries, m_anchors);
+    return std::move(m_out);
+  }
+
+private:
+  void add(const archive::Written& w) {
+    auto where = split_name(w.name);
+    if (!where) {
+      return; // never admitted by the restore's resolver
+    }
+    auto& [anchor, rel] = *where;
+    // A walk reports the directories the rules select, not the parents they pass through.
+    if (w.type == archive::ItemType::directory && !m_rules.selects(anchor, rel)) {
+      return;
+    }
+    if (!w.hardlink.empty()) {
+      m_links.emplace_back(m_out.entries.size(), std::string(w.hardlink));
+    }
+    rules::Entry e;
+    e.anchor = anchor;
+    e.rel = std::move(rel);
+    e.type = w.type == archive::ItemType::directory ? rules::EntryType::directory
+             : w.type == archive::ItemType::symlink ? rules::EntryType::symlink
+                                                     : rules::EntryType::file;
+    e.size = w.size;
+    e.mode = w.mode;
+    e.mtime_ns = w.mtime_ns;
+    e.link_target = std::string(w.link_target);
+    m_out.entries.push_back(std::move(e));
+  }
+
+  const rules::RuleSet& m_rules;
+  const rules::Anchors& m_anchors;
+  rules::WalkResult m_out;
+  std::vector<std::pair<size_t, std::string>> m_links; // entry, the archive name it links to
+};
+
 report::ArchiveInfo archive_info(const store::Catalog& catalog, const store::Manifest& m) {
   report::ArchiveInfo a;
   a.link = catalog.link(m);
@@ -356,25 +458,27 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     }
     opts.resolve = [&](std::string_view name,
                        archive::ItemType type) -> std::optional<archive::Destination> {
-      auto slash = name.find('/');
-      if (slash == std::string_view::npos) {
+      auto where = split_name(name);
+      if (!where) {
         return std::nullopt;
       }
-      auto anchor = anchor_of_folder(name.substr(0, slash));
-      std::string rel(name.substr(slash + 1));
-      while (!rel.empty() && rel.back() == '/') {
-        rel.pop_back();
-      }
-      if (!anchor || !safe_relative(rel)) {
-        return std::nullopt;
-      }
-      bool admitted = rules.selects(*anchor, rel).has_value() ||
-                      (type == archive::ItemType::directory && rules.may_contain(*anchor, rel));
+      auto& [anchor, rel] = *where;
+      bool admitted = rules.selects(anchor, rel).has_value() ||
+                      (type == archive::ItemType::directory && rules.may_contain(anchor, rel));
       if (!admitted) {
         return std::nullopt;
       }
-      return archive::Destination{hosts.at(static_cast<size_t>(*anchor)), rel};
+      return archive::Destination{hosts.at(static_cast<size_t>(anchor)), std::move(rel)};
     };
+    // The fingerprint post compares with: when nothing was where the rules start, the
+    // entries as the restore wrote them; otherwise (files were already there, a restore
+    // inside a job) a walk of the restored set, which also clears a killed restore's
+    // leftovers.
+    std::optional<WrittenSet> written;
+    if (starts_absent(rules, m_anchors)) {
+      written.emplace(rules, m_anchors);
+      opts.written = written->fn();
+    }
     ProgressLine progress(fmt::format("restoring '{}'", entry.name));
     opts.progress = progress.fn();
     auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
@@ -386,9 +490,15 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
                     entry.branch_match, m.branch,
                     cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
                     entry.archive->link);
-    auto walked = rules::walk(rules, m_anchors);
-    sweep_interrupted(walked, m_anchors);
-    save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(walked));
+    std::optional<rules::WalkResult> restored;
+    if (written) {
+      restored = written->finish();
+    }
+    if (!restored) {
+      restored = rules::walk(rules, m_anchors);
+      sweep_interrupted(*restored, m_anchors);
+    }
+    save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(*restored));
   } catch (const util::InputError&) {
     throw;
   } catch (const std::exception& e) {

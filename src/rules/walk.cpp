@@ -261,6 +261,11 @@ WalkResult walk(const RuleSet& rules, const Anchors& anchors) {
   for (const auto& [anchor, rel] : rules.starts()) {
     walker.start(anchor, rel);
   }
+  sort_entries(out.entries, anchors);
+  return out;
+}
+
+void sort_entries(std::vector<Entry>& entries, const Anchors& anchors) {
   // By job-visible path (the anchor's visible directory, '/', the relative path), compared
   // without building it: the same anchor compares by relative path alone.
   std::array<std::string, 3> prefix; // each anchor's visible directory with a trailing '/'
@@ -275,7 +280,7 @@ WalkResult walk(const RuleSet& rules, const Anchors& anchors) {
     return e.rel.empty() ? std::pair<std::string_view, std::string_view>{self.at(i), {}}
                          : std::pair<std::string_view, std::string_view>{prefix.at(i), e.rel};
   };
-  std::sort(out.entries.begin(), out.entries.end(), [&](const Entry& a, const Entry& b) {
+  std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
     if (a.anchor == b.anchor) {
       return a.rel < b.rel; // "" (the anchor itself) first, as its path is a prefix of the rest
     }
@@ -286,12 +291,11 @@ WalkResult walk(const RuleSet& rules, const Anchors& anchors) {
   });
   // Start points of one anchor may overlap: keep each path of an anchor once. A path reached
   // from two anchors (a root rule reaching into $HOME) stays under both, as the rules say.
-  out.entries.erase(std::unique(out.entries.begin(), out.entries.end(),
-                                [](const Entry& a, const Entry& b) {
-                                  return a.anchor == b.anchor && a.rel == b.rel;
-                                }),
-                    out.entries.end());
-  return out;
+  entries.erase(std::unique(entries.begin(), entries.end(),
+                            [](const Entry& a, const Entry& b) {
+                              return a.anchor == b.anchor && a.rel == b.rel;
+                            }),
+                entries.end());
 }
 
 } // namespace ephemera::rules

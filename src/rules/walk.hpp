@@ -49,4 +49,7 @@ struct WalkResult {
 // never following symlinks. Reports regular files, symlinks and selected directories.
 WalkResult walk(const RuleSet& rules, const Anchors& anchors);
 
+// The walk's order: by job-visible path, each path of an anchor once.
+void sort_entries(std::vector<Entry>& entries, const Anchors& anchors);
+
 } // namespace ephemera::rules

@@ -29,6 +29,7 @@ populate() {
   chmod 600 "$w/target/debug/deps/blob.bin"
   ln -s deps/liba.rlib "$w/target/debug/link"
   ln -s /nonexistent/dangling "$w/target/debug/dangling"
+  ln "$w/target/debug/deps/blob.bin" "$w/target/debug/hard"
   : > "$w/target/debug/zero"
   echo "name with spaces" > "$w/target/debug/a file with spaces.txt"
   echo index > "$h/.cargo/registry/index/x/config.json"
@@ -63,6 +64,25 @@ grep -q 'nothing changed' "$SCRATCH/unchanged.err" || fail "the skip was not exp
 
 # A change is saved.
 echo more >> "$M/work/job/target/debug/deps/liba.rlib"
+eph post --job "$JOB" --status 0
+expect_result post deps saved
+
+# Files already where the restore writes (a checkout carrying some of target/): the set is
+# walked after the restore, and an unchanged post still skips.
+machine second-b
+echo "lock 1" > "$M/work/job/Cargo.lock"
+mkdir -p "$M/work/job/target/debug"; echo "from the checkout" > "$M/work/job/target/checked-in"
+eph pre --job "$JOB"
+expect_result pre deps hit
+[ "$(cat "$M/work/job/target/checked-in")" = "from the checkout" ] || fail "a file the archive lacks was touched"
+eph post --job "$JOB" --status 0
+expect_result post deps unchanged
+# ... and a file changed after the restore is a change.
+machine second-c
+echo "lock 1" > "$M/work/job/Cargo.lock"
+eph pre --job "$JOB"
+expect_result pre deps hit
+echo changed > "$M/work/job/target/debug/hard"
 eph post --job "$JOB" --status 0
 expect_result post deps saved
 
