@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include <cstdlib>
 #include <fcntl.h>
@@ -204,6 +205,62 @@ TEST_CASE("round trip: contents, modes, nanosecond mtimes, links, odd names", "[
   CHECK((b.st_mode & 07777) == 0750);
   CHECK(z.st_mtim.tv_sec == 1600000000);
   CHECK(z.st_mtim.tv_nsec == 123456789);
+}
+
+TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archive]") {
+  util::TempDir dir;
+  auto src = dir.path() / "src";
+  write(src / "a.txt", "alpha");
+  write(src / "sub/wide", "open to all");
+  write(src / "sub/sticky", "odd bits");
+  write(src / "zero", "");
+  fs::create_directories(src / "empty");
+  fs::create_symlink("a.txt", src / "link");
+  ::link((src / "a.txt").c_str(), (src / "hard").c_str());
+  ::chmod((src / "sub/wide").c_str(), 0666);   // more than the umask lets a file be created with
+  ::chmod((src / "sub/sticky").c_str(), 01640);
+  ::chmod((src / "empty").c_str(), 0700);
+  struct timespec t[2] = {{1500000000, 5}, {1500000000, 5}};
+  ::utimensat(AT_FDCWD, (src / "empty").c_str(), t, 0);
+  std::vector<archive::PackItem> items;
+  for (const char* n : {"a.txt", "empty", "hard", "link", "sub", "sub/sticky", "sub/wide", "zero"}) {
+    items.push_back(item_of(src / n, std::string("work/") + n));
+  }
+  auto out = dir.path() / "a.tar.zst";
+  auto packed = archive::pack(items, out, {});
+  auto dest = dir.path() / "dest";
+  auto o = options(out, dest);
+  std::vector<std::tuple<std::string, archive::ItemType, uint64_t, uint32_t, int64_t, std::string, std::string>> told;
+  o.written = [&](const archive::Written& w) {
+    told.emplace_back(std::string(w.name), w.type, w.size, w.mode, w.mtime_ns,
+                      std::string(w.link_target), std::string(w.hardlink));
+  };
+  mode_t old = ::umask(022);
+  archive::unpack(out, o);
+  ::umask(old);
+  REQUIRE(told.size() == items.size());
+  for (const auto& [name, type, size, mode, mtime_ns, link, hardlink] : told) {
+    INFO(name);
+    struct stat st {};
+    REQUIRE(::lstat((dest / name.substr(5)).c_str(), &st) == 0);
+    if (!hardlink.empty()) {
+      CHECK(hardlink == "work/a.txt");
+      continue;
+    }
+    CHECK(mode == (st.st_mode & 07777));
+    CHECK(mtime_ns == static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+    CHECK(type == (S_ISDIR(st.st_mode) ? archive::ItemType::directory
+                   : S_ISLNK(st.st_mode) ? archive::ItemType::symlink
+                                         : archive::ItemType::file));
+    if (type == archive::ItemType::file) {
+      CHECK(size == static_cast<uint64_t>(st.st_size));
+    }
+    if (type == archive::ItemType::symlink) {
+      CHECK(link == fs::read_symlink(dest / name.substr(5)).string());
+    }
+    const auto& i = *std::find_if(items.begin(), items.end(), [&](const auto& x) { return x.name == name; });
+    CHECK(mtime_ns == i.mtime_ns);
+  }
 }
 
 TEST_CASE("GNU tar and zstd read what ephemera packs", "[archive]") {
