@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -26,15 +25,61 @@ fs::path sibling_persist_file(const fs::path& job_file) {
   return (dir.has_parent_path() ? dir.parent_path() : fs::path()) / "persist" / stem.concat(".toml");
 }
 
+namespace {
+
+bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool lower_alnum(char c) { return digit(c) || (c >= 'a' && c <= 'z'); }
+bool letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// ^[a-z0-9][a-z0-9._-]{0,63}$
+bool valid_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && lower_alnum(s.front()) &&
+         std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+// ^[A-Za-z0-9._-]{0,128}$
+bool valid_cache_key(std::string_view s) {
+  return s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
+           return digit(c) || letter(c) || c == '.' || c == '_' || c == '-';
+         });
+}
+
+} // namespace
+
 std::optional<uint64_t> parse_size(std::string_view text) {
-  static const std::regex k_size{R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$)"};
-  std::cmatch m;
-  std::string s(text);
-  if (!std::regex_match(s.c_str(), m, k_size)) {
+  // NUMBER[.FRACTION] [UNIT], spaces around.
+  while (!text.empty() && space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && space(text.back())) {
+    text.remove_suffix(1);
+  }
+  size_t i = 0;
+  auto digits = [&] {
+    size_t from = i;
+    while (i < text.size() && digit(text[i])) {
+      ++i;
+    }
+    return i > from;
+  };
+  if (!digits()) {
     return std::nullopt;
   }
-  double value = std::stod(m[1].str());
-  std::string unit = m[2].str();
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    if (!digits()) {
+      return std::nullopt;
+    }
+  }
+  double value = std::stod(std::string(text.substr(0, i)));
+  while (i < text.size() && space(text[i])) {
+    ++i;
+  }
+  std::string unit(text.substr(i));
+  if (!std::all_of(unit.begin(), unit.end(), letter)) {
+    return std::nullopt;
+  }
   std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
   double mult = 0;
   const std::pair<const char*, double> units[] = {
@@ -203,8 +248,6 @@ private:
   std::vector<Diagnostic>& m_out;
 };
 
-const std::regex k_name_re{"^[a-z0-9][a-z0-9._-]{0,63}$"};
-const std::regex k_cache_key_re{"^[A-Za-z0-9._-]{0,128}$"};
 
 // Column of the first byte of a rule inside its TOML string (after the opening quote),
 // so a rule error's offset lands on the right character.
@@ -252,7 +295,7 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       if (auto n = val.string(src, v, path)) {
         have_name = true;
         s.name = {*n, src.at(v)};
-        if (!std::regex_match(*n, k_name_re)) {
+        if (!valid_name(*n)) {
           val.error(src.at(v), fmt::format("{} '{}' must match ^[a-z0-9][a-z0-9._-]{{0,63}}$ "
                                            "(lower case letters, digits, '.', '_', '-')",
                                            path, *n));
@@ -277,7 +320,7 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
     } else if (key == "cache_key") {
       if (auto k = val.string(src, v, path)) {
         s.cache_key = {*k, src.at(v)};
-        if (!std::regex_match(*k, k_cache_key_re)) {
+        if (!valid_cache_key(*k)) {
           val.error(src.at(v), fmt::format("{} '{}' may hold only A-Z a-z 0-9 . _ - (at most 128)",
                                            path, *k));
         }
@@ -292,7 +335,7 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
     } else if (key == "restore_keys") {
       s.restore_keys = val.strings(src, v, path);
       for (const auto& k : s.restore_keys) {
-        if (!std::regex_match(k.value, k_cache_key_re)) {
+        if (!valid_cache_key(k.value)) {
           val.error(k.pos, fmt::format("{}: '{}' may hold only A-Z a-z 0-9 . _ -", path, k.value));
         }
       }

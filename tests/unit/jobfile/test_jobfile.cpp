@@ -222,6 +222,13 @@ TEST_CASE("broken job files: every error at its line and column", "[jobfile]") {
        "7:12: error: persist[0].epoch must be an integer >= 0, not a string"},
       {"bad name", head + "#: [[persist]]\n#: name = \"Cargo Registry\"\n#: rules = [\"a\"]\n#: epoch = 1\n",
        "5:11: error: persist[0].name 'Cargo Registry' must match"},
+      {"name starting with a dash", head + "#: [[persist]]\n#: name = \"-x\"\n#: rules = [\"a\"]\n#: epoch = 1\n",
+       "5:11: error: persist[0].name '-x' must match"},
+      {"name of 65 characters", head + "#: [[persist]]\n#: name = \"" + std::string(65, 'a') +
+                                    "\"\n#: rules = [\"a\"]\n#: epoch = 1\n",
+       "5:11: error: persist[0].name '" + std::string(65, 'a') + "' must match"},
+      {"cache_key with a space", head + k_stanza + "#: cache_key = \"a b\"\n",
+       "8:16: error: persist[0].cache_key 'a b' may hold only"},
       {"malformed rule points into the string", head + "#: [[persist]]\n#: name = \"x\"\n#: rules = [\"src/a**\"]\n#: epoch = 1\n",
        "6:19: error: persist[0].rules[0] 'src/a**':"},
       {"only exclusions", head + "#: [[persist]]\n#: name = \"x\"\n#: rules = [\"!a\"]\n#: epoch = 1\n",
@@ -271,6 +278,14 @@ TEST_CASE("sizes", "[jobfile]") {
   CHECK_FALSE(jobfile::parse_size(""));
   CHECK_FALSE(jobfile::parse_size("-1"));
   CHECK_FALSE(jobfile::parse_size("99999999TiB"));
+  CHECK(jobfile::parse_size(" 2 kb\t") == std::optional<uint64_t>(2000));
+  CHECK(jobfile::parse_size("3\tMiB") == std::optional<uint64_t>(3ULL << 20));
+  CHECK_FALSE(jobfile::parse_size("1."));
+  CHECK_FALSE(jobfile::parse_size(".5"));
+  CHECK_FALSE(jobfile::parse_size("1.5.2"));
+  CHECK_FALSE(jobfile::parse_size("1 2"));
+  CHECK_FALSE(jobfile::parse_size("MiB"));
+  CHECK_FALSE(jobfile::parse_size("1 Mi B"));
 }
 
 TEST_CASE("did you mean", "[jobfile]") {
