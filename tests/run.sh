@@ -11,7 +11,12 @@ fuzz_seconds=${EPHEMERA_FUZZ_SECONDS:-20}
 # --long also holds the load test for 5 minutes a store instead of 30 s.
 [ "${1:-}" = --long ] && fuzz_seconds=600 && export EPHEMERA_LOAD_SECONDS=${EPHEMERA_LOAD_SECONDS:-300}
 
+started=$(date +%s)
+# phase WHAT: a line saying how far into the run each phase starts.
+phase() { echo "== $(( $(date +%s) - started )) s: $1"; }
+
 sh tools/install-deps.sh test
+phase "compile $build"
 
 build=${EPHEMERA_BUILD:-build}
 asan=${EPHEMERA_ASAN_BUILD:-build-asan}
@@ -84,12 +89,15 @@ rm -f "$asan.build.ok" "$fuzz.build.ok"
 later=$!
 
 # The load tests count what lands in a fixed time: they run once the compiles are done.
+phase "tests of $build (sanitizer and fuzz trees compiling)"
 status=0
 rm -f "$build"/meson-logs/testlog*.json
 meson test -C "$build" --num-processes "$jobs" --print-errorlogs --no-suite load \
   >"$build/test-output.txt" 2>&1 || status=1
 tail -n 30 "$build/test-output.txt"
+phase "waiting for the sanitizer and fuzz trees"
 wait "$later" || true
+phase "load tests"
 meson test -C "$build" --num-processes "$jobs" --print-errorlogs --suite load --logbase testlog-load \
   >"$build/test-output-load.txt" 2>&1 || status=1
 tail -n 12 "$build/test-output-load.txt"
@@ -99,6 +107,7 @@ if [ "${EPHEMERA_SKIP_ASAN:-0}" != 1 ]; then
     echo "FAILED: the sanitizer build does not compile"
     status=1
   fi
+  phase "tests of $asan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C "$asan" --num-processes "$jobs" --print-errorlogs --no-suite bench --no-suite load \
     >"$asan/test-output.txt" 2>&1 || status=1
@@ -108,6 +117,7 @@ fi
 # Fuzzing: each libFuzzer target (clang, address and undefined sanitizers) from its seed
 # corpus and the inputs that once crashed it (tests/fuzz/regressions), for a set time.
 if [ "${EPHEMERA_SKIP_FUZZ:-0}" != 1 ]; then
+  phase "fuzzing"
   mkdir -p "$fuzz/meson-logs" "$fuzz/crashes"
   : > "$fuzz/meson-logs/testlog.json"
   if [ ! -f "$fuzz.build.ok" ]; then
@@ -144,6 +154,7 @@ if [ "${EPHEMERA_SKIP_FUZZ:-0}" != 1 ]; then
   fi
 fi
 
+phase "done"
 /usr/bin/python3 - "$build" "$asan" "$fuzz" <<'PY'
 import json, os, sys
 passed = failed = 0
