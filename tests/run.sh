@@ -16,7 +16,6 @@ started=$(date +%s)
 phase() { echo "== $(( $(date +%s) - started )) s: $1"; }
 
 sh tools/install-deps.sh test
-phase "compile $build"
 
 build=${EPHEMERA_BUILD:-build}
 asan=${EPHEMERA_ASAN_BUILD:-build-asan}
@@ -49,6 +48,7 @@ if [ -f tests/store/s3-server.sh ]; then
 fi
 
 # No debug information in the tree the tests and benchmarks use: a quarter less to compile.
+phase "compile $build"
 configure "$build" -Dwerror=true -Ddebug=false
 if ! ninja -C "$build" >"$build.build.txt" 2>&1; then
   tail -n 60 "$build.build.txt"
