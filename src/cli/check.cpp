@@ -3,7 +3,6 @@
 #include "jobfile/reader.hpp"
 #include "util/error.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -118,13 +117,13 @@ int run_check(const Globals& g, const std::vector<std::string>& files, const std
 
 } // namespace
 
-void add_check(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("check", "Validate job files (exit 0, or 2 on any error)");
+void add_check(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("check", "Validate job files (exit 0, or 2 on any error)");
   auto files = std::make_shared<std::vector<std::string>>();
   auto persist = std::make_shared<std::string>();
-  sub->add_option("files", *files, "Job scripts (*.sh) or TOML files")->required();
-  sub->add_option("--persist", *persist, "A persist file other than the sibling");
-  sub->callback([&g, &action, files, persist] {
+  sub.add_option("files", *files, "Job scripts (*.sh) or TOML files").required();
+  sub.add_option("--persist", *persist, "A persist file other than the sibling");
+  sub.callback([&g, &action, files, persist] {
     action = [&g, files, persist] { return run_check(g, *files, *persist); };
   });
 }

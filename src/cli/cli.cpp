@@ -19,14 +19,14 @@ const Registrar k_registrars[] = {
     add_check, add_match, add_version,
 };
 
-void add_globals(CLI::App& app, Globals& g) {
+void add_globals(Command app, Globals& g) {
   app.add_option("--store", g.store, "Store URL: a path, file:///path or s3://bucket/prefix")
-      ->envname("EPHEMERA_STORE");
+      .envname("EPHEMERA_STORE");
   app.add_option("--root", g.root, "Re-base every absolute path under this directory")
-      ->capture_default_str();
+      .capture_default_str();
   app.add_option("--state-dir", g.state_dir,
                  "Where pre, persist and post share what the job did")
-      ->envname("EPHEMERA_STATE_DIR");
+      .envname("EPHEMERA_STATE_DIR");
   app.add_flag("--json", g.json, "Machine-readable output on stdout");
   app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors on stderr");
   app.add_flag("-v,--verbose", g.verbose, "More detail on stderr");
@@ -42,6 +42,56 @@ int print_input_error(const util::InputError& e) {
 
 } // namespace
 
+Opt Opt::required() {
+  m_option->required();
+  return *this;
+}
+
+Opt Opt::envname(const std::string& name) {
+  m_option->envname(name);
+  return *this;
+}
+
+Opt Opt::capture_default_str() {
+  m_option->capture_default_str();
+  return *this;
+}
+
+Command Command::add_subcommand(const std::string& name, const std::string& help) {
+  return Command(m_app->add_subcommand(name, help));
+}
+
+Opt Command::add_option(const std::string& name, std::string& into, const std::string& help) {
+  return Opt(m_app->add_option(name, into, help));
+}
+
+Opt Command::add_option(const std::string& name, std::vector<std::string>& into, const std::string& help) {
+  return Opt(m_app->add_option(name, into, help));
+}
+
+Opt Command::add_option(const std::string& name, int& into, const std::string& help) {
+  return Opt(m_app->add_option(name, into, help));
+}
+
+Opt Command::add_option(const std::string& name, std::optional<int>& into, const std::string& help) {
+  return Opt(m_app->add_option(name, into, help));
+}
+
+Opt Command::add_option(const std::string& name, std::optional<int64_t>& into, const std::string& help) {
+  return Opt(m_app->add_option(name, into, help));
+}
+
+Opt Command::add_option(const std::string& name, std::optional<std::string>& into,
+                        const std::string& help) {
+  return Opt(m_app->add_option(name, into, help));
+}
+
+Opt Command::add_flag(const std::string& name, bool& into, const std::string& help) {
+  return Opt(m_app->add_flag(name, into, help));
+}
+
+void Command::callback(std::function<void()> fn) { m_app->callback(std::move(fn)); }
+
 int run(int argc, char** argv) {
   CLI::App app{"ephemera: persist a declared part of a CI job's environment between pristine "
                "machines"};
@@ -49,10 +99,10 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   Globals globals;
-  add_globals(app, globals);
+  add_globals(Command(&app), globals);
   Action action;
   for (auto registrar : k_registrars) {
-    registrar(app, globals, action);
+    registrar(Command(&app), globals, action);
   }
   try {
     app.parse(argc, argv);

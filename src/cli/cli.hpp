@@ -1,11 +1,9 @@
 #pragma once
 
+#include "cli/command.hpp"
+
 #include <functional>
 #include <string>
-
-namespace CLI {
-class App;
-}
 
 namespace ephemera::cli {
 
@@ -30,7 +28,7 @@ struct Globals {
 using Action = std::function<int()>;
 
 // Adds one subcommand to app; its callback stores the action to run into *action.
-using Registrar = void (*)(CLI::App& app, Globals& globals, Action& action);
+using Registrar = void (*)(Command app, Globals& globals, Action& action);
 
 // Parse argv, run the chosen subcommand inside the one catch boundary, return the exit code.
 int run(int argc, char** argv);

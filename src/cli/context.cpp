@@ -4,7 +4,6 @@
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -13,22 +12,22 @@ namespace ephemera::cli {
 
 namespace fs = std::filesystem;
 
-void add_context_options(CLI::App& sub, ContextOptions& o, bool with_job) {
+void add_context_options(Command sub, ContextOptions& o, bool with_job) {
   if (with_job) {
     sub.add_option("--job", o.job, "The job file: a buildomat job script or a .toml file")
-        ->envname("EPHEMERA_JOB");
+        .envname("EPHEMERA_JOB");
     sub.add_option("--persist", o.persist,
                    "A file of [[persist]] stanzas other than the sibling persist/<job>.toml");
   }
   sub.add_option("--repository", o.repository, "owner/name of the repository")
-      ->envname("GITHUB_REPOSITORY");
-  sub.add_option("--branch", o.branch, "The branch the job builds")->envname("GITHUB_BRANCH");
-  sub.add_option("--commit", o.commit, "The commit the job builds")->envname("GITHUB_SHA");
-  sub.add_option("--job-id", o.job_id, "The job's id")->envname("BUILDOMAT_JOB_ID");
-  sub.add_option("--event", o.event, "push or pull_request")->envname("EPHEMERA_EVENT");
+      .envname("GITHUB_REPOSITORY");
+  sub.add_option("--branch", o.branch, "The branch the job builds").envname("GITHUB_BRANCH");
+  sub.add_option("--commit", o.commit, "The commit the job builds").envname("GITHUB_SHA");
+  sub.add_option("--job-id", o.job_id, "The job's id").envname("BUILDOMAT_JOB_ID");
+  sub.add_option("--event", o.event, "push or pull_request").envname("EPHEMERA_EVENT");
   sub.add_flag("--untrusted", o.untrusted,
                "The job is untrusted (e.g. a pull request from a fork)")
-      ->envname("EPHEMERA_UNTRUSTED");
+      .envname("EPHEMERA_UNTRUSTED");
   sub.add_option("--protected-branch", o.protected_branches,
                  "A protected branch besides main and master (repeatable)");
   sub.add_option("--workdir", o.workdir, "The job's working directory (default: current)");

@@ -10,10 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-namespace CLI {
-class App;
-}
-
 namespace ephemera::cli {
 
 // The job context flags of SPEC 5, with the agent's environment as defaults.
@@ -32,7 +28,7 @@ struct ContextOptions {
 };
 
 // Adds --repository, --branch, ... to a subcommand; with_job also adds --job and --persist.
-void add_context_options(CLI::App& sub, ContextOptions& options, bool with_job);
+void add_context_options(Command sub, ContextOptions& options, bool with_job);
 
 // Resolves flags and environment into the policy's context. Throws InputError for a bad --event.
 policy::Context make_context(const ContextOptions& options);

@@ -4,7 +4,6 @@
 #include "cli/engine.hpp"
 #include "util/log.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -163,31 +162,31 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
 
 } // namespace
 
-void add_pre(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("pre", "Before the job: restore every stanza the policy allows");
+void add_pre(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("pre", "Before the job: restore every stanza the policy allows");
   auto o = std::make_shared<ContextOptions>();
-  add_context_options(*sub, *o, true);
-  sub->callback([&g, &action, o] { action = [&g, o] { return run_pre(g, *o); }; });
+  add_context_options(sub, *o, true);
+  sub.callback([&g, &action, o] { action = [&g, o] { return run_pre(g, *o); }; });
 }
 
-void add_post(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("post", "After the job: save every stanza the policy allows");
+void add_post(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("post", "After the job: save every stanza the policy allows");
   auto o = std::make_shared<ContextOptions>();
   auto p = std::make_shared<PostOptions>();
-  add_context_options(*sub, *o, true);
-  sub->add_option("--status", p->status, "The job's exit status (0: success)")->required();
-  sub->add_flag("--cancelled", p->cancelled, "The job was cancelled");
-  sub->callback([&g, &action, o, p] { action = [&g, o, p] { return run_post(g, *o, *p); }; });
+  add_context_options(sub, *o, true);
+  sub.add_option("--status", p->status, "The job's exit status (0: success)").required();
+  sub.add_flag("--cancelled", p->cancelled, "The job was cancelled");
+  sub.callback([&g, &action, o, p] { action = [&g, o, p] { return run_post(g, *o, *p); }; });
 }
 
-void add_plan(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("plan", "Print what pre and post would do, touching nothing");
+void add_plan(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("plan", "Print what pre and post would do, touching nothing");
   auto o = std::make_shared<ContextOptions>();
   auto p = std::make_shared<PostOptions>();
-  add_context_options(*sub, *o, true);
-  sub->add_option("--status", p->status, "Plan post for this exit status (default 0)");
-  sub->add_flag("--cancelled", p->cancelled, "Plan post for a cancelled job");
-  sub->callback([&g, &action, o, p] { action = [&g, o, p] { return run_plan(g, *o, *p); }; });
+  add_context_options(sub, *o, true);
+  sub.add_option("--status", p->status, "Plan post for this exit status (default 0)");
+  sub.add_flag("--cancelled", p->cancelled, "Plan post for a cancelled job");
+  sub.callback([&g, &action, o, p] { action = [&g, o, p] { return run_plan(g, *o, *p); }; });
 }
 
 } // namespace ephemera::cli

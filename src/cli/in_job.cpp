@@ -7,7 +7,6 @@
 #include "util/error.hpp"
 #include "util/log.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -162,36 +161,36 @@ int run_report(const Globals& g, const ContextOptions& c) {
 
 } // namespace
 
-void add_restore(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("restore", "In a job: unfurl a set now (exit 0 hit, 3 miss)");
+void add_restore(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("restore", "In a job: unfurl a set now (exit 0 hit, 3 miss)");
   auto c = std::make_shared<ContextOptions>();
   auto o = std::make_shared<InJobOptions>();
-  sub->add_option("name", o->name, "The stanza or set name")->required();
-  add_context_options(*sub, *c, true);
-  sub->add_option("--rule", o->rules, "A rule, when the set is not a stanza of the job file");
-  sub->add_option("--epoch", o->epoch, "The set's epoch");
-  sub->add_option("--key", o->key, "The key to look for instead of the stanza's");
-  sub->callback([&g, &action, c, o] { action = [&g, c, o] { return run_restore(g, *c, *o); }; });
+  sub.add_option("name", o->name, "The stanza or set name").required();
+  add_context_options(sub, *c, true);
+  sub.add_option("--rule", o->rules, "A rule, when the set is not a stanza of the job file");
+  sub.add_option("--epoch", o->epoch, "The set's epoch");
+  sub.add_option("--key", o->key, "The key to look for instead of the stanza's");
+  sub.callback([&g, &action, c, o] { action = [&g, c, o] { return run_restore(g, *c, *o); }; });
 }
 
-void add_persist(CLI::App& app, Globals& g, Action& action) {
-  auto* sub =
+void add_persist(Command app, Globals& g, Action& action) {
+  auto sub =
       app.add_subcommand("persist", "In a job: nominate files that post saves after success");
   auto c = std::make_shared<ContextOptions>();
   auto o = std::make_shared<InJobOptions>();
-  sub->add_option("name", o->name, "The set's name")->required();
-  sub->add_option("rules", o->rules, "Rules, as in a [[persist]] stanza")->required();
-  add_context_options(*sub, *c, false);
-  sub->add_option("--epoch", o->epoch, "The set's epoch (required): bump it to invalidate");
-  sub->add_option("--key", o->key, "The set's cache key");
-  sub->callback([&g, &action, c, o] { action = [&g, c, o] { return run_persist(g, *c, *o); }; });
+  sub.add_option("name", o->name, "The set's name").required();
+  sub.add_option("rules", o->rules, "Rules, as in a [[persist]] stanza").required();
+  add_context_options(sub, *c, false);
+  sub.add_option("--epoch", o->epoch, "The set's epoch (required): bump it to invalidate");
+  sub.add_option("--key", o->key, "The set's cache key");
+  sub.callback([&g, &action, c, o] { action = [&g, c, o] { return run_persist(g, *c, *o); }; });
 }
 
-void add_report(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("report", "Print this job's report (what was used and made)");
+void add_report(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("report", "Print this job's report (what was used and made)");
   auto c = std::make_shared<ContextOptions>();
-  add_context_options(*sub, *c, false);
-  sub->callback([&g, &action, c] { action = [&g, c] { return run_report(g, *c); }; });
+  add_context_options(sub, *c, false);
+  sub.callback([&g, &action, c] { action = [&g, c] { return run_report(g, *c); }; });
 }
 
 } // namespace ephemera::cli

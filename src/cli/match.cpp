@@ -6,7 +6,6 @@
 #include "rules/walk.hpp"
 #include "util/error.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -135,17 +134,17 @@ int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) 
 
 } // namespace
 
-void add_match(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("match", "List what rules match, one path a line, sorted");
+void add_match(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("match", "List what rules match, one path a line, sorted");
   auto c = std::make_shared<ContextOptions>();
   auto m = std::make_shared<MatchOptions>();
-  sub->add_option("rules", m->rules, "Rules, as in a [[persist]] stanza");
-  sub->add_option("--job", c->job, "Use the rules of this job file's stanzas");
-  sub->add_option("--persist", c->persist, "A persist file other than the sibling");
-  sub->add_option("--name", m->name, "Only this stanza of --job");
-  sub->add_option("--workdir", c->workdir, "The job's working directory (default: current)");
-  sub->add_option("--home", c->home, "The job's $HOME (default: $HOME)");
-  sub->callback([&g, &action, c, m] { action = [&g, c, m] { return run_match(g, *c, *m); }; });
+  sub.add_option("rules", m->rules, "Rules, as in a [[persist]] stanza");
+  sub.add_option("--job", c->job, "Use the rules of this job file's stanzas");
+  sub.add_option("--persist", c->persist, "A persist file other than the sibling");
+  sub.add_option("--name", m->name, "Only this stanza of --job");
+  sub.add_option("--workdir", c->workdir, "The job's working directory (default: current)");
+  sub.add_option("--home", c->home, "The job's $HOME (default: $HOME)");
+  sub.callback([&g, &action, c, m] { action = [&g, c, m] { return run_match(g, *c, *m); }; });
 }
 
 } // namespace ephemera::cli

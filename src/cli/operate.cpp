@@ -8,7 +8,6 @@
 #include "util/error.hpp"
 #include "util/log.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -232,41 +231,41 @@ int run_gc(const Globals& g, const GcFlags& flags) {
 
 } // namespace
 
-void add_ls(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("ls", "List the archives in the store");
+void add_ls(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("ls", "List the archives in the store");
   auto f = std::make_shared<Filter>();
-  sub->add_option("--repository", f->repository, "Only this repository");
-  sub->add_option("--target", f->target, "Only this target (with --repository)");
-  sub->add_option("--name", f->name, "Only this stanza name");
-  sub->callback([&g, &action, f] { action = [&g, f] { return run_ls(g, *f); }; });
+  sub.add_option("--repository", f->repository, "Only this repository");
+  sub.add_option("--target", f->target, "Only this target (with --repository)");
+  sub.add_option("--name", f->name, "Only this stanza name");
+  sub.callback([&g, &action, f] { action = [&g, f] { return run_ls(g, *f); }; });
 }
 
-void add_show(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("show", "Show one archive's manifest, link and whether it is restorable");
+void add_show(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("show", "Show one archive's manifest, link and whether it is restorable");
   auto id = std::make_shared<std::string>();
-  sub->add_option("archive", *id, "Object key, link or SHA-256 prefix")->required();
-  sub->callback([&g, &action, id] { action = [&g, id] { return run_show(g, *id); }; });
+  sub.add_option("archive", *id, "Object key, link or SHA-256 prefix").required();
+  sub.callback([&g, &action, id] { action = [&g, id] { return run_show(g, *id); }; });
 }
 
-void add_invalidate(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("invalidate", "Hide every archive of a scope saved before now");
+void add_invalidate(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("invalidate", "Hide every archive of a scope saved before now");
   auto f = std::make_shared<Filter>();
-  sub->add_option("--repository", f->repository, "owner/name")->required();
-  sub->add_option("--target", f->target, "Only this target");
-  sub->add_option("--name", f->name, "Only this stanza");
-  sub->add_option("--reason", f->reason, "Why, for ls and show");
-  sub->callback([&g, &action, f] { action = [&g, f] { return run_invalidate(g, *f); }; });
+  sub.add_option("--repository", f->repository, "owner/name").required();
+  sub.add_option("--target", f->target, "Only this target");
+  sub.add_option("--name", f->name, "Only this stanza");
+  sub.add_option("--reason", f->reason, "Why, for ls and show");
+  sub.callback([&g, &action, f] { action = [&g, f] { return run_invalidate(g, *f); }; });
 }
 
-void add_gc(CLI::App& app, Globals& g, Action& action) {
-  auto* sub = app.add_subcommand("gc", "Delete what can no longer be restored, and what is over budget");
+void add_gc(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand("gc", "Delete what can no longer be restored, and what is over budget");
   auto flags = std::make_shared<GcFlags>();
-  sub->add_option("--keep", flags->keep, "Keep the newest N saves per key and branch");
-  sub->add_option("--max-age", flags->max_age, "Delete saves older than this (30d, 12h)");
-  sub->add_option("--max-bytes", flags->max_bytes, "Then delete the oldest until the store fits (50GiB)");
-  sub->add_option("--grace", flags->grace, "Never touch saves or orphans younger than this (default 1h)");
-  sub->add_flag("--dry-run", flags->dry_run, "Print what would be deleted, delete nothing");
-  sub->callback([&g, &action, flags] { action = [&g, flags] { return run_gc(g, *flags); }; });
+  sub.add_option("--keep", flags->keep, "Keep the newest N saves per key and branch");
+  sub.add_option("--max-age", flags->max_age, "Delete saves older than this (30d, 12h)");
+  sub.add_option("--max-bytes", flags->max_bytes, "Then delete the oldest until the store fits (50GiB)");
+  sub.add_option("--grace", flags->grace, "Never touch saves or orphans younger than this (default 1h)");
+  sub.add_flag("--dry-run", flags->dry_run, "Print what would be deleted, delete nothing");
+  sub.callback([&g, &action, flags] { action = [&g, flags] { return run_gc(g, *flags); }; });
 }
 
 } // namespace ephemera::cli
