@@ -98,15 +98,15 @@ fs::path build(const fs::path& out, const std::vector<Hostile>& entries) {
 }
 
 // Admits "work/<anything but 'secret'>" below dest; refuses the rest.
-archive::UnpackOptions options(const fs::path& archive_file, const fs::path& dest, uint64_t max = 1 << 20) {
-  archive::UnpackOptions o;
+ephemera::archive::UnpackOptions options(const fs::path& archive_file, const fs::path& dest, uint64_t max = 1 << 20) {
+  ephemera::archive::UnpackOptions o;
   o.expected_sha256 = util::sha256_file_hex(archive_file);
   o.max_unpacked_bytes = max;
-  o.resolve = [dest](std::string_view name, archive::ItemType) -> std::optional<archive::Destination> {
+  o.resolve = [dest](std::string_view name, ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
     if (name.rfind("work/", 0) != 0 || name.find("secret") != std::string_view::npos) {
       return std::nullopt;
     }
-    return archive::Destination{dest, std::string(name.substr(5))};
+    return ephemera::archive::Destination{dest, std::string(name.substr(5))};
   };
   return o;
 }
@@ -134,15 +134,15 @@ std::string snapshot(const fs::path& dir) {
   return out;
 }
 
-archive::PackItem item_of(const fs::path& src, const std::string& name) {
+ephemera::archive::PackItem item_of(const fs::path& src, const std::string& name) {
   struct stat st {};
   REQUIRE(::lstat(src.c_str(), &st) == 0);
-  archive::PackItem i;
+  ephemera::archive::PackItem i;
   i.name = name;
   i.source = src;
-  i.type = S_ISDIR(st.st_mode) ? archive::ItemType::directory
-           : S_ISLNK(st.st_mode) ? archive::ItemType::symlink
-                                 : archive::ItemType::file;
+  i.type = S_ISDIR(st.st_mode) ? ephemera::archive::ItemType::directory
+           : S_ISLNK(st.st_mode) ? ephemera::archive::ItemType::symlink
+                                 : ephemera::archive::ItemType::file;
   i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
   i.mode = st.st_mode & 07777;
   i.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -172,12 +172,12 @@ TEST_CASE("round trip: contents, modes, nanosecond mtimes, links, odd names", "[
   ::chmod((src / "a.txt").c_str(), 04755); // set-uid is never stored
   struct timespec t[2] = {{1600000000, 123456789}, {1600000000, 123456789}};
   ::utimensat(AT_FDCWD, (src / "zero").c_str(), t, 0);
-  std::vector<archive::PackItem> items;
+  std::vector<ephemera::archive::PackItem> items;
   for (const char* n : {"a.txt", "dangling", "empty", "hard", "link", "sp ace\nnew\xff", "sub", "sub/b.bin", "zero"}) {
     items.push_back(item_of(src / n, std::string("work/") + n));
   }
   auto out = dir.path() / "a.tar.zst";
-  auto packed = archive::pack(items, out, {});
+  auto packed = ephemera::archive::pack(items, out, {});
   CHECK(packed.sha256 == util::sha256_file_hex(out));
   CHECK(packed.compressed_bytes == fs::file_size(out));
   CHECK(packed.files == 5); // the hard link is stored as a link to a.txt, not as a sixth file
@@ -187,7 +187,7 @@ TEST_CASE("round trip: contents, modes, nanosecond mtimes, links, odd names", "[
   auto dest = dir.path() / "dest";
   auto o = options(out, dest);
   o.max_unpacked_bytes = packed.unpacked_bytes;
-  auto r = archive::unpack(out, o);
+  auto r = ephemera::archive::unpack(out, o);
   CHECK(r.files == 5);
   CHECK(read(dest / "a.txt") == "alpha");
   CHECK(read(dest / "sub/b.bin") == std::string("\0\1\2\3", 4));
@@ -222,21 +222,21 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
   ::chmod((src / "empty").c_str(), 0700);
   struct timespec t[2] = {{1500000000, 5}, {1500000000, 5}};
   ::utimensat(AT_FDCWD, (src / "empty").c_str(), t, 0);
-  std::vector<archive::PackItem> items;
+  std::vector<ephemera::archive::PackItem> items;
   for (const char* n : {"a.txt", "empty", "hard", "link", "sub", "sub/sticky", "sub/wide", "zero"}) {
     items.push_back(item_of(src / n, std::string("work/") + n));
   }
   auto out = dir.path() / "a.tar.zst";
-  auto packed = archive::pack(items, out, {});
+  auto packed = ephemera::archive::pack(items, out, {});
   auto dest = dir.path() / "dest";
   auto o = options(out, dest);
-  std::vector<std::tuple<std::string, archive::ItemType, uint64_t, uint32_t, int64_t, std::string, std::string>> told;
-  o.written = [&](const archive::Written& w) {
+  std::vector<std::tuple<std::string, ephemera::archive::ItemType, uint64_t, uint32_t, int64_t, std::string, std::string>> told;
+  o.written = [&](const ephemera::archive::Written& w) {
     told.emplace_back(std::string(w.name), w.type, w.size, w.mode, w.mtime_ns,
                       std::string(w.link_target), std::string(w.hardlink));
   };
   mode_t old = ::umask(022);
-  archive::unpack(out, o);
+  ephemera::archive::unpack(out, o);
   ::umask(old);
   REQUIRE(told.size() == items.size());
   for (const auto& [name, type, size, mode, mtime_ns, link, hardlink] : told) {
@@ -249,16 +249,17 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
     }
     CHECK(mode == (st.st_mode & 07777));
     CHECK(mtime_ns == static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
-    CHECK(type == (S_ISDIR(st.st_mode) ? archive::ItemType::directory
-                   : S_ISLNK(st.st_mode) ? archive::ItemType::symlink
-                                         : archive::ItemType::file));
-    if (type == archive::ItemType::file) {
+    CHECK(type == (S_ISDIR(st.st_mode) ? ephemera::archive::ItemType::directory
+                   : S_ISLNK(st.st_mode) ? ephemera::archive::ItemType::symlink
+                                         : ephemera::archive::ItemType::file));
+    if (type == ephemera::archive::ItemType::file) {
       CHECK(size == static_cast<uint64_t>(st.st_size));
     }
-    if (type == archive::ItemType::symlink) {
+    if (type == ephemera::archive::ItemType::symlink) {
       CHECK(link == fs::read_symlink(dest / name.substr(5)).string());
     }
-    const auto& i = *std::find_if(items.begin(), items.end(), [&](const auto& x) { return x.name == name; });
+    const std::string& entry = name; // a structured binding is not captured by clang 14
+    const auto& i = *std::find_if(items.begin(), items.end(), [&](const auto& x) { return x.name == entry; });
     CHECK(mtime_ns == i.mtime_ns);
   }
 }
@@ -269,7 +270,7 @@ TEST_CASE("GNU tar and zstd read what ephemera packs", "[archive]") {
   write(src / "x/y.txt", "interop");
   fs::create_symlink("y.txt", src / "x/l");
   auto out = dir.path() / "a.tar.zst";
-  archive::pack({item_of(src / "x", "work/x"), item_of(src / "x/y.txt", "work/x/y.txt"),
+  ephemera::archive::pack({item_of(src / "x", "work/x"), item_of(src / "x/y.txt", "work/x/y.txt"),
                  item_of(src / "x/l", "work/x/l")},
                 out, {});
   auto dest = dir.path() / "gnu";
@@ -287,16 +288,16 @@ TEST_CASE("a file that changes during a save fails it, unless its rule says '%'"
   auto item = item_of(f, "work/f");
   write(f, "after, and longer"); // changed since the walk
   auto out = dir.path() / "a.tar.zst";
-  CHECK_THROWS_WITH(archive::pack({item}, out, {}), Catch::Contains("changed while it was being saved"));
+  CHECK_THROWS_WITH(ephemera::archive::pack({item}, out, {}), Catch::Contains("changed while it was being saved"));
   CHECK_FALSE(fs::exists(out)); // nothing torn is left behind
   item.may_change = true;
-  CHECK_NOTHROW(archive::pack({item}, out, {}));
+  CHECK_NOTHROW(ephemera::archive::pack({item}, out, {}));
 
   auto gone = item_of(f, "work/f");
   fs::remove(f);
-  CHECK_THROWS_WITH(archive::pack({gone}, out, {}), Catch::Contains("disappeared"));
+  CHECK_THROWS_WITH(ephemera::archive::pack({gone}, out, {}), Catch::Contains("disappeared"));
   gone.may_change = true;
-  auto r = archive::pack({gone}, out, {});
+  auto r = ephemera::archive::pack({gone}, out, {});
   CHECK(r.files == 0);
 }
 
@@ -329,7 +330,7 @@ TEST_CASE("hostile archives are refused and the destination is as before", "[arc
     auto before = snapshot(dir.path() / "dest");
     auto file = build(dir.path() / "h.tar.zst", c.entries);
     auto o = options(file, dest, 4096);
-    CHECK_THROWS_WITH(archive::unpack(file, o), Catch::Contains(c.message));
+    CHECK_THROWS_WITH(ephemera::archive::unpack(file, o), Catch::Contains(c.message));
     CHECK(snapshot(dest) == before);
     CHECK_FALSE(fs::exists(dir.path() / "escape"));
   }
@@ -343,7 +344,7 @@ TEST_CASE("an existing symlink in the destination is never followed", "[archive]
   fs::create_directories(dest);
   fs::create_symlink(outside, dest / "l");
   auto file = build(dir.path() / "h.tar.zst", {reg("work/l/x", "x")});
-  CHECK_THROWS_WITH(archive::unpack(file, options(file, dest)), Catch::Contains("symlink"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest)), Catch::Contains("symlink"));
   CHECK(fs::is_empty(outside));
 }
 
@@ -356,7 +357,7 @@ TEST_CASE("a digest mismatch, a truncated stream or a flipped byte writes nothin
 
   auto wrong = good;
   wrong.expected_sha256 = std::string(64, '0');
-  CHECK_THROWS_WITH(archive::unpack(file, wrong), Catch::Contains("digest mismatch"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, wrong), Catch::Contains("digest mismatch"));
   CHECK_FALSE(fs::exists(dest));
 
   auto bytes = read(file);
@@ -364,19 +365,19 @@ TEST_CASE("a digest mismatch, a truncated stream or a flipped byte writes nothin
   std::string f = bytes;
   f[f.size() / 2] = static_cast<char>(f[f.size() / 2] ^ 0x40);
   write(flipped, f);
-  CHECK_THROWS_WITH(archive::unpack(flipped, good), Catch::Contains("digest mismatch"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(flipped, good), Catch::Contains("digest mismatch"));
   CHECK_FALSE(fs::exists(dest));
 
   // Even with the digest of the damaged file (a manifest that lies), nothing lands.
   auto truncated = dir.path() / "truncated.tar.zst";
   write(truncated, bytes.substr(0, bytes.size() / 2));
   auto lying = options(truncated, dest);
-  CHECK_THROWS_AS(archive::unpack(truncated, lying), util::ArchiveError);
+  CHECK_THROWS_AS(ephemera::archive::unpack(truncated, lying), util::ArchiveError);
   CHECK(snapshot(dest).empty());
-  CHECK_THROWS_AS(archive::unpack(flipped, options(flipped, dest)), util::ArchiveError);
+  CHECK_THROWS_AS(ephemera::archive::unpack(flipped, options(flipped, dest)), util::ArchiveError);
   CHECK(snapshot(dest).empty());
 
-  CHECK_NOTHROW(archive::unpack(file, good));
+  CHECK_NOTHROW(ephemera::archive::unpack(file, good));
   CHECK(read(dest / "b") == "b");
 }
 
@@ -388,7 +389,7 @@ TEST_CASE("a restore that fails part-way removes what it wrote and keeps what wa
                                                 reg("work/new/deep/file", "n"),
                                                 reg("work/z", "x", 04644)});
   auto before = snapshot(dest);
-  CHECK_THROWS(archive::unpack(file, options(file, dest)));
+  CHECK_THROWS(ephemera::archive::unpack(file, options(file, dest)));
   CHECK(snapshot(dest) == before);
   CHECK(read(dest / "a") == "old a");
 }
@@ -407,13 +408,13 @@ TEST_CASE("a 2 GiB sparse file and a 0-byte file round trip (sizes past 2^31)", 
   write(src / "empty", "");
   REQUIRE(fs::file_size(src / "sparse") == size);
   auto out = dir.path() / "a.tar.zst";
-  auto packed = archive::pack({item_of(src / "empty", "work/empty"), item_of(src / "sparse", "work/sparse")}, out, {});
+  auto packed = ephemera::archive::pack({item_of(src / "empty", "work/empty"), item_of(src / "sparse", "work/sparse")}, out, {});
   CHECK(packed.unpacked_bytes == size);
   CHECK(packed.compressed_bytes < (1u << 20)); // zeros compress
 
   auto dest = dir.path() / "dest";
   auto o = options(out, dest, size);
-  auto r = archive::unpack(out, o);
+  auto r = ephemera::archive::unpack(out, o);
   CHECK(r.bytes == size);
   REQUIRE(fs::file_size(dest / "sparse") == size);
   struct stat st {};
@@ -430,7 +431,7 @@ TEST_CASE("a 2 GiB sparse file and a 0-byte file round trip (sizes past 2^31)", 
 
   // One byte short of the declared total is refused.
   auto tight = options(out, dir.path() / "tight", size - 1);
-  CHECK_THROWS_WITH(archive::unpack(out, tight), Catch::Contains("more"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(out, tight), Catch::Contains("more"));
   CHECK_FALSE(fs::exists(dir.path() / "tight" / "sparse"));
 }
 
@@ -449,12 +450,12 @@ TEST_CASE("a new directory tree appears whole or not at all", "[archive]") {
   entries.push_back(reg("work/other/x", "x"));
   entries.push_back(reg("work/../escape", "x"));
   auto file = build(dir.path() / "h.tar.zst", entries);
-  CHECK_THROWS_WITH(archive::unpack(file, options(file, dest, 64 << 20)), Catch::Contains("'..'"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest, 64 << 20)), Catch::Contains("'..'"));
   CHECK(snapshot(dest) == before);
 
   entries.pop_back();
   auto good = build(dir.path() / "g.tar.zst", entries);
-  auto r = archive::unpack(good, options(good, dest, 64 << 20));
+  auto r = ephemera::archive::unpack(good, options(good, dest, 64 << 20));
   CHECK(r.files == 302);
   CHECK(read(dest / "new/d3/f10") == std::string(500, 'x'));
   CHECK(fs::file_size(dest / "new/big") == (3u << 20));
@@ -474,7 +475,7 @@ TEST_CASE("what an interrupted restore staged beside a new directory is removed"
   write(dest / "new.tmp.999999.0123456789abcdef/half", "torn");
   write(dest / "new.tmp.notours/keep", "k");
   auto file = build(dir.path() / "a.tar.zst", {reg("work/new/x", "x")});
-  archive::unpack(file, options(file, dest));
+  ephemera::archive::unpack(file, options(file, dest));
   CHECK(read(dest / "new/x") == "x");
   CHECK_FALSE(fs::exists(dest / "new.tmp.999999.0123456789abcdef"));
   CHECK(fs::exists(dest / "new.tmp.notours/keep"));
@@ -485,10 +486,10 @@ TEST_CASE("inside a new tree, a file where the archive then has a directory is r
   auto dest = dir.path() / "dest";
   fs::create_directories(dest);
   auto file = build(dir.path() / "a.tar.zst", {reg("work/n/x", "x"), reg("work/n/x/y", "y")});
-  CHECK_THROWS_WITH(archive::unpack(file, options(file, dest)), Catch::Contains("where it has a directory"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest)), Catch::Contains("where it has a directory"));
   CHECK(fs::is_empty(dest));
   auto file2 = build(dir.path() / "b.tar.zst", {node("work/n/x", AE_IFDIR), reg("work/n/x", "x")});
-  CHECK_THROWS(archive::unpack(file2, options(file2, dest)));
+  CHECK_THROWS(ephemera::archive::unpack(file2, options(file2, dest)));
   CHECK(fs::is_empty(dest));
 }
 
@@ -500,7 +501,7 @@ TEST_CASE("a restore over an existing tree replaces files and adds new directori
   auto file = build(dir.path() / "a.tar.zst",
                     {reg("work/t/old", "new"), reg("work/t/sub/deep/f", "f"), hard("work/t/sub/h", "work/t/old"),
                      sym("work/t/l", "old")});
-  archive::unpack(file, options(file, dest));
+  ephemera::archive::unpack(file, options(file, dest));
   CHECK(read(dest / "t/old") == "new");
   CHECK(read(dest / "t/keep") == "keep");
   CHECK(read(dest / "t/sub/deep/f") == "f");
@@ -534,16 +535,16 @@ TEST_CASE("many small files, more than the writer holds at once, round trip whol
     write(src / fmt::format("f{:03}", i), content(i, sizes[i]));
   }
   ::link((src / "f003").c_str(), (src / "g-link").c_str()); // after every f: the writer is busy
-  std::vector<archive::PackItem> items;
+  std::vector<ephemera::archive::PackItem> items;
   for (const auto& e : fs::directory_iterator(src)) {
     items.push_back(item_of(e.path(), "work/" + e.path().filename().string()));
   }
   std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   auto out = dir.path() / "many.tar.zst";
-  auto packed = archive::pack(items, out, {});
+  auto packed = ephemera::archive::pack(items, out, {});
   auto dest = dir.path() / "dest";
   auto o = options(out, dest, packed.unpacked_bytes);
-  auto r = archive::unpack(out, o);
+  auto r = ephemera::archive::unpack(out, o);
   CHECK(r.files == sizes.size() + 1);
   for (size_t i = 0; i < sizes.size(); ++i) {
     std::string name = fmt::format("f{:03}", i);
