@@ -549,7 +549,8 @@ private:
       return;
     }
     file(a, e, name, dirfd, target, mode, sec, nsec);
-    tell({name, kind, static_cast<uint64_t>(archive_entry_size(e)), mode & 01777, mtime_ns, {}, {}});
+    tell(
+        {name, kind, static_cast<uint64_t>(archive_entry_size(e)), mode & 01777, mtime_ns, {}, {}});
     m_files.emplace(name, physical);
     ++result.files;
     result.bytes = m_bytes;

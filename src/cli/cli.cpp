@@ -24,8 +24,7 @@ void add_globals(Command app, Globals& g) {
       .envname("EPHEMERA_STORE");
   app.add_option("--root", g.root, "Re-base every absolute path under this directory")
       .capture_default_str();
-  app.add_option("--state-dir", g.state_dir,
-                 "Where pre, persist and post share what the job did")
+  app.add_option("--state-dir", g.state_dir, "Where pre, persist and post share what the job did")
       .envname("EPHEMERA_STATE_DIR");
   app.add_flag("--json", g.json, "Machine-readable output on stdout");
   app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors on stderr");
@@ -65,7 +64,8 @@ Opt Command::add_option(const std::string& name, std::string& into, const std::s
   return Opt(m_app->add_option(name, into, help));
 }
 
-Opt Command::add_option(const std::string& name, std::vector<std::string>& into, const std::string& help) {
+Opt Command::add_option(const std::string& name, std::vector<std::string>& into,
+                        const std::string& help) {
   return Opt(m_app->add_option(name, into, help));
 }
 
@@ -73,11 +73,13 @@ Opt Command::add_option(const std::string& name, int& into, const std::string& h
   return Opt(m_app->add_option(name, into, help));
 }
 
-Opt Command::add_option(const std::string& name, std::optional<int>& into, const std::string& help) {
+Opt Command::add_option(const std::string& name, std::optional<int>& into,
+                        const std::string& help) {
   return Opt(m_app->add_option(name, into, help));
 }
 
-Opt Command::add_option(const std::string& name, std::optional<int64_t>& into, const std::string& help) {
+Opt Command::add_option(const std::string& name, std::optional<int64_t>& into,
+                        const std::string& help) {
   return Opt(m_app->add_option(name, into, help));
 }
 
@@ -90,7 +92,9 @@ Opt Command::add_flag(const std::string& name, bool& into, const std::string& he
   return Opt(m_app->add_flag(name, into, help));
 }
 
-void Command::callback(std::function<void()> fn) { m_app->callback(std::move(fn)); }
+void Command::callback(std::function<void()> fn) {
+  m_app->callback(std::move(fn));
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"ephemera: persist a declared part of a CI job's environment between pristine "

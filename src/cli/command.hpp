@@ -19,8 +19,8 @@ class Opt {
 public:
   explicit Opt(CLI::Option* option) : m_option(option) {}
   Opt required();
-  Opt envname(const std::string& name);   // the environment variable it defaults from
-  Opt capture_default_str();              // --help shows the default
+  Opt envname(const std::string& name); // the environment variable it defaults from
+  Opt capture_default_str();            // --help shows the default
 
 private:
   CLI::Option* m_option;
@@ -38,7 +38,8 @@ public:
   Opt add_option(const std::string& name, int& into, const std::string& help);
   Opt add_option(const std::string& name, std::optional<int>& into, const std::string& help);
   Opt add_option(const std::string& name, std::optional<int64_t>& into, const std::string& help);
-  Opt add_option(const std::string& name, std::optional<std::string>& into, const std::string& help);
+  Opt add_option(const std::string& name, std::optional<std::string>& into,
+                 const std::string& help);
   Opt add_flag(const std::string& name, bool& into, const std::string& help);
   // Runs once the command line is parsed, when this subcommand was chosen.
   void callback(std::function<void()> fn);

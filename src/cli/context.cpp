@@ -25,8 +25,7 @@ void add_context_options(Command sub, ContextOptions& o, bool with_job) {
   sub.add_option("--commit", o.commit, "The commit the job builds").envname("GITHUB_SHA");
   sub.add_option("--job-id", o.job_id, "The job's id").envname("BUILDOMAT_JOB_ID");
   sub.add_option("--event", o.event, "push or pull_request").envname("EPHEMERA_EVENT");
-  sub.add_flag("--untrusted", o.untrusted,
-               "The job is untrusted (e.g. a pull request from a fork)")
+  sub.add_flag("--untrusted", o.untrusted, "The job is untrusted (e.g. a pull request from a fork)")
       .envname("EPHEMERA_UNTRUSTED");
   sub.add_option("--protected-branch", o.protected_branches,
                  "A protected branch besides main and master (repeatable)");

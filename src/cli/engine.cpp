@@ -283,7 +283,7 @@ private:
     e.rel = std::move(rel);
     e.type = w.type == archive::ItemType::directory ? rules::EntryType::directory
              : w.type == archive::ItemType::symlink ? rules::EntryType::symlink
-                                                     : rules::EntryType::file;
+                                                    : rules::EntryType::file;
     e.size = w.size;
     e.mode = w.mode;
     e.mtime_ns = w.mtime_ns;

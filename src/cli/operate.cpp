@@ -241,7 +241,8 @@ void add_ls(Command app, Globals& g, Action& action) {
 }
 
 void add_show(Command app, Globals& g, Action& action) {
-  auto sub = app.add_subcommand("show", "Show one archive's manifest, link and whether it is restorable");
+  auto sub =
+      app.add_subcommand("show", "Show one archive's manifest, link and whether it is restorable");
   auto id = std::make_shared<std::string>();
   sub.add_option("archive", *id, "Object key, link or SHA-256 prefix").required();
   sub.callback([&g, &action, id] { action = [&g, id] { return run_show(g, *id); }; });
@@ -258,12 +259,15 @@ void add_invalidate(Command app, Globals& g, Action& action) {
 }
 
 void add_gc(Command app, Globals& g, Action& action) {
-  auto sub = app.add_subcommand("gc", "Delete what can no longer be restored, and what is over budget");
+  auto sub =
+      app.add_subcommand("gc", "Delete what can no longer be restored, and what is over budget");
   auto flags = std::make_shared<GcFlags>();
   sub.add_option("--keep", flags->keep, "Keep the newest N saves per key and branch");
   sub.add_option("--max-age", flags->max_age, "Delete saves older than this (30d, 12h)");
-  sub.add_option("--max-bytes", flags->max_bytes, "Then delete the oldest until the store fits (50GiB)");
-  sub.add_option("--grace", flags->grace, "Never touch saves or orphans younger than this (default 1h)");
+  sub.add_option("--max-bytes", flags->max_bytes,
+                 "Then delete the oldest until the store fits (50GiB)");
+  sub.add_option("--grace", flags->grace,
+                 "Never touch saves or orphans younger than this (default 1h)");
   sub.add_flag("--dry-run", flags->dry_run, "Print what would be deleted, delete nothing");
   sub.callback([&g, &action, flags] { action = [&g, flags] { return run_gc(g, *flags); }; });
 }

@@ -2,7 +2,6 @@
 
 #include "ephemera_config.hpp"
 
-
 #include <cstdio>
 
 namespace ephemera::cli {

@@ -27,15 +27,24 @@ fs::path sibling_persist_file(const fs::path& job_file) {
 
 namespace {
 
-bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
-bool digit(char c) { return c >= '0' && c <= '9'; }
-bool lower_alnum(char c) { return digit(c) || (c >= 'a' && c <= 'z'); }
-bool letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool lower_alnum(char c) {
+  return digit(c) || (c >= 'a' && c <= 'z');
+}
+bool letter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 // ^[a-z0-9][a-z0-9._-]{0,63}$
 bool valid_name(std::string_view s) {
   return !s.empty() && s.size() <= 64 && lower_alnum(s.front()) &&
-         std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 // ^[A-Za-z0-9._-]{0,128}$
@@ -247,7 +256,6 @@ public:
 private:
   std::vector<Diagnostic>& m_out;
 };
-
 
 // Column of the first byte of a rule inside its TOML string (after the opening quote),
 // so a rule error's offset lands on the right character.

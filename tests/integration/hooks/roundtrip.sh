@@ -74,7 +74,8 @@ echo "lock 1" > "$M/work/job/Cargo.lock"
 mkdir -p "$M/work/job/target/debug"; echo "from the checkout" > "$M/work/job/target/checked-in"
 eph pre --job "$JOB"
 expect_result pre deps hit
-[ "$(cat "$M/work/job/target/checked-in")" = "from the checkout" ] || fail "a file the archive lacks was touched"
+[ "$(cat "$M/work/job/target/checked-in")" = "from the checkout" ] \
+  || fail "a file the archive lacks was touched"
 eph post --job "$JOB" --status 0
 expect_result post deps unchanged
 # ... and a file changed after the restore is a change.

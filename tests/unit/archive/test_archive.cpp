@@ -9,12 +9,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <tuple>
-
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <sys/stat.h>
+#include <tuple>
 #include <unistd.h>
 
 using namespace ephemera;
@@ -98,11 +97,13 @@ fs::path build(const fs::path& out, const std::vector<Hostile>& entries) {
 }
 
 // Admits "work/<anything but 'secret'>" below dest; refuses the rest.
-ephemera::archive::UnpackOptions options(const fs::path& archive_file, const fs::path& dest, uint64_t max = 1 << 20) {
+ephemera::archive::UnpackOptions options(const fs::path& archive_file, const fs::path& dest,
+                                         uint64_t max = 1 << 20) {
   ephemera::archive::UnpackOptions o;
   o.expected_sha256 = util::sha256_file_hex(archive_file);
   o.max_unpacked_bytes = max;
-  o.resolve = [dest](std::string_view name, ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
+  o.resolve = [dest](std::string_view name,
+                     ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
     if (name.rfind("work/", 0) != 0 || name.find("secret") != std::string_view::npos) {
       return std::nullopt;
     }
@@ -140,7 +141,7 @@ ephemera::archive::PackItem item_of(const fs::path& src, const std::string& name
   ephemera::archive::PackItem i;
   i.name = name;
   i.source = src;
-  i.type = S_ISDIR(st.st_mode) ? ephemera::archive::ItemType::directory
+  i.type = S_ISDIR(st.st_mode)   ? ephemera::archive::ItemType::directory
            : S_ISLNK(st.st_mode) ? ephemera::archive::ItemType::symlink
                                  : ephemera::archive::ItemType::file;
   i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
@@ -217,20 +218,23 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
   fs::create_directories(src / "empty");
   fs::create_symlink("a.txt", src / "link");
   ::link((src / "a.txt").c_str(), (src / "hard").c_str());
-  ::chmod((src / "sub/wide").c_str(), 0666);   // more than the umask lets a file be created with
+  ::chmod((src / "sub/wide").c_str(), 0666); // more than the umask lets a file be created with
   ::chmod((src / "sub/sticky").c_str(), 01640);
   ::chmod((src / "empty").c_str(), 0700);
   struct timespec t[2] = {{1500000000, 5}, {1500000000, 5}};
   ::utimensat(AT_FDCWD, (src / "empty").c_str(), t, 0);
   std::vector<ephemera::archive::PackItem> items;
-  for (const char* n : {"a.txt", "empty", "hard", "link", "sub", "sub/sticky", "sub/wide", "zero"}) {
+  for (const char* n :
+       {"a.txt", "empty", "hard", "link", "sub", "sub/sticky", "sub/wide", "zero"}) {
     items.push_back(item_of(src / n, std::string("work/") + n));
   }
   auto out = dir.path() / "a.tar.zst";
   auto packed = ephemera::archive::pack(items, out, {});
   auto dest = dir.path() / "dest";
   auto o = options(out, dest);
-  std::vector<std::tuple<std::string, ephemera::archive::ItemType, uint64_t, uint32_t, int64_t, std::string, std::string>> told;
+  std::vector<std::tuple<std::string, ephemera::archive::ItemType, uint64_t, uint32_t, int64_t,
+                         std::string, std::string>>
+      told;
   o.written = [&](const ephemera::archive::Written& w) {
     told.emplace_back(std::string(w.name), w.type, w.size, w.mode, w.mtime_ns,
                       std::string(w.link_target), std::string(w.hardlink));
@@ -249,7 +253,7 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
     }
     CHECK(mode == (st.st_mode & 07777));
     CHECK(mtime_ns == static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
-    CHECK(type == (S_ISDIR(st.st_mode) ? ephemera::archive::ItemType::directory
+    CHECK(type == (S_ISDIR(st.st_mode)   ? ephemera::archive::ItemType::directory
                    : S_ISLNK(st.st_mode) ? ephemera::archive::ItemType::symlink
                                          : ephemera::archive::ItemType::file));
     if (type == ephemera::archive::ItemType::file) {
@@ -259,7 +263,8 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
       CHECK(link == fs::read_symlink(dest / name.substr(5)).string());
     }
     const std::string& entry = name; // a structured binding is not captured by clang 14
-    const auto& i = *std::find_if(items.begin(), items.end(), [&](const auto& x) { return x.name == entry; });
+    const auto& i =
+        *std::find_if(items.begin(), items.end(), [&](const auto& x) { return x.name == entry; });
     CHECK(mtime_ns == i.mtime_ns);
   }
 }
@@ -271,8 +276,8 @@ TEST_CASE("GNU tar and zstd read what ephemera packs", "[archive]") {
   fs::create_symlink("y.txt", src / "x/l");
   auto out = dir.path() / "a.tar.zst";
   ephemera::archive::pack({item_of(src / "x", "work/x"), item_of(src / "x/y.txt", "work/x/y.txt"),
-                 item_of(src / "x/l", "work/x/l")},
-                out, {});
+                           item_of(src / "x/l", "work/x/l")},
+                          out, {});
   auto dest = dir.path() / "gnu";
   fs::create_directories(dest);
   std::string cmd = "zstd -dc '" + out.string() + "' | tar -x -C '" + dest.string() + "'";
@@ -288,7 +293,8 @@ TEST_CASE("a file that changes during a save fails it, unless its rule says '%'"
   auto item = item_of(f, "work/f");
   write(f, "after, and longer"); // changed since the walk
   auto out = dir.path() / "a.tar.zst";
-  CHECK_THROWS_WITH(ephemera::archive::pack({item}, out, {}), Catch::Contains("changed while it was being saved"));
+  CHECK_THROWS_WITH(ephemera::archive::pack({item}, out, {}),
+                    Catch::Contains("changed while it was being saved"));
   CHECK_FALSE(fs::exists(out)); // nothing torn is left behind
   item.may_change = true;
   CHECK_NOTHROW(ephemera::archive::pack({item}, out, {}));
@@ -344,7 +350,8 @@ TEST_CASE("an existing symlink in the destination is never followed", "[archive]
   fs::create_directories(dest);
   fs::create_symlink(outside, dest / "l");
   auto file = build(dir.path() / "h.tar.zst", {reg("work/l/x", "x")});
-  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest)), Catch::Contains("symlink"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest)),
+                    Catch::Contains("symlink"));
   CHECK(fs::is_empty(outside));
 }
 
@@ -408,7 +415,8 @@ TEST_CASE("a 2 GiB sparse file and a 0-byte file round trip (sizes past 2^31)", 
   write(src / "empty", "");
   REQUIRE(fs::file_size(src / "sparse") == size);
   auto out = dir.path() / "a.tar.zst";
-  auto packed = ephemera::archive::pack({item_of(src / "empty", "work/empty"), item_of(src / "sparse", "work/sparse")}, out, {});
+  auto packed = ephemera::archive::pack(
+      {item_of(src / "empty", "work/empty"), item_of(src / "sparse", "work/sparse")}, out, {});
   CHECK(packed.unpacked_bytes == size);
   CHECK(packed.compressed_bytes < (1u << 20)); // zeros compress
 
@@ -450,7 +458,8 @@ TEST_CASE("a new directory tree appears whole or not at all", "[archive]") {
   entries.push_back(reg("work/other/x", "x"));
   entries.push_back(reg("work/../escape", "x"));
   auto file = build(dir.path() / "h.tar.zst", entries);
-  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest, 64 << 20)), Catch::Contains("'..'"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest, 64 << 20)),
+                    Catch::Contains("'..'"));
   CHECK(snapshot(dest) == before);
 
   entries.pop_back();
@@ -486,7 +495,8 @@ TEST_CASE("inside a new tree, a file where the archive then has a directory is r
   auto dest = dir.path() / "dest";
   fs::create_directories(dest);
   auto file = build(dir.path() / "a.tar.zst", {reg("work/n/x", "x"), reg("work/n/x/y", "y")});
-  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest)), Catch::Contains("where it has a directory"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack(file, options(file, dest)),
+                    Catch::Contains("where it has a directory"));
   CHECK(fs::is_empty(dest));
   auto file2 = build(dir.path() / "b.tar.zst", {node("work/n/x", AE_IFDIR), reg("work/n/x", "x")});
   CHECK_THROWS(ephemera::archive::unpack(file2, options(file2, dest)));
