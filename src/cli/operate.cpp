@@ -17,7 +17,6 @@
 #include <ctime>
 #include <map>
 #include <memory>
-#include <regex>
 
 namespace ephemera::cli {
 
@@ -56,15 +55,21 @@ std::string age(const std::string& created) {
   return fmt::format("{:.0f}d", s / 86400);
 }
 
+// NUMBER[.FRACTION][s|m|h|d|w], no spaces: seconds.
 std::optional<double> parse_duration(const std::string& text) {
-  static const std::regex k_re{R"(^([0-9]+(?:\.[0-9]+)?)([smhdw]?)$)"};
-  std::smatch m;
-  if (!std::regex_match(text, m, k_re)) {
+  size_t end = 0;
+  auto v = jobfile::parse_decimal_prefix(text, end);
+  if (!v) {
     return std::nullopt;
   }
-  double v = std::stod(m[1].str());
-  const std::map<std::string, double> units{{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
-  return v * units.at(m[2].str());
+  const std::pair<std::string_view, double> units[] = {
+      {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+  for (const auto& [unit, factor] : units) {
+    if (std::string_view(text).substr(end) == unit) {
+      return *v * factor;
+    }
+  }
+  return std::nullopt;
 }
 
 struct Filter {

@@ -56,14 +56,7 @@ bool valid_cache_key(std::string_view s) {
 
 } // namespace
 
-std::optional<uint64_t> parse_size(std::string_view text) {
-  // NUMBER[.FRACTION] [UNIT], spaces around.
-  while (!text.empty() && space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && space(text.back())) {
-    text.remove_suffix(1);
-  }
+std::optional<double> parse_decimal_prefix(std::string_view text, size_t& end) {
   size_t i = 0;
   auto digits = [&] {
     size_t from = i;
@@ -81,7 +74,24 @@ std::optional<uint64_t> parse_size(std::string_view text) {
       return std::nullopt;
     }
   }
-  double value = std::stod(std::string(text.substr(0, i)));
+  end = i;
+  return std::stod(std::string(text.substr(0, i)));
+}
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  // NUMBER[.FRACTION] [UNIT], spaces around.
+  while (!text.empty() && space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && space(text.back())) {
+    text.remove_suffix(1);
+  }
+  size_t i = 0;
+  auto number = parse_decimal_prefix(text, i);
+  if (!number) {
+    return std::nullopt;
+  }
+  double value = *number;
   while (i < text.size() && space(text[i])) {
     ++i;
   }

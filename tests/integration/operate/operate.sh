@@ -77,6 +77,17 @@ PY
 left=$(ephemera ls --json | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["job_id"] for r in json.load(sys.stdin)))')
 [ "$left" = "job-s5" ] || fail "gc left: $left"
 
+# A malformed duration or size is a usage error (exit 2) that names the flag.
+refused() { # refused FLAG VALUE
+  local code=0
+  ephemera gc "$1" "$2" 2> "$SCRATCH/bad.err" || code=$?
+  [ "$code" = 2 ] || fail "gc $1 '$2' exited $code"
+  grep -q -- "$1 '$2'" "$SCRATCH/bad.err" || fail "gc $1 '$2': $(cat "$SCRATCH/bad.err")"
+}
+refused --grace "30 d"; refused --grace 1.; refused --grace .5h; refused --grace 2x
+refused --max-age 1h30m; refused --max-age -1d; refused --max-bytes 4gigs
+ephemera gc --grace 1.5h --max-age 2.5w --dry-run > /dev/null || fail "fractional durations refused"
+
 # The grace period protects young saves; --max-bytes and --max-age trim the rest.
 save s6 gamma six 2
 ephemera gc --max-bytes 1 --json | grep -q '"freed_bytes": 0' || fail "gc touched saves younger than the grace period"

@@ -297,6 +297,14 @@ TEST_CASE("sizes", "[jobfile]") {
   CHECK_FALSE(jobfile::parse_size("1 2"));
   CHECK_FALSE(jobfile::parse_size("MiB"));
   CHECK_FALSE(jobfile::parse_size("1 Mi B"));
+  size_t end = 0;
+  CHECK(jobfile::parse_decimal_prefix("30d", end) == std::optional<double>(30));
+  CHECK(end == 2);
+  CHECK(jobfile::parse_decimal_prefix("1.25", end) == std::optional<double>(1.25));
+  CHECK(end == 4);
+  CHECK_FALSE(jobfile::parse_decimal_prefix("1.h", end));
+  CHECK_FALSE(jobfile::parse_decimal_prefix(" 1", end));
+  CHECK_FALSE(jobfile::parse_decimal_prefix("", end));
 }
 
 TEST_CASE("did you mean", "[jobfile]") {
