@@ -1,6 +1,7 @@
 #include "store/backend.hpp"
 
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 #include <fmt/format.h>
 
@@ -11,6 +12,50 @@
 #include <unistd.h>
 
 namespace ephemera::store {
+
+namespace {
+
+// What is wrong with key, or nullptr when it is well formed.
+const char* key_problem(std::string_view key) {
+  if (key.empty()) {
+    return "it is empty";
+  }
+  if (key.size() > 1024) {
+    return "it is longer than 1024 bytes";
+  }
+  for (char c : key) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      return "it holds a control character";
+    }
+  }
+  size_t start = 0;
+  while (true) {
+    size_t end = key.find('/', start);
+    auto part = key.substr(start, end == std::string_view::npos ? key.npos : end - start);
+    if (part.empty()) {
+      return "it has an empty path component";
+    }
+    if (part == "." || part == "..") {
+      return "it has a '.' or '..' path component";
+    }
+    if (end == std::string_view::npos) {
+      return nullptr;
+    }
+    start = end + 1;
+  }
+}
+
+} // namespace
+
+bool valid_key(std::string_view key) { return key_problem(key) == nullptr; }
+
+void check_key(std::string_view key, std::string_view what) {
+  if (const char* why = key_problem(key)) {
+    throw util::StoreError(util::StoreErrorKind::permanent,
+                           fmt::format("refusing {} '{}': {}", what, util::printable(key.substr(0, 200)), why));
+  }
+}
 
 FileSource::FileSource(const std::filesystem::path& path) : m_path(path) {
   m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -6,11 +6,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // Storage backends stay dumb: key-addressed, streamed primitives. Manifests, digests,
 // lookup and retention live once, above them (catalog.hpp).
 namespace ephemera::store {
+
+// Whether key is a well-formed object key, as every key must be where it enters the
+// program (built by the catalog, read from a manifest, listed by a server): not empty, at
+// most 1024 bytes, no leading '/', '/'-separated components none of which is empty, "." or
+// "..", and no byte below 0x20 or 0x7f. A key that passes names the same object on every
+// backend: nothing between here and the store may rewrite it.
+bool valid_key(std::string_view key);
+// Throws util::StoreError(permanent) naming the key (escaped) and what is wrong with it.
+void check_key(std::string_view key, std::string_view what = "object key");
 
 struct ObjectInfo {
   std::string key;

@@ -1,8 +1,18 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
+
+namespace ephemera::util {
+
+// text with every byte below 0x20, 0x7f and '\\' written as an escape (\n, \t, \xNN,
+// \\), so that what a store, a manifest or a file name holds can never move the cursor,
+// colour the terminal or forge a log line. Bytes of 0x80 and above are kept (UTF-8).
+std::string printable(std::string_view text);
+
+} // namespace ephemera::util
 
 namespace ephemera::util::log {
 

@@ -1,4 +1,5 @@
 #include "util/error.hpp"
+#include "util/log.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
@@ -57,4 +58,11 @@ TEST_CASE("temporary names carry the pid that made them", "[util]") {
   CHECK_FALSE(ephemera::util::temp_name_pid("tmp.12.0123456789abcdef"));
   CHECK_FALSE(ephemera::util::temp_name_pid("x.tmp.12.123456789abcdef"));
   CHECK_FALSE(ephemera::util::temp_name_pid(".0123456789abcdef"));
+}
+
+TEST_CASE("printable escapes what could move a terminal or forge a log line", "[util]") {
+  CHECK(printable("plain text, ünïcode") == "plain text, ünïcode");
+  CHECK(printable("a\nephemera: restored") == "a\\nephemera: restored");
+  CHECK(printable("\x1b[2J\t\r\x7f\\") == "\\x1b[2J\\t\\r\\x7f\\\\");
+  CHECK(printable(std::string_view("n\0ul", 4)) == "n\\x00ul");
 }

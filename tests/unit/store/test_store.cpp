@@ -382,3 +382,15 @@ TEST_CASE("a manifest whose signature is not a string is refused, not a crash", 
   j.erase("signature");
   CHECK(store::Manifest::from_json(j).signature.empty());
 }
+
+TEST_CASE("object keys with empty, '.' or '..' components or control bytes are refused", "[store]") {
+  CHECK(store::valid_key("v1/repo/~/name/e1/key/20261201T000000.000000Z-0a1b2c3d.tar.zst"));
+  CHECK(store::valid_key("v1/_invalidations/r/x.json"));
+  for (const std::string& bad : std::vector<std::string>{"", "/v1/x", "v1//x", "v1/x/", "v1/../x", "v1/./x", "..", ".", "v1/x\n",
+                          std::string("v1/\0x", 5), std::string(1025, 'a')}) {
+    INFO(bad);
+    CHECK_FALSE(store::valid_key(bad));
+    CHECK_THROWS_AS(store::check_key(bad), util::StoreError);
+  }
+  CHECK(store::valid_key("v1/..x/x..y/.hidden"));
+}
