@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
       // The digest pack wrote beside the archive, as a restore has it from the manifest.
       auto sidecar = util::read_file_if_exists(std::string(argv[2]) + ".sha256");
       o.expected_sha256 = sidecar ? sidecar->substr(0, 64) : util::sha256_file_hex(argv[2]);
+      o.expected_size = fs::file_size(argv[2]);
       o.max_unpacked_bytes = ~0ULL;
       o.resolve = [dest](std::string_view name, archive::ItemType) -> std::optional<archive::Destination> {
         if (name.substr(0, 5) != "work/") {

@@ -80,10 +80,12 @@ struct Written {
 using WrittenFn = std::function<void(const Written&)>;
 
 struct UnpackOptions {
+  // The manifest's SHA-256 and size of the compressed archive. The unpacker hashes exactly
+  // the bytes it reads and decompresses, and commits nothing unless they are expected_size
+  // bytes with this digest: whoever can write the file (a store's directory, the state dir
+  // a download lands in) cannot swap bytes in after a check.
   std::string expected_sha256;
-  // The caller hashed the file as it wrote it into a directory only this process uses (a
-  // verified download) and checked expected_sha256 itself: not read twice.
-  bool digest_verified = false;
+  uint64_t expected_size = 0;
   uint64_t max_unpacked_bytes = 0;
   Resolve resolve;
   ProgressFn progress;
@@ -98,17 +100,20 @@ struct UnpackResult {
   double seconds = 0;
 };
 
-// Verifies the SHA-256 of the whole file first (nothing is written on a mismatch), then
-// extracts every entry out of sight and moves it into place only when the whole archive was
-// accepted: a directory that does not exist yet is filled under a temporary name beside it
-// and renamed once; a file in a directory that exists is written under a temporary name and
-// renamed. On any failure (refused entry, more bytes than declared, disk full, corrupt
+// Opens archive_file (a regular file of options.expected_size bytes, never through a
+// symlink: anything else is refused before a byte is read) and unpacks it in one read that
+// also hashes it. Every entry is extracted out of sight and moved into place only when the
+// whole archive was accepted and its size and SHA-256 are the expected ones: a directory
+// that does not exist yet is filled under a temporary name beside it and renamed once; a
+// file in a directory that exists is written under a temporary name and renamed. On any
+// failure (refused entry, digest mismatch, more bytes than declared, disk full, corrupt
 // stream) everything written is removed and existing files are untouched. Small files are
 // written by a second thread while this one decompresses. Throws util::ArchiveError naming
-// the first offending entry.
+// the first offending entry (or the digest mismatch, when the bytes were not the expected
+// ones: a corrupt stream is then reported as what it is).
 UnpackResult unpack(const std::filesystem::path& archive_file, const UnpackOptions& options);
-// The same from an open descriptor at offset 0 whose bytes the caller has verified
-// (options.digest_verified must be set); fd stays open.
+// The same from an open descriptor (read from offset 0 with pread, whatever its position;
+// it must be a regular file of options.expected_size bytes); fd stays open.
 UnpackResult unpack_fd(int fd, const UnpackOptions& options);
 
 } // namespace ephemera::archive

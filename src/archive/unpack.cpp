@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace ephemera::archive {
 
@@ -382,6 +383,91 @@ private:
   std::exception_ptr m_failure;
 };
 
+// The compressed archive as libarchive reads it: exactly expected bytes from offset 0,
+// hashed as they are handed over, so the digest checked before the commit is the digest of
+// what was unpacked (the file may be rewritten in place meanwhile by whoever can write it).
+class Input {
+public:
+  Input(int fd, const UnpackOptions& options) : m_fd(fd), m_expected(options.expected_size), m_buf(k_read_block) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw ArchiveError(fmt::format("unable to examine the archive: {}", std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw ArchiveError("the archive is not a regular file; nothing was read");
+    }
+    if (static_cast<uint64_t>(st.st_size) != m_expected) {
+      throw ArchiveError(fmt::format("the archive is {} bytes, the manifest says {}; nothing was read",
+                                     st.st_size, m_expected));
+    }
+  }
+
+  static la_ssize_t read_cb(struct archive* a, void* data, const void** out) {
+    auto* in = static_cast<Input*>(data);
+    ssize_t n = in->next();
+    if (n < 0) {
+      archive_set_error(a, errno, "unable to read the archive: %s", std::strerror(errno));
+      return -1;
+    }
+    *out = in->m_buf.data();
+    return n;
+  }
+
+  // Hashes what libarchive left unread (the end of the last zstd frame, anything after the
+  // tar's end), then checks the size and digest. Throws ArchiveError on a mismatch.
+  void verify(const std::string& expected_sha256) {
+    while (true) {
+      ssize_t n = next();
+      if (n < 0) {
+        throw ArchiveError(fmt::format("unable to read the archive: {}", std::strerror(errno)));
+      }
+      if (n == 0) {
+        break;
+      }
+    }
+    char extra = 0;
+    ssize_t more = ::pread(m_fd, &extra, 1, static_cast<off_t>(m_offset));
+    if (m_offset != m_expected || more != 0) {
+      throw ArchiveError(fmt::format("the archive changed while it was read (it is no longer {} bytes); "
+                                     "nothing was written",
+                                     m_expected));
+    }
+    std::string digest = m_hash.finish_hex();
+    if (digest != expected_sha256) {
+      throw ArchiveError(fmt::format("digest mismatch: the archive's SHA-256 is {}, the manifest says {}; "
+                                     "nothing was written",
+                                     digest, expected_sha256));
+    }
+  }
+
+private:
+  static constexpr size_t k_read_block = 1 << 20;
+
+  // The next block into m_buf, hashed: its size, 0 at the expected end (or at a shorter
+  // file's end), -1 with errno.
+  ssize_t next() {
+    uint64_t left = m_expected - m_offset;
+    if (left == 0) {
+      return 0;
+    }
+    ssize_t n = 0;
+    do {
+      n = ::pread(m_fd, m_buf.data(), std::min<uint64_t>(left, m_buf.size()), static_cast<off_t>(m_offset));
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      m_hash.update(m_buf.data(), static_cast<size_t>(n));
+      m_offset += static_cast<uint64_t>(n);
+    }
+    return n; // 0 before the expected end: the file shrank, and verify() says so
+  }
+
+  int m_fd;
+  uint64_t m_expected;
+  uint64_t m_offset = 0;
+  std::vector<char> m_buf;
+  util::Sha256 m_hash;
+};
+
 // A directory the unpack has reached. `fresh`: this unpack made it, inside a directory
 // staged under a temporary name, so nothing in it existed before and entries are created
 // under their own names; otherwise they are written under temporary names and renamed.
@@ -407,29 +493,39 @@ public:
     }
   }
 
-  // open: archive_read_open_* on the given archive.
-  void run(const std::function<int(struct archive*)>& open, UnpackResult& result) {
+  // Unpacks the archive in fd (Input checked it is a regular file of the expected size),
+  // then verifies its size and digest and only then commits.
+  void run(int fd, UnpackResult& result) {
+    Input input(fd, m_options);
     std::unique_ptr<struct archive, ReadDeleter> a(archive_read_new());
     archive_read_support_filter_zstd(a.get());
     archive_read_support_format_tar(a.get());
-    if (open(a.get()) != ARCHIVE_OK) {
-      throw ArchiveError(fmt::format("not a tar.zst archive: {}", archive_error_string(a.get())));
-    }
-    archive_entry* e = nullptr;
-    while (true) {
-      int r = archive_read_next_header(a.get(), &e);
-      if (r == ARCHIVE_EOF) {
-        break;
+    try {
+      if (archive_read_open2(a.get(), &input, nullptr, Input::read_cb, nullptr, nullptr) != ARCHIVE_OK) {
+        throw ArchiveError(fmt::format("not a tar.zst archive: {}", archive_error_string(a.get())));
       }
-      if (r < ARCHIVE_WARN) {
-        throw ArchiveError(fmt::format("corrupt archive after {} entries: {}",
-                                       result.files + result.directories + result.symlinks,
-                                       archive_error_string(a.get())));
+      archive_entry* e = nullptr;
+      while (true) {
+        int r = archive_read_next_header(a.get(), &e);
+        if (r == ARCHIVE_EOF) {
+          break;
+        }
+        if (r < ARCHIVE_WARN) {
+          throw ArchiveError(fmt::format("corrupt archive after {} entries: {}",
+                                         result.files + result.directories + result.symlinks,
+                                         archive_error_string(a.get())));
+        }
+        entry(a.get(), e, result);
       }
-      entry(a.get(), e, result);
+      m_writers.drain();
+    } catch (const ArchiveError&) {
+      // Bytes other than the manifest's are the cause worth naming, whatever they broke.
+      m_writers.stop();
+      input.verify(m_options.expected_sha256);
+      throw;
     }
-    m_writers.drain();
     m_writers.stop();
+    input.verify(m_options.expected_sha256);
     commit();
   }
 
@@ -860,29 +956,23 @@ private:
 } // namespace
 
 UnpackResult unpack(const fs::path& archive_file, const UnpackOptions& options) {
-  auto start = std::chrono::steady_clock::now();
-  std::string digest = options.digest_verified ? options.expected_sha256 : util::sha256_file_hex(archive_file);
-  if (digest != options.expected_sha256) {
-    throw ArchiveError(fmt::format("digest mismatch: the archive's SHA-256 is {}, the manifest "
-                                   "says {}; nothing was written",
-                                   digest, options.expected_sha256));
+  struct stat st {};
+  int fd = util::open_regular(archive_file, st);
+  if (fd < 0) {
+    throw ArchiveError(fmt::format("unable to open {}: {}; nothing was read", archive_file.string(),
+                                   errno == ELOOP   ? "it is a symlink"
+                                   : errno == EINVAL ? "it is not a regular file"
+                                                     : std::strerror(errno)));
   }
-  UnpackResult result;
-  Unpacker unpacker(options);
-  unpacker.run([&](struct archive* a) { return archive_read_open_filename(a, archive_file.c_str(), 1 << 20); },
-               result);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
+  util::Fd guard(fd);
+  return unpack_fd(fd, options);
 }
 
 UnpackResult unpack_fd(int fd, const UnpackOptions& options) {
-  if (!options.digest_verified) {
-    throw ArchiveError("internal: unpack_fd of an archive nobody verified");
-  }
   auto start = std::chrono::steady_clock::now();
   UnpackResult result;
   Unpacker unpacker(options);
-  unpacker.run([&](struct archive* a) { return archive_read_open_fd(a, fd, 1 << 20); }, result);
+  unpacker.run(fd, result);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

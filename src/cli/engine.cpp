@@ -435,8 +435,10 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     entry.branch_match = found->own_branch ? "own" : "other";
     entry.archive = archive_info(catalog(), m);
 
-    // A store on this machine is verified and unpacked where it lies; any other is
-    // downloaded (hashing on the way) into our own temporary directory first.
+    // A store on this machine is unpacked where it lies; any other is downloaded (hashing
+    // on the way, so a bad download is a clean miss) into the state dir first. Either way
+    // the unpack hashes what it reads: the job can write the state dir, and a store writer
+    // the store's directory.
     std::optional<util::TempDir> tmp;
     fs::path file;
     int local = catalog().open_verified(m);
@@ -448,8 +450,8 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       catalog().download(m, file);
     }
     archive::UnpackOptions opts;
-    opts.expected_sha256 = m.sha256;
-    opts.digest_verified = true;
+    opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
+    opts.expected_size = m.compressed_size;
     opts.max_unpacked_bytes = m.unpacked_bytes;
     // Each anchor's host directory, computed once rather than for each of the entries.
     std::array<fs::path, 3> hosts;
@@ -457,15 +459,18 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       hosts.at(static_cast<size_t>(a)) = m_anchors.host(a);
     }
     opts.resolve = [&](std::string_view name,
-                       archive::ItemType type) -> std::optional<archive::Destination> {
+                       archive::ItemType /*type*/) -> std::optional<archive::Destination> {
       auto where = split_name(name);
       if (!where) {
         return std::nullopt;
       }
       auto& [anchor, rel] = *where;
-      bool admitted = rules.selects(anchor, rel).has_value() ||
-                      (type == archive::ItemType::directory && rules.may_contain(anchor, rel));
-      if (!admitted) {
+      // Directories too only where the rules select them: an entry for a directory the
+      // rules merely pass through (/tmp for '/tmp/**/*.txt', ~/.cargo for
+      // '~/.cargo/registry') would have its mode and times set on a directory the stanza
+      // does not own. The parents a selected entry needs are made by the unpack with a
+      // default mode, and existing ones are left as they are. save never archives them.
+      if (!rules.selects(anchor, rel)) {
         return std::nullopt;
       }
       return archive::Destination{hosts.at(static_cast<size_t>(anchor)), std::move(rel)};

@@ -1,6 +1,7 @@
 #include "store/catalog.hpp"
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
 
@@ -397,27 +398,16 @@ int Catalog::open_verified(const Manifest& m) {
   if (fd < 0) {
     return -1;
   }
-  try {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("unable to stat {}: {}", m_backend->url(m.archive), std::strerror(errno)));
-    }
-    std::string digest;
-    try {
-      digest = util::sha256_fd_hex(fd, m_backend->url(m.archive));
-    } catch (const StoreError&) {
-      throw;
-    } catch (const util::Error& e) {
-      throw StoreError(StoreErrorKind::permanent, e.what());
-    }
-    check_archive(m, static_cast<uint64_t>(st.st_size), digest);
-    ::lseek(fd, 0, SEEK_SET);
-    return fd;
-  } catch (...) {
-    ::close(fd);
-    throw;
+  util::Fd guard(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("unable to stat {}: {}", m_backend->url(m.archive), std::strerror(errno)));
   }
+  // The size now, before a byte is read; the digest as the unpacker reads (it hashes
+  // exactly the bytes it unpacks and commits nothing on a mismatch).
+  check_archive(m, static_cast<uint64_t>(st.st_size), m.sha256);
+  return guard.release();
 }
 
 std::string Catalog::link(const Manifest& m) const { return m_backend->url(m.archive); }

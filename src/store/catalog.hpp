@@ -103,11 +103,13 @@ public:
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
   // or a size other than the manifest's (dest is then removed).
   void download(const Manifest& manifest, const std::filesystem::path& dest);
-  // For a store on this machine: the archive opened where it lies, its size and SHA-256
-  // checked through that descriptor, which is returned at offset 0 for unpacking (the
-  // store never rewrites an object in place; a replacement is a new file renamed over the
-  // name, so the descriptor keeps the bytes that were checked). -1 for a remote store.
-  // Throws StoreError like download().
+  // For a store on this machine: the archive opened where it lies (a regular file, never
+  // through a symlink, never a fifo or device) and its size checked against the manifest
+  // before a byte is read; returned at offset 0. Its digest is NOT checked here: a writer
+  // of the store's directory could rewrite the bytes between a check and a second read, so
+  // archive::unpack_fd hashes exactly the bytes it unpacks and commits nothing on a
+  // mismatch. -1 for a remote store. Throws StoreError (not_found, or permanent for a size
+  // other than the manifest's or a file that is not a regular one).
   int open_verified(const Manifest& manifest);
 
   std::string link(const Manifest& manifest) const;

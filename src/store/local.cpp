@@ -69,7 +69,15 @@ void LocalBackend::get(const std::string& key, Sink& sink) {
 
 int LocalBackend::open_local(const std::string& key) {
   auto p = path_of(key);
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  // Objects are regular files the store wrote: a symlink, fifo or device planted under an
+  // object's name is refused before it is read (it could name any file, or never end).
+  struct stat st {};
+  int fd = util::open_regular(p, st);
+  if (fd < 0 && (errno == ELOOP || errno == EINVAL)) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("unable to read {}: {}", p.string(),
+                                 errno == ELOOP ? "it is a symlink" : "it is not a regular file"));
+  }
   if (fd < 0) {
     fail("read", p, errno == ENOTDIR ? ENOENT : errno);
   }

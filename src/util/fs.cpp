@@ -66,6 +66,27 @@ fs::path temp_name_beside(const fs::path& target) {
   return fs::path(fmt::format("{}.tmp.{}.{:016x}", target.string(), ::getpid(), rng()));
 }
 
+int open_regular(const fs::path& path, struct stat& st) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return -1;
+  }
+  int err = 0;
+  if (::fstat(fd, &st) != 0) {
+    err = errno;
+  } else if (!S_ISREG(st.st_mode)) {
+    err = EINVAL;
+  } else if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
 Fd::~Fd() {
   if (fd >= 0) {
     ::close(fd);

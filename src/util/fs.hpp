@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <sys/stat.h>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,12 @@ std::filesystem::path temp_name_beside(const std::filesystem::path& target);
 
 // The pid in a name temp_name_beside made ("x.tmp.<pid>.<16 hex digits>"), or nullopt.
 std::optional<long> temp_name_pid(std::string_view name);
+
+// Opens path read-only as a file that must be a regular one, before a byte of it is read:
+// never through a symlink at its last component and never blocking (a fifo or a device
+// would hang or never end). Returns the descriptor, blocking again, with st filled; or -1
+// with errno set (ELOOP for a symlink, EINVAL for anything else that is not a regular file).
+int open_regular(const std::filesystem::path& path, struct stat& st);
 
 // Owns a file descriptor: closes it on destruction unless it is -1 or was released.
 struct Fd {

@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::ofstream(file, std::ios::binary) << bytes;
   ephemera::archive::UnpackOptions o;
   o.expected_sha256 = ephemera::util::sha256_hex(bytes);
+  o.expected_size = bytes.size();
   o.max_unpacked_bytes = 1 << 20;
   fs::path dest = base / "dest";
   o.resolve = [dest](std::string_view name, ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {

@@ -101,6 +101,7 @@ ephemera::archive::UnpackOptions options(const fs::path& archive_file, const fs:
                                          uint64_t max = 1 << 20) {
   ephemera::archive::UnpackOptions o;
   o.expected_sha256 = util::sha256_file_hex(archive_file);
+  o.expected_size = fs::file_size(archive_file);
   o.max_unpacked_bytes = max;
   o.resolve = [dest](std::string_view name,
                      ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
@@ -566,4 +567,100 @@ TEST_CASE("many small files, more than the writer holds at once, round trip whol
   ::stat((dest / "f003").c_str(), &a);
   ::stat((dest / "g-link").c_str(), &h);
   CHECK(a.st_ino == h.st_ino);
+}
+
+TEST_CASE("an archive that is not a regular file is refused before a byte is read", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  auto good = build(dir.path() / "a.tar.zst", {reg("work/a", "a")});
+  auto o = options(good, dest);
+  // A fifo with no writer would block a plain open or read forever; /dev/zero never ends.
+  auto fifo = dir.path() / "fifo.tar.zst";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(ephemera::archive::unpack(fifo, o), Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(ephemera::archive::unpack("/dev/zero", o), Catch::Contains("not a regular file"));
+  // A symlink to a good archive is not followed either.
+  fs::create_symlink(good, dir.path() / "link.tar.zst");
+  CHECK_THROWS_WITH(ephemera::archive::unpack(dir.path() / "link.tar.zst", o), Catch::Contains("symlink"));
+  int zero = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+  REQUIRE(zero >= 0);
+  util::Fd guard(zero);
+  CHECK_THROWS_WITH(ephemera::archive::unpack_fd(zero, o), Catch::Contains("not a regular file"));
+  // A size other than the manifest's is refused before reading too.
+  auto longer = o;
+  longer.expected_size += 1;
+  CHECK_THROWS_WITH(ephemera::archive::unpack(good, longer), Catch::Contains("the manifest says"));
+  CHECK_FALSE(fs::exists(dest));
+  CHECK_NOTHROW(ephemera::archive::unpack(good, o));
+  CHECK(read(dest / "a") == "a");
+}
+
+namespace {
+
+// Two archives of one size (a file of random bytes each, which zstd stores as they are),
+// with different names and contents: one can be swapped for the other in place.
+std::pair<fs::path, fs::path> twins(const fs::path& dir) {
+  std::string r1(3 << 20, '\0');
+  std::string r2(3 << 20, '\0');
+  uint64_t x = 88172645463325252ULL;
+  for (size_t i = 0; i < r1.size(); ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    r1[i] = static_cast<char>(x);
+    r2[i] = static_cast<char>(x >> 32);
+  }
+  auto a = build(dir / "a.tar.zst", {reg("work/one", "1"), reg("work/good", r1)});
+  auto b = build(dir / "b.tar.zst", {reg("work/one", "1"), reg("work/evil", r2)});
+  REQUIRE(fs::file_size(a) == fs::file_size(b));
+  return {a, b};
+}
+
+void overwrite(const fs::path& file, const std::string& bytes) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC); // in place: the same inode
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+} // namespace
+
+TEST_CASE("bytes that are not the manifest's are never committed, even if they come later", "[archive]") {
+  util::TempDir dir;
+  auto [a, b] = twins(dir.path());
+  auto dest = dir.path() / "dest";
+  write(dest / "one", "old");
+  auto before = snapshot(dest);
+  auto o = options(a, dest, 8 << 20);
+  const std::string evil = read(b);
+
+  // Checked, then rewritten in place before the unpack reads it (what a store writer or the
+  // job, which can write the state dir a download lands in, can do between two reads).
+  int fd = ::open(a.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  util::Fd guard(fd);
+  overwrite(a, evil);
+  CHECK_THROWS_WITH(ephemera::archive::unpack_fd(fd, o), Catch::Contains("digest mismatch"));
+  CHECK(snapshot(dest) == before);
+
+  // Rewritten while it is being unpacked: the first block is read, then the rest changes.
+  auto [a2, b2] = twins(dir.path());
+  auto o2 = options(a2, dest, 8 << 20);
+  bool swapped = false;
+  o2.resolve = [&, inner = o2.resolve](std::string_view name, ephemera::archive::ItemType type) {
+    if (!swapped) {
+      overwrite(a2, evil);
+      swapped = true;
+    }
+    return inner(name, type);
+  };
+  CHECK_THROWS_WITH(ephemera::archive::unpack(a2, o2), Catch::Contains("digest mismatch"));
+  CHECK(swapped);
+  CHECK(snapshot(dest) == before);
+  CHECK_FALSE(fs::exists(dest / "evil"));
+  CHECK_FALSE(fs::exists(dest / "good"));
+
+  // Untouched, it unpacks.
+  auto [a3, b3] = twins(dir.path());
+  (void)b3;
+  CHECK_NOTHROW(ephemera::archive::unpack(a3, options(a3, dest, 8 << 20)));
+  CHECK(fs::file_size(dest / "good") == (3u << 20));
 }

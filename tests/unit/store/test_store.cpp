@@ -247,7 +247,7 @@ TEST_CASE("downloads check size and digest and leave nothing on a mismatch", "[s
   CHECK_FALSE(fs::exists(dir.path() / "bad"));
 }
 
-TEST_CASE("a local archive is verified where it lies, through the descriptor it is read by", "[store]") {
+TEST_CASE("a local archive is opened where it lies: a regular file of the manifest's size", "[store]") {
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   auto a = file_with(dir.path() / "a", "archive bytes");
@@ -256,17 +256,26 @@ TEST_CASE("a local archive is verified where it lies, through the descriptor it 
   int fd = cat.open_verified(m);
   REQUIRE(fd >= 0);
   // Replaced by a new file renamed over its name (how the store writes): the descriptor
-  // still reads the bytes that were checked, from the start.
+  // still reads the bytes it opened, from the start.
   auto other = file_with(dir.path() / "other", "archive bytez");
   fs::rename(other, fs::path(url) / m.archive);
   char buf[32] = {};
   CHECK(::read(fd, buf, sizeof buf) == 13);
   CHECK(std::string(buf) == "archive bytes");
   ::close(fd);
-  // Now the file under the name is wrong: refused, by digest and then by size.
-  CHECK_THROWS_WITH(cat.open_verified(m), Catch::Contains("digest mismatch"));
+  // Bytes of the right size are opened (the unpacker hashes what it reads); another size,
+  // a symlink, a fifo (whose open would block) or a missing file are refused up front.
+  fd = cat.open_verified(m);
+  CHECK(fd >= 0);
+  ::close(fd);
   std::ofstream(fs::path(url) / m.archive, std::ios::binary) << "short";
   CHECK_THROWS_WITH(cat.open_verified(m), Catch::Contains("the manifest says 13"));
+  fs::remove(fs::path(url) / m.archive);
+  fs::create_symlink(dir.path() / "a", fs::path(url) / m.archive);
+  CHECK_THROWS_WITH(cat.open_verified(m), Catch::Contains("symlink"));
+  fs::remove(fs::path(url) / m.archive);
+  REQUIRE(::mkfifo((fs::path(url) / m.archive).c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(cat.open_verified(m), Catch::Contains("not a regular file"));
   fs::remove(fs::path(url) / m.archive);
   CHECK_THROWS_AS(cat.open_verified(m), util::StoreError);
 }
