@@ -91,6 +91,67 @@ template <typename T> T field(const json& j, const char* key) {
   }
 }
 
+// A whole number from 0 to max. nlohmann's get<uint64_t>() wraps -1 to 2^64-1 and truncates
+// 1.5 to 1: a store writer must not choose a size or epoch by either.
+uint64_t count_field(const json& j, const char* key, uint64_t max = UINT64_MAX) {
+  if (!j.contains(key)) {
+    throw StoreError(StoreErrorKind::permanent, fmt::format("manifest has no '{}'", key));
+  }
+  const auto& v = j.at(key);
+  bool whole = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+  if (!whole || v.get<uint64_t>() > max) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("manifest field '{}' is {}, not a whole number from 0 to {}", key,
+                                 util::printable(v.dump().substr(0, 40)), max));
+  }
+  return v.get<uint64_t>();
+}
+
+bool lower_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Exactly the shape rfc3339_now() writes, so that times compare as strings.
+bool canonical_time(const std::string& text) {
+  static const std::string shape = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+  if (text.size() != shape.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < shape.size(); ++i) {
+    bool digit = text[i] >= '0' && text[i] <= '9';
+    if (shape[i] == 'd' ? !digit : text[i] != shape[i]) {
+      return false;
+    }
+  }
+  return parse_rfc3339(text).has_value();
+}
+
+bool ends_with(std::string_view text, std::string_view tail) {
+  return text.size() >= tail.size() && text.substr(text.size() - tail.size()) == tail;
+}
+
+// Throws unless m lies where publish() puts it: object is <scope>/<key>/<stamp>.json with
+// the scope and key of its own fields, and its archive is <scope>/<key>/<stamp>.tar.zst. So a
+// manifest copied into another scope is refused, and no manifest can name a file outside the
+// store or another save's archive (which gc would then remove with it).
+void check_placement(const Manifest& m, const std::string& object) {
+  check_key(object, "manifest object");
+  std::string dir = scope_prefix(m.repository, m.target, m.name, m.epoch) + sanitise(m.key) + "/";
+  if (object.rfind(dir, 0) != 0 || !ends_with(object, ".json") ||
+      object.size() <= dir.size() + 5 || object.find('/', dir.size()) != std::string::npos) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("its scope and key say it belongs in '{}', not here",
+                                 util::printable(dir)));
+  }
+  std::string own = object.substr(0, object.size() - 5) + ".tar.zst";
+  if (m.archive != own) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("its archive '{}' is not its own object '{}'",
+                                 util::printable(m.archive.substr(0, 200)), util::printable(own)));
+  }
+}
+
 class HashingFileSink : public Sink {
 public:
   explicit HashingFileSink(const fs::path& path) : m_path(path) {
@@ -107,9 +168,9 @@ public:
   void write(const char* data, size_t size) override {
     m_hash.update(data, size);
     m_bytes += size;
-    if (m_limit != 0 && m_bytes > m_limit) {
+    if (m_limit && m_bytes > *m_limit) {
       throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("the store sent more than the {} bytes the manifest declares", m_limit));
+                       fmt::format("the store sent more than the {} bytes the manifest declares", *m_limit));
     }
     size_t done = 0;
     while (done < size) {
@@ -136,7 +197,7 @@ private:
   int m_fd = -1;
   util::Sha256 m_hash;
   uint64_t m_bytes = 0;
-  uint64_t m_limit = 0;
+  std::optional<uint64_t> m_limit; // every value is a limit, 0 included
 };
 
 } // namespace
@@ -167,25 +228,26 @@ json Manifest::to_json(bool with_signature) const {
   return j;
 }
 
-Manifest Manifest::from_json(const json& j) {
+Manifest Manifest::from_json(const json& j, const std::string& object) {
   if (!j.is_object()) {
     throw StoreError(StoreErrorKind::permanent, "a manifest must be a JSON object");
   }
   Manifest m;
   m.format = field<std::string>(j, "format");
   if (m.format != k_manifest_format) {
-    throw StoreError(StoreErrorKind::permanent, fmt::format("unknown manifest format '{}'", m.format));
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("unknown manifest format '{}'", util::printable(m.format.substr(0, 80))));
   }
   m.repository = field<std::string>(j, "repository");
   m.target = field<std::string>(j, "target");
   m.name = field<std::string>(j, "name");
-  m.epoch = field<int64_t>(j, "epoch");
+  m.epoch = static_cast<int64_t>(count_field(j, "epoch", INT64_MAX));
   m.key = field<std::string>(j, "key");
   m.archive = field<std::string>(j, "archive");
-  m.compressed_size = field<uint64_t>(j, "compressed_size");
+  m.compressed_size = count_field(j, "compressed_size");
   m.sha256 = field<std::string>(j, "sha256");
-  m.unpacked_bytes = field<uint64_t>(j, "unpacked_bytes");
-  m.files = field<uint64_t>(j, "files");
+  m.unpacked_bytes = count_field(j, "unpacked_bytes");
+  m.files = count_field(j, "files");
   m.created = field<std::string>(j, "created");
   m.job_id = field<std::string>(j, "job_id");
   m.commit = field<std::string>(j, "commit");
@@ -197,9 +259,16 @@ Manifest Manifest::from_json(const json& j) {
   if (j.contains("signature")) {
     m.signature = field<std::string>(j, "signature"); // optional, but a string when present
   }
-  if (m.sha256.size() != 64 || !parse_rfc3339(m.created) || m.archive.empty()) {
-    throw StoreError(StoreErrorKind::permanent, "manifest has a malformed sha256, created time or archive");
+  if (m.sha256.size() != 64 || !lower_hex(m.sha256) || !canonical_time(m.created)) {
+    throw StoreError(StoreErrorKind::permanent, "manifest has a malformed sha256 or created time");
   }
+  // Every archive holds at least the tar's end blocks: a size of 0 is a forgery, and would
+  // leave nothing for a download to be held to.
+  if (m.compressed_size == 0) {
+    throw StoreError(StoreErrorKind::permanent, "manifest field 'compressed_size' is 0");
+  }
+  check_placement(m, object);
+  m.object = object;
   return m;
 }
 
@@ -257,8 +326,7 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
       if (j.is_discarded()) {
         throw StoreError(StoreErrorKind::permanent, "not JSON");
       }
-      auto m = Manifest::from_json(j);
-      m.object = o.key;
+      auto m = Manifest::from_json(j, o.key);
       m.stored = o.mtime;
       out.push_back(std::move(m));
     } catch (const StoreError& e) {
@@ -266,7 +334,8 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
         throw;
       }
       if (e.kind() == StoreErrorKind::permanent) {
-        util::log::warn("ignoring manifest {}: {}", m_backend->url(o.key), e.what());
+        util::log::warn("ignoring manifest {}: {}", util::printable(m_backend->url(o.key)),
+                        e.what());
       }
     }
   }
@@ -326,6 +395,11 @@ std::optional<LookupResult> Catalog::lookup(const LookupRequest& r) {
                         m.signature.empty() ? "no" : "a bad");
         warned = true;
       }
+      return false;
+    }
+    // The manifest's own (signed) scope, not only where it was found.
+    if (m.repository != r.repository || m.target != r.target || m.name != r.name ||
+        m.epoch != r.epoch) {
       return false;
     }
     if ((!m.trusted || r.own_branch_only) && m.branch != r.branch) {

@@ -50,8 +50,12 @@ struct Manifest {
   }
 
   nlohmann::json to_json(bool with_signature = true) const;
-  // Throws util::StoreError(permanent) naming what is wrong.
-  static Manifest from_json(const nlohmann::json& j);
+  // The manifest read from the object key it lies at, which becomes its `object`. Throws
+  // util::StoreError(permanent) naming what is wrong: a missing or mistyped field, a number
+  // that is negative, fractional or out of range, a compressed_size of 0, or a manifest not
+  // valid where it lies (its repository, target, name, epoch and key are not those of its
+  // object path, or its archive is not its own object name: <stamp>.json -> <stamp>.tar.zst).
+  static Manifest from_json(const nlohmann::json& j, const std::string& object);
 };
 
 struct Invalidation {

@@ -63,13 +63,17 @@ store::LookupRequest request(const std::string& key, const std::string& branch,
   return r;
 }
 
-// The least a manifest needs to be read back.
+// Where publish() puts the manifest of minimal_manifest().
+const std::string k_minimal_object = "v1/r/~/n/e0/k/20261124T164000.123456Z-0a1b2c3d.json";
+
+// The least a manifest needs to be read back from k_minimal_object.
 store::Manifest minimal_manifest() {
   store::Manifest m;
   m.repository = "r";
   m.name = "n";
   m.key = "k";
-  m.archive = "v1/x.tar.zst";
+  m.archive = "v1/r/~/n/e0/k/20261124T164000.123456Z-0a1b2c3d.tar.zst";
+  m.compressed_size = 1;
   m.sha256 = std::string(64, 'a');
   m.created = "2026-11-24T16:40:00.123456Z";
   return m;
@@ -282,14 +286,16 @@ TEST_CASE("a local archive is opened where it lies: a regular file of the manife
 
 TEST_CASE("manifests that are not ours are refused with a reason", "[store]") {
   using nlohmann::json;
-  CHECK_THROWS_AS(store::Manifest::from_json(json::array()), util::StoreError);
-  CHECK_THROWS_AS(store::Manifest::from_json(json{{"format", "something/9"}}), util::StoreError);
+  CHECK_THROWS_AS(store::Manifest::from_json(json::array(), k_minimal_object), util::StoreError);
+  CHECK_THROWS_AS(store::Manifest::from_json(json{{"format", "something/9"}}, k_minimal_object),
+                  util::StoreError);
   auto m = minimal_manifest();
-  auto back = store::Manifest::from_json(m.to_json());
+  auto back = store::Manifest::from_json(m.to_json(), k_minimal_object);
   CHECK(back.archive == m.archive);
+  CHECK(back.object == k_minimal_object);
   auto bad = m.to_json();
   bad["sha256"] = 12;
-  CHECK_THROWS_AS(store::Manifest::from_json(bad), util::StoreError);
+  CHECK_THROWS_AS(store::Manifest::from_json(bad, k_minimal_object), util::StoreError);
 }
 
 TEST_CASE("gc plans: invalidated, old epochs, keep, age, bytes, orphans after the grace", "[store]") {
@@ -387,9 +393,9 @@ TEST_CASE("a manifest whose signature is not a string is refused, not a crash", 
   auto m = minimal_manifest();
   auto j = m.to_json();
   j["signature"] = 5;
-  CHECK_THROWS_AS(store::Manifest::from_json(j), util::StoreError);
+  CHECK_THROWS_AS(store::Manifest::from_json(j, k_minimal_object), util::StoreError);
   j.erase("signature");
-  CHECK(store::Manifest::from_json(j).signature.empty());
+  CHECK(store::Manifest::from_json(j, k_minimal_object).signature.empty());
 }
 
 TEST_CASE("object keys with empty, '.' or '..' components or control bytes are refused", "[store]") {
@@ -402,4 +408,124 @@ TEST_CASE("object keys with empty, '.' or '..' components or control bytes are r
     CHECK_THROWS_AS(store::check_key(bad), util::StoreError);
   }
   CHECK(store::valid_key("v1/..x/x..y/.hidden"));
+}
+
+TEST_CASE("forged manifests are refused where they are read, saying what is wrong", "[store]") {
+  using nlohmann::json;
+  const std::string dir = "v1/r/~/n/e0/k/";
+  struct Case {
+    const char* what;
+    const char* field;           // set to value; nullptr: the manifest as it is
+    json value;
+    std::string object;          // where it lies; "" : k_minimal_object
+    const char* reason;
+  };
+  const std::vector<Case> cases{
+      {"absolute archive", "archive", "/etc/passwd", "", "is not its own object"},
+      {"archive with ..", "archive", dir + "../../../../../../etc/passwd", "", "is not its own object"},
+      {"another scope's archive", "archive", "v1/r/~/other/e0/k/20261124T164000.123456Z-0a1b2c3d.tar.zst",
+       "", "is not its own object"},
+      {"another save's archive", "archive", dir + "20250101T000000.000000Z-ffffffff.tar.zst", "",
+       "is not its own object"},
+      {"archive of another kind", "archive", dir + "20261124T164000.123456Z-0a1b2c3d.json", "",
+       "is not its own object"},
+      {"negative size", "compressed_size", -1, "", "not a whole number"},
+      {"fractional size", "compressed_size", 1.5, "", "not a whole number"},
+      {"size past 2^64", "compressed_size", json::parse("18446744073709551616"), "", "not a whole number"},
+      {"size as a string", "compressed_size", "12", "", "not a whole number"},
+      {"size 0", "compressed_size", 0, "", "'compressed_size' is 0"},
+      {"negative unpacked bytes", "unpacked_bytes", -5, "", "not a whole number"},
+      {"fractional file count", "files", 2.5, "", "not a whole number"},
+      {"negative epoch", "epoch", -1, "", "not a whole number"},
+      {"epoch written as a float", "epoch", 0.0, "", "not a whole number"},
+      {"epoch past int64", "epoch", json::parse("9223372036854775808"), "", "not a whole number"},
+      {"epoch not the path's", "epoch", 1, "", "belongs in 'v1/r/~/n/e1/k/'"},
+      {"repository not the path's", "repository", "s", "", "belongs in 'v1/s/~/n/e0/k/'"},
+      {"target not the path's", "target", "t", "", "belongs in 'v1/r/t/n/e0/k/'"},
+      {"name not the path's", "name", "m", "", "belongs in 'v1/r/~/m/e0/k/'"},
+      {"key not the path's", "key", "j", "", "belongs in 'v1/r/~/n/e0/j/'"},
+      {"a deeper object", nullptr, nullptr, dir + "sub/20261124T164000.123456Z-0a1b2c3d.json", "belongs in"},
+      {"an empty stamp", nullptr, nullptr, dir + ".json", "belongs in"},
+      {"an object not .json", nullptr, nullptr, dir + "20261124T164000.123456Z-0a1b2c3d.txt", "belongs in"},
+      {"an object with ..", nullptr, nullptr, dir + "../k/x.json", "'..' path component"},
+      {"a created time of another shape", "created", "2026-11-24T16:40:00Z", "", "created time"},
+      {"an upper-case digest", "sha256", std::string(64, 'A'), "", "malformed sha256"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto j = minimal_manifest().to_json();
+    if (c.field != nullptr) {
+      j[c.field] = c.value;
+    }
+    CHECK_THROWS_WITH(store::Manifest::from_json(j, c.object.empty() ? k_minimal_object : c.object),
+                      Catch::Contains(c.reason));
+  }
+  // The same manifest, valid where it lies, with large and zero counts that are real.
+  auto j = minimal_manifest().to_json();
+  j["unpacked_bytes"] = 0;
+  j["files"] = 0;
+  j["compressed_size"] = json::parse("18446744073709551615");
+  auto m = store::Manifest::from_json(j, k_minimal_object);
+  CHECK(m.compressed_size == UINT64_MAX);
+  j["epoch"] = 7;
+  j["archive"] = "v1/r/~/n/e7/k/x.tar.zst";
+  CHECK(store::Manifest::from_json(j, "v1/r/~/n/e7/k/x.json").epoch == 7);
+}
+
+TEST_CASE("a manifest naming a file outside its own archive is never listed or restored", "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
+  store::Catalog cat(store::open_backend(url, {}), std::nullopt);
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  auto m = cat.publish(partial("k", "feature", a), a);
+  // Beside it, forgeries that name a file outside the store, by its absolute path and by
+  // '..', with that file's true size and digest, and one that names the real save's archive.
+  auto victim = file_with(dir.path() / "victim", "the victim's bytes");
+  std::string stem = m.object.substr(0, m.object.size() - 5);
+  std::vector<std::string> archives{victim.string(), "../../../../../../../../victim", m.archive};
+  for (size_t i = 0; i < archives.size(); ++i) {
+    auto j = m.to_json();
+    j["archive"] = archives[i];
+    j["compressed_size"] = archives[i] == m.archive ? fs::file_size(a) : fs::file_size(victim);
+    j["sha256"] = archives[i] == m.archive ? m.sha256 : util::sha256_file_hex(victim);
+    j["created"] = "2099-01-01T00:00:00.000000Z"; // newer than the real save
+    j["branch"] = "evil";
+    std::ofstream(fs::path(url) / (stem + "-forged" + std::to_string(i) + ".json")) << j.dump();
+  }
+  auto listed = cat.list();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].object == m.object);
+  auto found = cat.lookup(request("k", "evil"));
+  REQUIRE(found);
+  CHECK(found->manifest.object == m.object);
+  CHECK(fs::exists(victim));
+}
+
+TEST_CASE("a signed manifest copied into another epoch's or repository's prefix is refused", "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  store::Catalog cat(store::open_backend(url, {}), std::string("s3cret"));
+  auto m = cat.publish(partial("k", "feature", a), a);
+  REQUIRE(cat.lookup(request("k", "feature")));
+  // A store writer copies the manifest (signature and all) and its archive into the prefix
+  // of epoch 2, which an epoch bump was meant to empty, and of another repository.
+  auto copy = [&](const std::string& from, const std::string& to) {
+    for (const auto& key : {m.object, m.archive}) {
+      REQUIRE(key.rfind(from, 0) == 0);
+      auto dest = fs::path(url) / (to + key.substr(from.size()));
+      fs::create_directories(dest.parent_path());
+      fs::copy_file(fs::path(url) / key, dest);
+    }
+  };
+  copy("v1/acme~2Fwidget/helios/cargo/e1/", "v1/acme~2Fwidget/helios/cargo/e2/");
+  copy("v1/acme~2Fwidget/", "v1/other~2Frepo/");
+  auto next_epoch = request("k", "feature");
+  next_epoch.epoch = 2;
+  CHECK_FALSE(cat.lookup(next_epoch));
+  auto other_repo = request("k", "feature");
+  other_repo.repository = "other/repo";
+  CHECK_FALSE(cat.lookup(other_repo));
+  CHECK(cat.list("other/repo").empty());
 }
