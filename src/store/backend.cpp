@@ -57,6 +57,22 @@ void check_key(std::string_view key, std::string_view what) {
   }
 }
 
+void check_prefix(std::string_view prefix) {
+  if (prefix.empty()) {
+    return;
+  }
+  check_key(prefix.back() == '/' ? prefix.substr(0, prefix.size() - 1) : prefix, "listing prefix");
+}
+
+void StringSink::write(const char* data, size_t size) {
+  if (size > m_max - m_data.size()) {
+    throw util::StoreError(
+        util::StoreErrorKind::permanent,
+        fmt::format("it is larger than {} bytes, the most this object may be", m_max));
+  }
+  m_data.append(data, size);
+}
+
 FileSource::FileSource(const std::filesystem::path& path) : m_path(path) {
   m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (m_fd < 0) {

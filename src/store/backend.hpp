@@ -21,6 +21,12 @@ namespace ephemera::store {
 bool valid_key(std::string_view key);
 // Throws util::StoreError(permanent) naming the key (escaped) and what is wrong with it.
 void check_key(std::string_view key, std::string_view what = "object key");
+// A listing prefix: "" (everything), or a key with at most one '/' after it ("v1/",
+// "v1/repo/e3/key-"), so that every key it can list lies inside it. Throws as check_key.
+void check_prefix(std::string_view prefix);
+
+// The most a manifest or an invalidation marker may be: what the catalog reads into memory.
+constexpr uint64_t k_max_small_object = 1 << 20;
 
 struct ObjectInfo {
   std::string key;
@@ -33,6 +39,9 @@ class Sink {
 public:
   virtual ~Sink() = default;
   virtual void write(const char* data, size_t size) = 0;
+  // The most this sink accepts: a backend refuses a larger object before its first byte
+  // where it can tell, and stops the transfer as soon as the bound is passed.
+  virtual uint64_t max_bytes() const { return UINT64_MAX; }
 };
 
 // Gives an object's bytes; rewindable so a failed upload can be retried.
@@ -116,13 +125,17 @@ private:
   size_t m_pos = 0;
 };
 
+// Holds the bytes in memory, at most max of them: one more is StoreError(permanent).
 class StringSink : public Sink {
 public:
-  void write(const char* data, size_t size) override { m_data.append(data, size); }
+  explicit StringSink(uint64_t max = UINT64_MAX) : m_max(max) {}
+  void write(const char* data, size_t size) override;
+  uint64_t max_bytes() const override { return m_max; }
   const std::string& data() const { return m_data; }
 
 private:
   std::string m_data;
+  uint64_t m_max;
 };
 
 } // namespace ephemera::store

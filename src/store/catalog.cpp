@@ -320,7 +320,7 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
       continue;
     }
     try {
-      StringSink sink;
+      StringSink sink(k_max_small_object); // a manifest is a few KiB: a larger one is refused
       m_backend->get(o.key, sink);
       auto j = json::parse(sink.data(), nullptr, false);
       if (j.is_discarded()) {
@@ -347,7 +347,7 @@ std::vector<Invalidation> Catalog::invalidations(const std::string& repository) 
   std::string prefix = repository.empty() ? "v1/_invalidations/"
                                           : "v1/_invalidations/" + sanitise(repository) + "/";
   for (const auto& o : m_backend->list(prefix)) {
-    StringSink sink;
+    StringSink sink(k_max_small_object);
     try {
       m_backend->get(o.key, sink);
     } catch (const StoreError& e) {

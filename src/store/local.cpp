@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 
 #include <fmt/format.h>
 
@@ -34,7 +35,10 @@ bool is_temp(const std::string& name) { return name.find(".tmp.") != std::string
 
 LocalBackend::LocalBackend(fs::path root) : m_root(std::move(root)) {}
 
-fs::path LocalBackend::path_of(const std::string& key) const { return m_root / key; }
+fs::path LocalBackend::path_of(const std::string& key) const {
+  check_key(key); // before the join: no key may name a file outside the root
+  return m_root / key;
+}
 
 std::optional<ObjectInfo> LocalBackend::stat(const std::string& key) {
   struct stat st {};
@@ -51,6 +55,12 @@ void LocalBackend::get(const std::string& key, Sink& sink) {
   auto p = path_of(key);
   int fd = open_local(key);
   util::Fd closer(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > sink.max_bytes()) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("unable to read {}: it is {} bytes, more than the {} it may be",
+                                 p.string(), st.st_size, sink.max_bytes()));
+  }
   std::vector<char> buf(1 << 20);
   while (true) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -174,7 +184,10 @@ std::vector<ObjectInfo> LocalBackend::leftovers(const std::string& prefix) { ret
 
 // Objects below prefix, or (temps) only the temporary files of interrupted puts.
 std::vector<ObjectInfo> LocalBackend::scan(const std::string& prefix, bool temps) {
+  check_prefix(prefix);
   std::vector<ObjectInfo> out;
+  size_t skipped = 0;
+  std::string first_skipped;
   auto slash = prefix.rfind('/');
   fs::path dir = slash == std::string::npos ? m_root : m_root / prefix.substr(0, slash);
   std::error_code ec;
@@ -200,6 +213,10 @@ std::vector<ObjectInfo> LocalBackend::scan(const std::string& prefix, bool temps
     if (key.rfind(prefix, 0) != 0 || is_temp(it->path().filename().string()) != temps) {
       continue;
     }
+    if (!valid_key(key)) { // a file name no key can have (a control byte): never handed on
+      first_skipped = skipped++ == 0 ? key : first_skipped;
+      continue;
+    }
     struct stat st {};
     if (::stat(it->path().c_str(), &st) == 0) {
       out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
@@ -207,6 +224,10 @@ std::vector<ObjectInfo> LocalBackend::scan(const std::string& prefix, bool temps
   }
   if (ec) {
     fail("list", dir, ec.value());
+  }
+  if (skipped != 0) {
+    util::log::warn("skipping {} file(s) in {} whose names are not object keys, such as '{}'",
+                    skipped, m_root.string(), util::printable(first_skipped.substr(0, 200)));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return out;
@@ -227,6 +248,10 @@ void LocalBackend::remove(const std::string& key) {
 }
 
 std::string LocalBackend::url(const std::string& key) const {
+  if (!valid_key(key)) { // named in a message about it, never joined to the root
+    return "file://" + fs::absolute(m_root).lexically_normal().string() + "/" +
+           util::printable(key.substr(0, 200));
+  }
   return "file://" + fs::absolute(path_of(key)).lexically_normal().string();
 }
 

@@ -49,7 +49,64 @@ std::chrono::milliseconds retry_delay(int attempt, double jitter,
   return std::chrono::milliseconds(static_cast<int64_t>(base * factor));
 }
 
+std::chrono::seconds transfer_timeout(uint64_t bytes, std::chrono::seconds floor) {
+  return floor + std::chrono::seconds(bytes / k_min_rate);
+}
+
+ListingLimits::ListingLimits(std::string what, std::chrono::steady_clock::time_point deadline,
+                             Bounds bounds)
+    : m_what(std::move(what)), m_deadline(deadline), m_bounds(bounds) {}
+
+void ListingLimits::page(uint64_t keys) {
+  ++m_pages;
+  m_keys += keys;
+  if (m_pages > m_bounds.pages || m_keys > m_bounds.keys) {
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format("unable to list {}: the server has sent {} pages and {} keys and does not end "
+                    "the listing (at most {} pages or {} keys are read)",
+                    m_what, m_pages, m_keys, m_bounds.pages, m_bounds.keys));
+  }
+  if (std::chrono::steady_clock::now() >= m_deadline) {
+    throw StoreError(
+        StoreErrorKind::timeout,
+        fmt::format("unable to list {}: out of time after {} pages (EPHEMERA_S3_DEADLINE)", m_what,
+                    m_pages));
+  }
+}
+
+void ListingLimits::next(std::string_view token) {
+  if (!m_tokens.insert(util::sha256_hex(token)).second) {
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format("unable to list {}: the server sent the continuation '{}' a second time, "
+                    "so the listing would never end",
+                    m_what, util::printable(token.substr(0, 100))));
+  }
+}
+
+std::optional<std::string> listed_key(std::string_view listed, std::string_view store_prefix,
+                                      std::string_view requested) {
+  if (listed.substr(0, requested.size()) != requested ||
+      listed.substr(0, store_prefix.size()) != store_prefix) {
+    return std::nullopt;
+  }
+  auto key = listed.substr(store_prefix.size());
+  if (!valid_key(key)) {
+    return std::nullopt;
+  }
+  return std::string(key);
+}
+
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A 2xx answer held in memory (a listing page, an upload's answer) is at most this: well
+// above a page of 1000 keys of 1024 bytes each, every byte written as an XML entity.
+constexpr uint64_t k_max_page = s3xml::k_max_document;
+// Of an error body, what is kept to explain the failure; the transfer stops there.
+constexpr size_t k_max_error_body = 64 << 10;
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -144,23 +201,32 @@ struct Response {
   std::string body;             // error bodies and small responses
   std::string etag;
   std::optional<std::chrono::seconds> retry_after;
-  uint64_t length = 0;
+  std::optional<uint64_t> length; // Content-Length
+  std::string location;           // of a redirect, which is never followed
   int64_t mtime = 0;
   uint64_t range_first = 0;     // Content-Range: bytes first-last/total
   uint64_t range_last = 0;
   uint64_t total = 0;
+  uint64_t received = 0;        // bytes of a 2xx body taken
   bool range_ignored = false;   // a 200 with the whole object to a Range request
   bool range_wrong = false;     // a 206 with other bytes than asked for
+  bool length_wrong = false;    // a Content-Length other than the request's
+  bool too_long = false;        // a 2xx body past what the request may return
+  bool cut = false;             // an error body cut off at k_max_error_body
+  std::exception_ptr sink_error; // what the sink threw, rethrown as it was
 };
 
 struct Request {
   std::string method = "GET";
-  std::string key;              // object key below the bucket ("" for the bucket)
+  std::string key; // whole object key, checked ("" for the bucket)
   std::map<std::string, std::string> query;
   const std::string* body = nullptr;
   Sink* sink = nullptr;         // GET bodies on 2xx
   std::string* into = nullptr;  // or into this, emptied before every try so it can be retried
   std::optional<std::pair<uint64_t, uint64_t>> range; // first and last byte
+  uint64_t max_body = k_max_page; // the most a 2xx body may be; the transfer stops past it
+  std::optional<uint64_t> length; // the exact size a 2xx body must have, when known
+  std::optional<Clock::time_point> deadline; // of the operation this request is part of
 };
 
 // A server that answers a Range request with the whole object.
@@ -190,13 +256,14 @@ public:
     if (resp.status == 404) {
       return std::nullopt;
     }
-    return ObjectInfo{key, resp.length, resp.mtime};
+    return ObjectInfo{key, resp.length.value_or(0), resp.mtime};
   }
 
   void get(const std::string& key, Sink& sink) override {
     Request r;
     r.key = full(key);
     r.sink = &sink;
+    r.max_body = sink.max_bytes();
     perform(r, false);
   }
 
@@ -216,15 +283,20 @@ public:
     r.key = full(key);
     r.sink = &sink;
     r.range = {offset, offset + length - 1};
+    r.max_body = length;
+    r.length = length;
     perform(r, false);
   }
 
   // Parts of download_part bytes fetched by `parallel` threads, each retried whole on its
-  // own; this thread hands them to the sink in order, at most parallel + 1 parts held.
+  // own; this thread hands them to the sink in order, at most parallel + 1 parts held. The
+  // whole download, retries included, ends by the deadline (EPHEMERA_S3_DEADLINE).
   void get_sized(const std::string& key, uint64_t size, Sink& sink) override {
+    const std::string whole = full(key);
+    const auto deadline = Clock::now() + std::chrono::seconds(m_config.deadline);
     const uint64_t part_size = m_config.download_part;
     if (size <= part_size || m_config.parallel <= 1) {
-      get(key, sink);
+      get_whole(whole, size, sink, deadline);
       return;
     }
     const uint64_t parts = (size + part_size - 1) / part_size;
@@ -257,18 +329,23 @@ public:
           std::string buf;
           buf.reserve(last - first + 1);
           Request r;
-          r.key = full(key);
+          r.key = whole;
           r.into = &buf;
           r.range = {first, last};
+          r.max_body = last - first + 1;
+          r.length = last - first + 1;
+          r.deadline = deadline;
           auto resp = perform(r, false);
           if (resp.total != size) {
             throw StoreError(StoreErrorKind::permanent,
                              fmt::format("{} is {} bytes, expected {}", url(key), resp.total, size));
           }
-          if (buf.size() != last - first + 1) {
-            throw StoreError(StoreErrorKind::permanent,
-                             fmt::format("unable to GET {}: bytes {}-{} came {} bytes short", url(key), first, last,
-                                         last - first + 1 - buf.size()));
+          if (buf.size() != last - first + 1) { // never more: the transfer stops past the range
+            throw StoreError(
+                StoreErrorKind::permanent,
+                fmt::format("unable to GET {}: bytes {}-{} came {} bytes short", url(key), first,
+                            last,
+                            last - first + 1 - std::min<uint64_t>(buf.size(), last - first + 1)));
           }
           std::lock_guard lock(mutex);
           ready.emplace(part, std::move(buf));
@@ -315,12 +392,13 @@ public:
           throw;
         }
         util::log::debug("{}; fetching it in one piece", e.what());
-        get(key, sink);
+        get_whole(whole, size, sink, deadline);
       }
     }
   }
 
   void put(const std::string& key, Source& source) override {
+    const std::string whole = full(key);
     source.rewind();
     if (source.size() <= m_config.part_size) {
       std::string body(source.size(), '\0');
@@ -334,34 +412,44 @@ public:
       }
       Request r;
       r.method = "PUT";
-      r.key = full(key);
+      r.key = whole;
       r.body = &body;
       perform(r, false);
       return;
     }
-    multipart(full(key), source);
+    multipart(whole, source);
   }
 
   std::vector<ObjectInfo> list(const std::string& prefix) override {
+    check_prefix(prefix);
+    const std::string requested = m_config.prefix + prefix;
+    ListingLimits limits(url(prefix), Clock::now() + std::chrono::seconds(m_config.deadline));
+    Skipped skipped;
     std::vector<ObjectInfo> out;
     std::string token;
     while (true) {
       Request r;
-      r.query = {{"list-type", "2"}, {"prefix", full(prefix)}};
+      r.query = {{"list-type", "2"}, {"prefix", requested}};
       if (!token.empty()) {
         r.query["continuation-token"] = token;
       }
+      r.deadline = limits.deadline();
       auto page = s3xml::parse_list_objects(perform(r, false).body);
+      limits.page(page.objects.size());
       for (auto& o : page.objects) {
-        if (o.key.rfind(m_config.prefix, 0) == 0) {
-          out.push_back(ObjectInfo{o.key.substr(m_config.prefix.size()), o.size, o.mtime});
+        if (auto key = listed_key(o.key, m_config.prefix, requested)) {
+          out.push_back(ObjectInfo{std::move(*key), o.size, o.mtime});
+        } else {
+          skipped.add(o.key);
         }
       }
       if (!page.truncated) {
         break;
       }
+      limits.next(page.next_token);
       token = page.next_token;
     }
+    skipped.warn(url(prefix));
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     return out;
   }
@@ -373,6 +461,11 @@ public:
     if (marker != std::string::npos) { // a leftover: abort the multipart upload
       r.key = full(key.substr(0, marker));
       r.query = {{"uploadId", key.substr(marker + std::strlen(k_upload_marker))}};
+      if (r.query["uploadId"].empty()) {
+        throw StoreError(
+            StoreErrorKind::permanent,
+            fmt::format("refusing to abort the upload '{}': it has no upload id", url(key)));
+      }
     } else {
       r.key = full(key);
     }
@@ -381,51 +474,104 @@ public:
   }
 
   // Multipart uploads a killed save never completed or aborted: invisible, but their parts
-  // take space until aborted. Named "<key>#upload=<id>" for remove().
+  // take space until aborted. Named "<key>#upload=<id>" for remove(); bounded and checked
+  // as list() is.
   std::vector<ObjectInfo> leftovers(const std::string& prefix) override {
+    check_prefix(prefix);
+    const std::string requested = m_config.prefix + prefix;
+    ListingLimits limits("the multipart uploads of " + url(prefix),
+                         Clock::now() + std::chrono::seconds(m_config.deadline));
+    Skipped skipped;
     std::vector<ObjectInfo> out;
     std::string key_marker, id_marker;
     while (true) {
       Request r;
-      r.query = {{"uploads", ""}, {"prefix", full(prefix)}};
+      r.query = {{"uploads", ""}, {"prefix", requested}};
       if (!key_marker.empty()) {
         r.query["key-marker"] = key_marker;
         r.query["upload-id-marker"] = id_marker;
       }
+      r.deadline = limits.deadline();
       auto page = s3xml::parse_list_uploads(perform(r, false).body);
+      limits.page(page.uploads.size());
       for (auto& u : page.uploads) {
-        if (u.key.rfind(m_config.prefix, 0) == 0) {
+        auto key = listed_key(u.key + k_upload_marker + u.upload_id, m_config.prefix, requested);
+        if (key && listed_key(u.key, m_config.prefix, requested)) {
           ObjectInfo o;
-          o.key = u.key.substr(m_config.prefix.size()) + k_upload_marker + u.upload_id;
+          o.key = std::move(*key);
           o.mtime = u.initiated;
           out.push_back(std::move(o));
+        } else {
+          skipped.add(u.key + k_upload_marker + u.upload_id);
         }
       }
       if (!page.truncated || page.next_key_marker.empty()) {
         break;
       }
+      limits.next(page.next_key_marker + ' ' + page.next_upload_id_marker);
       key_marker = page.next_key_marker;
       id_marker = page.next_upload_id_marker;
     }
+    skipped.warn("the multipart uploads of " + url(prefix));
     return out;
   }
 
+  // A key or prefix that is not valid (named only in a message about it) is escaped.
   std::string url(const std::string& key) const override {
-    return fmt::format("s3://{}/{}", m_config.bucket, full(key));
+    bool prefix = key.empty() || (key.back() == '/' && valid_key(key.substr(0, key.size() - 1)));
+    return fmt::format("s3://{}/{}{}", m_config.bucket, m_config.prefix,
+                       valid_key(key) || prefix ? key : util::printable(key.substr(0, 200)));
   }
 
   std::optional<std::string> presign(const std::string& key, std::chrono::seconds ttl) const override {
+    const std::string whole = full(key);
     std::time_t now = std::time(nullptr);
     struct tm tm {};
     ::gmtime_r(&now, &tm);
     char date[32];
     std::strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
-    return presign_get(m_scheme + "://" + m_host, m_host, canonical_uri(full(key)), m_config.region,
+    return presign_get(m_scheme + "://" + m_host, m_host, canonical_uri(whole), m_config.region,
                        m_config.access_key, m_config.secret_key, m_config.session_token, date, ttl);
   }
 
 private:
-  std::string full(const std::string& key) const { return m_config.prefix + key; }
+  // Listed keys a listing does not hand on (outside the prefix asked for, or not a valid
+  // key): counted, and named once, escaped, when the listing ends.
+  struct Skipped {
+    uint64_t count = 0;
+    std::string first;
+    void add(const std::string& key) {
+      if (count++ == 0) {
+        first = key.substr(0, 300);
+      }
+    }
+    void warn(const std::string& what) const {
+      if (count != 0) {
+        util::log::warn(
+            "ignoring {} key(s) the server listed under {} that lie outside it or are not valid "
+            "object keys, such as '{}'",
+            count, what, util::printable(first));
+      }
+    }
+  };
+
+  // The whole object, which must be `size` bytes, in one GET.
+  void get_whole(const std::string& whole, uint64_t size, Sink& sink, Clock::time_point deadline) {
+    Request r;
+    r.key = whole;
+    r.sink = &sink;
+    r.max_body = size;
+    r.length = size;
+    r.deadline = deadline;
+    perform(r, false);
+  }
+
+  // The whole key of a store key, checked first: nothing outside the store's prefix, and no
+  // key that a server or libcurl could read as another, is ever asked for.
+  std::string full(const std::string& key) const {
+    check_key(key);
+    return m_config.prefix + key;
+  }
 
   std::string canonical_uri(const std::string& key) const {
     std::string path = m_config.path_style ? "/" + m_config.bucket : "";
@@ -443,33 +589,52 @@ private:
 
   struct WriteContext {
     Response* resp;
-    Sink* sink;
-    const std::optional<std::pair<uint64_t, uint64_t>>* range;
+    const Request* request;
   };
 
+  // Every byte of a body passes here. A 2xx body is checked before its first byte is kept
+  // (a whole object, or other bytes, must not pass for the range that was asked for, nor
+  // an object of another size for the one the manifest names) and stopped as soon as it
+  // runs past what the request may return; an error body is kept up to k_max_error_body.
   static size_t on_write(char* data, size_t size, size_t n, void* user) {
     auto* ctx = static_cast<WriteContext*>(user);
     Response* resp = ctx->resp;
+    const Request& r = *ctx->request;
     size_t bytes = size * n;
-    if (ctx->range->has_value() && resp->status / 100 == 2) {
-      // Checked before a byte reaches the sink: a whole object, or other bytes, must not
-      // pass for the range that was asked for.
-      if (resp->status != 206) {
-        resp->range_ignored = true;
+    if (resp->status / 100 != 2) {
+      size_t room = k_max_error_body - std::min(resp->body.size(), k_max_error_body);
+      resp->body.append(data, std::min(bytes, room));
+      if (bytes > room) {
+        resp->cut = true;
         return 0;
       }
-      if (resp->range_first != (*ctx->range)->first || resp->range_last != (*ctx->range)->second) {
-        resp->range_wrong = true;
-        return 0;
-      }
+      return bytes;
     }
-    if (ctx->sink != nullptr && resp->status / 100 == 2) {
+    if (r.range && resp->status != 206) {
+      resp->range_ignored = true;
+      return 0;
+    }
+    if (r.range && (resp->range_first != r.range->first || resp->range_last != r.range->second)) {
+      resp->range_wrong = true;
+      return 0;
+    }
+    if (r.length && resp->length && *resp->length != *r.length) {
+      resp->length_wrong = true;
+      return 0;
+    }
+    if (bytes > r.max_body - resp->received || (resp->length && *resp->length > r.max_body)) {
+      resp->too_long = true;
+      return 0;
+    }
+    resp->received += bytes;
+    if (r.sink != nullptr) {
       try {
-        ctx->sink->write(data, bytes);
+        r.sink->write(data, bytes);
       } catch (...) {
-        return 0; // aborts the transfer; the sink's error is rethrown below
+        resp->sink_error = std::current_exception();
+        return 0; // aborts the transfer; the sink's error is rethrown as it was
       }
-    } else if (resp->body.size() < (1 << 20)) {
+    } else {
       resp->body.append(data, bytes);
     }
     return bytes;
@@ -491,6 +656,8 @@ private:
         resp->retry_after = std::chrono::seconds(std::atol(value.c_str()));
       } else if (name == "content-length") {
         resp->length = std::strtoull(value.c_str(), nullptr, 10);
+      } else if (name == "location") {
+        resp->location = value.substr(0, 300);
       } else if (name == "content-range") {
         unsigned long long first = 0, last = 0, total = 0;
         if (std::sscanf(value.c_str(), "bytes %llu-%llu/%llu", &first, &last, &total) == 3) {
@@ -540,8 +707,24 @@ private:
     if (!query.empty()) {
       url += "?" + query;
     }
+    // Every transfer ends by a time proportional to its size, and by its operation's deadline.
+    uint64_t bytes = r.body != nullptr                               ? r.body->size()
+                     : r.length                                      ? *r.length
+                     : r.sink != nullptr && r.max_body != UINT64_MAX ? r.max_body
+                                                                     : 0;
+    auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(
+        transfer_timeout(bytes, std::chrono::seconds(m_config.request_timeout)));
+    bool by_deadline = false;
+    if (r.deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*r.deadline - Clock::now());
+      if (left <= std::chrono::milliseconds(0)) {
+        throw out_of_time(what);
+      }
+      by_deadline = left < budget;
+      budget = std::min(budget, left);
+    }
     Response resp;
-    WriteContext ctx{&resp, r.sink, &r.range};
+    WriteContext ctx{&resp, &r};
     Upload up{r.body};
     std::string hash = r.body != nullptr ? util::sha256_hex(*r.body) : util::sha256_hex("");
     struct curl_slist* headers = nullptr;
@@ -560,7 +743,12 @@ private:
     c.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, m_config.connect_timeout);
     c.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     c.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, m_config.stall_timeout);
-    c.easy_setopt(curl, CURLOPT_TIMEOUT, m_config.request_timeout);
+    c.easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(budget.count()));
+    // The path goes out as it was signed: no dot segments removed (a checked key has none),
+    // no redirect followed (to another host, with the credentials), no scheme but HTTP(S).
+    c.easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+    c.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    c.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     c.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
     c.easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
     c.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -589,35 +777,85 @@ private:
     long status = 0;
     c.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
-    if (rc == CURLE_WRITE_ERROR && resp.range_ignored) {
-      throw RangeIgnored(StoreErrorKind::permanent,
-                         fmt::format("unable to {}: the server answered a Range request with the whole object", what));
+    if (rc == CURLE_WRITE_ERROR) {
+      write_error(r, resp, what);
     }
-    if (rc == CURLE_WRITE_ERROR && resp.range_wrong) {
-      throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("unable to {}: asked for bytes {}-{}, the server sent {}-{}", what, r.range->first,
-                                   r.range->second, resp.range_first, resp.range_last));
-    }
-    if (rc == CURLE_WRITE_ERROR && r.sink != nullptr && status / 100 == 2) {
-      throw util::Error(fmt::format("unable to store the download of {}", what));
+    if (rc == CURLE_OPERATION_TIMEDOUT && by_deadline) {
+      throw out_of_time(what);
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       throw StoreError(StoreErrorKind::timeout,
-                       fmt::format("unable to {}: timed out (no progress for {} s, or over {} s)", what,
-                                   m_config.stall_timeout, m_config.request_timeout));
+                       fmt::format("unable to {}: timed out (no progress for {} s, or over {} s)",
+                                   what, m_config.stall_timeout, budget.count() / 1000));
     }
     if (rc != CURLE_OK) {
       throw StoreError(StoreErrorKind::transient,
                        fmt::format("unable to {}: {}", what, c.easy_strerror(rc)));
     }
+    if (r.method != "HEAD" && status / 100 == 2 && r.length && resp.received != *r.length) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("unable to {}: the server sent {} bytes, expected {}", what,
+                                   resp.received, *r.length));
+    }
     return resp;
+  }
+
+  // Why on_write stopped a transfer. An error body cut short is still read for its <Code>.
+  void write_error(const Request& r, const Response& resp, const std::string& what) const {
+    if (resp.cut) {
+      return;
+    }
+    if (resp.sink_error) {
+      std::rethrow_exception(resp.sink_error);
+    }
+    if (resp.range_ignored) {
+      throw RangeIgnored(
+          StoreErrorKind::permanent,
+          fmt::format("unable to {}: the server answered a Range request with the whole object",
+                      what));
+    }
+    if (resp.range_wrong) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("unable to {}: asked for bytes {}-{}, the server sent {}-{}",
+                                   what, r.range->first, r.range->second, resp.range_first,
+                                   resp.range_last));
+    }
+    if (resp.length_wrong) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("unable to {}: the server says it is {} bytes, expected {}",
+                                   what, resp.length.value_or(0), *r.length));
+    }
+    if (resp.too_long) {
+      throw StoreError(
+          StoreErrorKind::permanent,
+          fmt::format(
+              "unable to {}: the server sent more than the {} bytes this request may return", what,
+              r.max_body));
+    }
+    throw StoreError(StoreErrorKind::transient,
+                     fmt::format("unable to {}: the transfer was stopped", what));
+  }
+
+  StoreError out_of_time(const std::string& what) const {
+    return StoreError(
+        StoreErrorKind::timeout,
+        fmt::format("unable to {}: out of time, the operation may take {} s (EPHEMERA_S3_DEADLINE)",
+                    what, m_config.deadline));
   }
 
   [[noreturn]] void classify(const Response& resp, const std::string& what) const {
     auto [code, message] = s3xml::parse_error(resp.body);
-    std::string detail = fmt::format("unable to {}: HTTP {}{}{}", what, resp.status,
-                                     code.empty() ? "" : " " + code,
-                                     message.empty() ? "" : " (" + message + ")");
+    // The server's words reach a log line escaped: they may hold anything.
+    std::string detail =
+        fmt::format("unable to {}: HTTP {}{}{}", what, resp.status,
+                    code.empty() ? "" : " " + util::printable(code.substr(0, 100)),
+                    message.empty() ? "" : " (" + util::printable(message.substr(0, 500)) + ")");
+    if (resp.status / 100 == 3) {
+      detail += fmt::format(
+          ": the server redirects to '{}', and redirects are not followed (is the endpoint "
+          "or the region right?)",
+          util::printable(resp.location));
+    }
     StoreErrorKind kind = StoreErrorKind::permanent;
     if (resp.status == 404 && code != "NoSuchBucket" && code != "NoSuchUpload") {
       kind = StoreErrorKind::not_found;
@@ -677,13 +915,18 @@ private:
         retry_after = resp.retry_after;
         classify(resp, what);
       } catch (const StoreError& e) {
-        if (!e.retryable() || i >= m_config.attempts || counting.bytes > 0) {
+        bool late = r.deadline && Clock::now() >= *r.deadline;
+        if (!e.retryable() || i >= m_config.attempts || counting.bytes > 0 || late) {
           if (i > 1) {
             throw StoreError(e.kind(), fmt::format("{} (after {} tries)", e.what(), i));
           }
           throw;
         }
         auto delay = retry_delay(i, std::uniform_real_distribution<double>(0, 1)(rng), retry_after);
+        if (r.deadline) {
+          delay = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      *r.deadline - Clock::now()));
+        }
         util::log::debug("{}; retrying in {} ms", e.what(), delay.count());
         std::this_thread::sleep_for(delay);
       }
@@ -834,6 +1077,15 @@ S3Config parse_s3_url(const std::string& rest) {
   if (c.bucket.empty()) {
     throw util::InputError("an S3 store URL needs a bucket: s3://bucket/prefix");
   }
+  // A bucket name goes into every path (or the host name) as it is: S3's own characters only.
+  if (c.bucket.size() > 63 || c.bucket == "." || c.bucket == ".." ||
+      c.bucket.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") !=
+          std::string::npos) {
+    throw util::InputError(
+        fmt::format("'{}' is not an S3 bucket name (letters, digits, '.', '-' and '_')",
+                    util::printable(c.bucket)));
+  }
   if (slash != std::string::npos) {
     c.prefix = path.substr(slash + 1);
     while (!c.prefix.empty() && c.prefix.front() == '/') {
@@ -841,6 +1093,12 @@ S3Config parse_s3_url(const std::string& rest) {
     }
     if (!c.prefix.empty() && c.prefix.back() != '/') {
       c.prefix += '/';
+    }
+    if (!c.prefix.empty() && !valid_key(c.prefix.substr(0, c.prefix.size() - 1))) {
+      throw util::InputError(
+          fmt::format("the S3 store prefix '{}' has an empty, '.' or '..' component or a "
+                      "control character",
+                      util::printable(c.prefix)));
     }
   }
   c.region = query_value(query, "region");
@@ -871,6 +1129,9 @@ S3Config parse_s3_url(const std::string& rest) {
   }
   if (auto s = env("EPHEMERA_S3_TIMEOUT_SECONDS"); !s.empty()) {
     c.request_timeout = std::max(1L, std::atol(s.c_str()));
+  }
+  if (auto s = env("EPHEMERA_S3_DEADLINE"); !s.empty()) {
+    c.deadline = std::max(1L, std::atol(s.c_str()));
   }
   if (auto s = env("EPHEMERA_S3_CONNECT_SECONDS"); !s.empty()) {
     c.connect_timeout = std::max(1L, std::atol(s.c_str()));

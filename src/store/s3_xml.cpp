@@ -1,6 +1,7 @@
 #include "store/s3_xml.hpp"
 
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 #include <fmt/format.h>
 
@@ -8,23 +9,84 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <string_view>
 
 namespace ephemera::store::s3xml {
 
 using util::StoreError;
 using util::StoreErrorKind;
 
-std::string unescape(std::string s) {
-  const std::pair<const char*, const char*> entities[] = {
-      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&#13;", "\r"}, {"&amp;", "&"}};
-  for (const auto& [from, to] : entities) {
-    size_t pos = 0;
-    while ((pos = s.find(from, pos)) != std::string::npos) {
-      s.replace(pos, std::strlen(from), to);
-      pos += std::strlen(to);
+namespace {
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// The text an entity at the start of `ref` ("&...;") stands for, or false when it is none.
+bool entity(std::string_view ref, std::string& out) {
+  static const std::pair<std::string_view, char> named[] = {
+      {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}, {"&amp;", '&'}};
+  for (const auto& [name, c] : named) {
+    if (ref == name) {
+      out += c;
+      return true;
     }
   }
-  return s;
+  if (ref.size() < 4 || ref[1] != '#') {
+    return false;
+  }
+  bool hex = ref[2] == 'x' || ref[2] == 'X';
+  auto digits = ref.substr(hex ? 3 : 2, ref.size() - (hex ? 4 : 3));
+  uint32_t cp = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), cp, hex ? 16 : 10);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || cp == 0 ||
+      cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+    return false;
+  }
+  append_utf8(out, cp);
+  return true;
+}
+
+} // namespace
+
+std::string unescape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t amp = s.find('&', pos);
+    if (amp == std::string::npos) {
+      break;
+    }
+    out.append(s, pos, amp - pos);
+    size_t semi = s.find(';', amp);
+    // The longest entity is "&#x10FFFF;": only that far is looked at, so the pass stays linear.
+    if (semi != std::string::npos && semi - amp < 12 &&
+        entity(std::string_view(s).substr(amp, semi - amp + 1), out)) {
+      pos = semi + 1;
+    } else {
+      out += '&';
+      pos = amp + 1;
+    }
+  }
+  if (pos < s.size()) {
+    out.append(s, pos, std::string::npos);
+  }
+  return out;
 }
 
 std::vector<std::string> all(const std::string& xml, const std::string& tag) {
@@ -65,7 +127,9 @@ uint64_t parse_size(const std::string& text, const std::string& key) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
     throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("invalid XML from the server: the size of '{}' is '{}'", key, text));
+                     fmt::format("invalid XML from the server: the size of '{}' is '{}'",
+                                 util::printable(key.substr(0, 200)),
+                                 util::printable(text.substr(0, 40))));
   }
   return v;
 }
@@ -75,20 +139,26 @@ bool parse_bool(const std::string& text) { return text == "true"; }
 // A 200 whose body is something else (a proxy's or portal's page) is not an empty answer.
 void expect_root(const std::string& xml, const std::string& root) {
   if (xml.find("<" + root + ">") == std::string::npos && xml.find("<" + root + " ") == std::string::npos) {
-    std::string start = xml.substr(0, 60);
-    for (auto& c : start) {
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
-        c = '?';
-      }
-    }
     throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("invalid XML from the server: expected <{}>, got '{}'", root, start));
+                     fmt::format("invalid XML from the server: expected <{}>, got '{}'", root,
+                                 util::printable(xml.substr(0, 60))));
+  }
+}
+
+void expect_size(const std::string& xml) {
+  if (xml.size() > k_max_document) {
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format(
+            "invalid XML from the server: an answer of {} bytes, more than the {} any is read",
+            xml.size(), k_max_document));
   }
 }
 
 } // namespace
 
 ListPage parse_list_objects(const std::string& xml) {
+  expect_size(xml);
   expect_root(xml, "ListBucketResult");
   ListPage page;
   for (const auto& c : all(xml, "Contents")) {
@@ -110,6 +180,7 @@ ListPage parse_list_objects(const std::string& xml) {
 }
 
 UploadsPage parse_list_uploads(const std::string& xml) {
+  expect_size(xml);
   expect_root(xml, "ListMultipartUploadsResult");
   UploadsPage page;
   for (const auto& u : all(xml, "Upload")) {

@@ -9,7 +9,13 @@
 // StoreError(permanent) naming what was wrong, never another exception.
 namespace ephemera::store::s3xml {
 
-std::string unescape(std::string s);
+// The most of one XML answer that is read: far above a page of 1000 keys of 1024 bytes
+// each, every byte written as an entity; a larger body is refused, not read.
+constexpr size_t k_max_document = 16 << 20;
+
+// XML's five entities and numeric character references (&#10;, &#x1F;) resolved in one
+// pass; anything else is kept as it is.
+std::string unescape(const std::string& s);
 // The text of every <tag>...</tag> in xml, in order.
 std::vector<std::string> all(const std::string& xml, const std::string& tag);
 // The first, or "" when there is none.
@@ -23,7 +29,8 @@ struct Object {
   int64_t mtime = 0;
 };
 
-// One page of ListObjectsV2; next_token is "" on the last page.
+// One page of ListObjectsV2; next_token is "" on the last page. A page over k_max_document
+// is refused.
 struct ListPage {
   std::vector<Object> objects;
   bool truncated = false;

@@ -1,6 +1,7 @@
 // S3's XML answers (listings, multipart uploads, errors): any bytes from a server are
 // read or refused with StoreError(permanent); never another exception, never a crash,
-// and nothing read comes back empty where a key is required.
+// nothing read comes back empty where a key is required, and resolving entities never
+// makes text longer (so no answer can grow into more than was received).
 #include "store/s3_xml.hpp"
 #include "util/error.hpp"
 
@@ -49,7 +50,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const ephemera::util::StoreError& e) {
     expect_permanent(e);
   }
-  (void)s3xml::parse_error(xml); // never throws
+  if (s3xml::unescape(xml).size() > xml.size()) {
+    __builtin_trap();
+  }
+  auto error = s3xml::parse_error(xml); // never throws
+  if (error.code.size() > xml.size() || error.message.size() > xml.size()) {
+    __builtin_trap();
+  }
   (void)s3xml::parse_time(xml);
   return 0;
 }

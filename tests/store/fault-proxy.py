@@ -23,7 +23,30 @@ file named by PORT_FILE + ".mode", one word and arguments:
                             with STATUS (a part in the middle of a parallel download)
   ignorerange               forward ranged GETs without their Range header, so the
                             whole object comes back with 200, as some servers do
+  endlesslist same|fresh [N [uploads]]
+                            bucket listings (objects and multipart uploads, or only the
+                            latter) never end: every page is truncated, with the same
+                            continuation token (same) or a new one each time (fresh), and
+                            N keys of its own
+  inject KEY...             bucket listings (objects and multipart uploads) also list
+                            these keys, '{p}' standing for the prefix asked for and
+                            Python's backslash escapes (\\n, \\x1b, \\x20) for other bytes
+  bigpage N SIZE            object listings also list N keys of SIZE bytes under the
+                            prefix asked for (a valid page well over 1 MiB)
+  endlessbody               GETs of manifests (.json): 200 and a body that never ends
+  bigrange                  ranged GETs of archives: the right status and Content-Range,
+                            then a body that runs on past the range and never ends
+  longlength                GETs of archives: a Content-Length 1000 bytes over the body
+  trickle [tar]             GETs of objects (or only archives): the headers, then the
+                            body at 2 bytes/s
+  escapes                   every request: 403 with terminal escapes and a forged log
+                            line in <Code> and <Message>
+  redirect                  GETs of objects: 307 to http://localhost:PORT/stolen/...
 """
+import codecs
+import itertools
+import re
+import xml.sax.saxutils
 import http.client
 import http.server
 import os
@@ -38,6 +61,7 @@ port_file, log_file = sys.argv[2], sys.argv[3]
 mode_file = port_file + ".mode"
 lock = threading.Lock()
 state = {"failed": 0}
+counter = itertools.count()
 
 
 def mode():
@@ -78,10 +102,91 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.log(status)
 
+    def send_chunked(self, status, headers, chunks):
+        """Answers status with a chunked body from the iterable chunks, until the client hangs up."""
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.log(f"{status} endless")
+        try:
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except (ConnectionError, BrokenPipeError):
+            pass
+        self.close_connection = True
+
+    def send_xml(self, xml):
+        data = xml.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.log(200)
+
+    def query(self):
+        return urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query, keep_blank_values=True)
+
+    def endless_listing(self, how, keys):
+        """A page that is always truncated: the same token, or a fresh one, and keys of its own."""
+        q = self.query()
+        prefix = q.get("prefix", [""])[0]
+        n = next(counter)
+        token = "same-token" if how == "same" else f"token-{n}"
+        names = [xml.sax.saxutils.escape(f"{prefix}endless/{n:09d}-{i:06d}.bin") for i in range(keys)]
+        if "uploads" in q:
+            entries = "".join(f"<Upload><Key>{k}</Key><UploadId>u{n}</UploadId>"
+                              f"<Initiated>2020-01-01T00:00:00.000Z</Initiated></Upload>" for k in names)
+            return self.send_xml(f"<?xml version=\"1.0\"?><ListMultipartUploadsResult>{entries}"
+                                 f"<IsTruncated>true</IsTruncated><NextKeyMarker>{token}</NextKeyMarker>"
+                                 f"<NextUploadIdMarker>{token}</NextUploadIdMarker></ListMultipartUploadsResult>")
+        entries = "".join(f"<Contents><Key>{k}</Key><Size>1</Size>"
+                          f"<LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents>" for k in names)
+        self.send_xml(f"<?xml version=\"1.0\"?><ListBucketResult>{entries}<IsTruncated>true</IsTruncated>"
+                      f"<NextContinuationToken>{token}</NextContinuationToken></ListBucketResult>")
+
+    def add_keys(self, data, keys):
+        """The listing data with keys added before its end (objects, or multipart uploads)."""
+        text = data.decode()
+        if "<ListMultipartUploadsResult" in text:
+            extra = "".join(f"<Upload><Key>{xml.sax.saxutils.escape(k)}</Key><UploadId>2~injected</UploadId>"
+                            f"<Initiated>2020-01-01T00:00:00.000Z</Initiated></Upload>" for k in keys)
+            return text.replace("</ListMultipartUploadsResult>", extra + "</ListMultipartUploadsResult>").encode()
+        extra = "".join(f"<Contents><Key>{xml.sax.saxutils.escape(k)}</Key><Size>1000</Size>"
+                        f"<LastModified>2020-01-01T00:00:00.000Z</LastModified><ETag>&quot;x&quot;</ETag>"
+                        f"<StorageClass>STANDARD</StorageClass></Contents>" for k in keys)
+        return text.replace("</ListBucketResult>", extra + "</ListBucketResult>").encode()
+
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         m = mode()
+        listing = self.command == "GET" and ("list-type" in self.path or "uploads" in self.path
+                                             or "prefix=" in self.path)
+        object_get = self.command == "GET" and not listing and (".tar.zst" in self.path or ".json" in self.path)
+        if m[0] == "endlesslist" and listing and (len(m) < 4 or "uploads" in self.query()):
+            return self.endless_listing(m[1], int(m[2]) if len(m) > 2 else 0)
+        if m[0] == "escapes":
+            msg = "denied\n\x1b[2J\x1b]0;owned\x07ephemera: forged line"
+            body = (f"<?xml version=\"1.0\"?><Error><Code>Access\x1b[31mDenied</Code>"
+                    f"<Message>{msg}</Message></Error>").encode()
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return self.log(403)
+        if m[0] == "redirect" and object_get:
+            self.send_response(307)
+            self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/stolen{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return self.log(307)
+        if m[0] == "endlessbody" and object_get and ".json" in self.path:
+            return self.send_chunked(200, [("Content-Type", "application/json")],
+                                     itertools.repeat(b" " * 65536))
         codes = {403: "AccessDenied", 500: "InternalError", 503: "SlowDown", 429: "SlowDown"}
         if m[0] == "fail":
             with lock:
@@ -108,7 +213,18 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         archive_get = self.command == "GET" and ".tar.zst" in self.path and resp.status in (200, 206)
-        listing = self.command == "GET" and ("list-type" in self.path or "prefix=" in self.path)
+        if m[0] == "bigrange" and archive_get and resp.status == 206:
+            headers = [(k, v) for k, v in resp.getheaders()
+                       if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+            return self.send_chunked(206, headers, itertools.chain([data], itertools.repeat(b"\0" * 65536)))
+        if m[0] == "inject" and listing and resp.status == 200:
+            prefix = self.query().get("prefix", [""])[0]
+            keys = [codecs.decode(k, "unicode_escape").replace("{p}", prefix) for k in m[1:]]
+            data = self.add_keys(data, keys)
+        if m[0] == "bigpage" and listing and resp.status == 200 and "uploads" not in self.query():
+            prefix = self.query().get("prefix", [""])[0]
+            n, size = int(m[1]), int(m[2])
+            data = self.add_keys(data, [f"{prefix}zz-big/{i:06d}-".ljust(size, "x") for i in range(n)])
         if m[0] == "badxml" and listing and resp.status == 200:
             data = b"<?xml version=\"1.0\"?><ListBucketResult><Contents><Key>v1/x"
         if m[0] == "lie" and archive_get:
@@ -123,8 +239,22 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         for k, v in resp.getheaders():
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(k, v)
+        if m[0] == "longlength" and archive_get:
+            declared += 1000
+            self.close_connection = True
         self.send_header("Content-Length", str(declared))
         self.end_headers()
+        if m[0] == "trickle" and object_get and resp.status in (200, 206) and (len(m) < 2 or archive_get):
+            self.log("trickling")
+            try:
+                for i in range(0, len(data), 2):
+                    self.wfile.write(data[i:i + 2])
+                    self.wfile.flush()
+                    time.sleep(1)
+            except (ConnectionError, BrokenPipeError):
+                pass
+            self.close_connection = True
+            return
         if m[0] == "stall" and archive_get:
             self.wfile.write(data[:1024])
             self.wfile.flush()

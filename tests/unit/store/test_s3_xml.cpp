@@ -83,9 +83,41 @@ TEST_CASE("malformed S3 answers are refused, saying what was wrong", "[store]") 
   CHECK(error_of([] { s3xml::parse_list_objects("<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999999</Size></Contents>"); })
             .find("the size of 'a'") != std::string::npos);
   // Not S3 at all (a captive portal, a proxy's page): refused, not read as an empty store.
-  CHECK(error_of([] { s3xml::parse_list_objects("<html><body>\nhello</body></html>"); })
-            .find("expected <ListBucketResult>, got '<html><body>?hello</body></html>'") != std::string::npos);
+  CHECK(error_of([] {
+          s3xml::parse_list_objects("<html><body>\nhello</body></html>");
+        }).find("expected <ListBucketResult>, got '<html><body>\\nhello</body></html>'") !=
+        std::string::npos);
   CHECK(error_of([] { s3xml::parse_list_uploads(""); }).find("expected <ListMultipartUploadsResult>") !=
         std::string::npos);
   CHECK(s3xml::parse_time("yesterday") == 0);
+}
+
+TEST_CASE("entities: named and numeric, resolved in one pass whatever the count", "[store]") {
+  CHECK(
+      s3xml::unescape("a&amp;lt;b &lt;&gt;&quot;&apos; &#13;&#10;&#x41;&#xe9; &bogus; &#0; & &") ==
+      "a&lt;b <>\"' \r\nA\xc3\xa9 &bogus; &#0; & &");
+  // One pass: 16 MiB of entities take a moment, not (as in-place replacement did) hours.
+  std::string many;
+  for (int i = 0; i < (4 << 20); ++i) {
+    many += "&amp;";
+  }
+  CHECK(s3xml::unescape(many) == std::string(4 << 20, '&'));
+}
+
+TEST_CASE("S3 answers are bounded, and the server's words in errors are escaped", "[store]") {
+  std::string huge =
+      "<ListBucketResult>" + std::string(s3xml::k_max_document, ' ') + "</ListBucketResult>";
+  CHECK(error_of([&] { s3xml::parse_list_objects(huge); }).find("more than the 16777216") !=
+        std::string::npos);
+  huge = "<ListMultipartUploadsResult>" + std::string(s3xml::k_max_document, ' ');
+  CHECK(error_of([&] { s3xml::parse_list_uploads(huge); }).find("more than the 16777216") !=
+        std::string::npos);
+  auto e = error_of([] {
+    s3xml::parse_list_objects(
+        "<ListBucketResult><Contents><Key>v1/\x1b[2J</Key><Size>1\nephemera: x</Size>"
+        "</Contents></ListBucketResult>");
+  });
+  CHECK(e.find('\x1b') == std::string::npos);
+  CHECK(e.find('\n') == std::string::npos);
+  CHECK(e.find("the size of 'v1/\\x1b[2J' is '1\\nephemera: x'") != std::string::npos);
 }
