@@ -57,15 +57,16 @@ ListingLimits::ListingLimits(std::string what, std::chrono::steady_clock::time_p
                              Bounds bounds)
     : m_what(std::move(what)), m_deadline(deadline), m_bounds(bounds) {}
 
-void ListingLimits::page(uint64_t keys) {
+void ListingLimits::page(uint64_t keys, uint64_t key_bytes) {
   ++m_pages;
   m_keys += keys;
-  if (m_pages > m_bounds.pages || m_keys > m_bounds.keys) {
+  m_key_bytes += key_bytes;
+  if (m_pages > m_bounds.pages || m_keys > m_bounds.keys || m_key_bytes > m_bounds.key_bytes) {
     throw StoreError(
         StoreErrorKind::permanent,
         fmt::format("unable to list {}: the server has sent {} pages and {} keys and does not end "
-                    "the listing (at most {} pages or {} keys are read)",
-                    m_what, m_pages, m_keys, m_bounds.pages, m_bounds.keys));
+                    "the listing (at most {} pages, {} keys or {} bytes of keys are read)",
+                    m_what, m_pages, m_keys, m_bounds.pages, m_bounds.keys, m_bounds.key_bytes));
   }
   if (std::chrono::steady_clock::now() >= m_deadline) {
     throw StoreError(
@@ -435,7 +436,11 @@ public:
       }
       r.deadline = limits.deadline();
       auto page = s3xml::parse_list_objects(perform(r, false).body);
-      limits.page(page.objects.size());
+      uint64_t bytes = 0;
+      for (const auto& o : page.objects) {
+        bytes += o.key.size();
+      }
+      limits.page(page.objects.size(), bytes);
       for (auto& o : page.objects) {
         if (auto key = listed_key(o.key, m_config.prefix, requested)) {
           out.push_back(ObjectInfo{std::move(*key), o.size, o.mtime});
@@ -493,7 +498,11 @@ public:
       }
       r.deadline = limits.deadline();
       auto page = s3xml::parse_list_uploads(perform(r, false).body);
-      limits.page(page.uploads.size());
+      uint64_t bytes = 0;
+      for (const auto& u : page.uploads) {
+        bytes += u.key.size() + u.upload_id.size();
+      }
+      limits.page(page.uploads.size(), bytes);
       for (auto& u : page.uploads) {
         auto key = listed_key(u.key + k_upload_marker + u.upload_id, m_config.prefix, requested);
         if (key && listed_key(u.key, m_config.prefix, requested)) {
@@ -653,7 +662,9 @@ private:
       if (name == "etag") {
         resp->etag = value;
       } else if (name == "retry-after") {
-        resp->retry_after = std::chrono::seconds(std::atol(value.c_str()));
+        // Clamped here: a huge value must not wrap when it becomes milliseconds.
+        resp->retry_after =
+            std::chrono::seconds(std::clamp(std::strtoll(value.c_str(), nullptr, 10), 0LL, 3600LL));
       } else if (name == "content-length") {
         resp->length = std::strtoull(value.c_str(), nullptr, 10);
       } else if (name == "location") {

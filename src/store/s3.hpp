@@ -46,14 +46,16 @@ class ListingLimits {
 public:
   struct Bounds {
     uint64_t pages = 100000;
-    uint64_t keys = 2000000;
+    uint64_t keys = 1000000;
+    uint64_t key_bytes = 256 << 20; // what the keys held take in memory
   };
   ListingLimits(std::string what, std::chrono::steady_clock::time_point deadline, Bounds bounds);
   ListingLimits(std::string what, std::chrono::steady_clock::time_point deadline)
       : ListingLimits(std::move(what), deadline, Bounds{}) {}
-  // A page of `keys` keys arrived; throws StoreError(permanent) past the bounds and
+  // A page of `keys` keys of `key_bytes` bytes in all arrived; throws StoreError(permanent)
+  // past the bounds and
   // StoreError(timeout) past the deadline.
-  void page(uint64_t keys);
+  void page(uint64_t keys, uint64_t key_bytes = 0);
   // The listing goes on with `token` (the next continuation token, or the next markers
   // joined); throws StoreError(permanent) for a token seen before in this listing.
   void next(std::string_view token);
@@ -65,6 +67,7 @@ private:
   Bounds m_bounds;
   uint64_t m_pages = 0;
   uint64_t m_keys = 0;
+  uint64_t m_key_bytes = 0;
   std::set<std::string> m_tokens; // digests of the tokens seen, so a long one costs 64 bytes
 };
 

@@ -160,15 +160,19 @@ TEST_CASE(
   repeated.next("t2");
   CHECK(refusal([&] { repeated.next("t1"); }).find("'t1' a second time") != std::string::npos);
 
-  store::ListingLimits pages("s3://b/p/", later, {3, 100});
+  store::ListingLimits pages("s3://b/p/", later, {3, 100, 1000});
   for (int i = 0; i < 3; ++i) {
     pages.page(1);
   }
   CHECK(refusal([&] { pages.page(0); }).find("at most 3 pages") != std::string::npos);
 
-  store::ListingLimits keys("s3://b/p/", later, {100, 10});
+  store::ListingLimits keys("s3://b/p/", later, {100, 10, 1000});
   keys.page(6);
   CHECK(refusal([&] { keys.page(6); }).find("12 keys") != std::string::npos);
+
+  store::ListingLimits bytes("s3://b/p/", later, {100, 10, 1000}); // long keys: memory, not count
+  bytes.page(2, 900);
+  CHECK(refusal([&] { bytes.page(1, 101); }).find("1000 bytes of keys") != std::string::npos);
 
   store::ListingLimits late("s3://b/p/", std::chrono::steady_clock::now() - 1s);
   try {
