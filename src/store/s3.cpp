@@ -1127,6 +1127,13 @@ S3Config parse_s3_url(const std::string& rest) {
   if (c.endpoint.find("://") == std::string::npos) {
     c.endpoint = "https://" + c.endpoint;
   }
+  // The endpoint becomes every request's host and every presigned link's: a user:password
+  // in it would be sent as the host and written into reports.
+  auto authority = c.endpoint.substr(c.endpoint.find("://") + 3);
+  if (authority.substr(0, authority.find('/')).find('@') != std::string::npos) {
+    throw util::InputError("the S3 endpoint must not hold credentials (user:password@): set "
+                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead");
+  }
   std::string addressing = query_value(query, "addressing");
   c.path_style = addressing.empty() ? custom : addressing == "path";
   if (!addressing.empty() && addressing != "path" && addressing != "virtual") {

@@ -85,13 +85,16 @@ TEST_CASE("the S3 backend refuses keys that are not keys before any request, pre
   CHECK(link->rfind("http://127.0.0.1:1/bucket/cache/v1/a%20b/c.tar.zst?", 0) == 0);
 }
 
-TEST_CASE("S3 store URLs with a bucket or prefix S3 would not keep as written are refused",
+TEST_CASE("S3 store URLs: a bucket or prefix S3 would not keep as written, or credentials in the "
+          "endpoint, are refused",
           "[store]") {
   for (std::string url :
        {"../x", "..", "b%2Fc/x", "b c/x", "bucket/a/../b", "bucket/a//b", "bucket/./a"}) {
     INFO(url);
     CHECK_THROWS_AS(store::parse_s3_url(url), util::InputError);
   }
+  CHECK_THROWS_AS(store::parse_s3_url("bucket/p?endpoint=http://AK:SK@rgw.lan:7480"),
+                  util::InputError);
   CHECK(store::parse_s3_url("bucket/a/b").prefix == "a/b/");
   CHECK(store::parse_s3_url("my.bucket_1").prefix.empty());
 }
