@@ -297,6 +297,24 @@ private:
   std::vector<std::pair<size_t, std::string>> m_links; // entry, the archive name it links to
 };
 
+// Whether a restore that failed on one candidate tries the next: its archive was missing,
+// corrupt or refused, and the next save may be sound. Not when the store is unreachable or
+// this machine is failing: the next would fail the same way, only later.
+bool worth_another(const std::exception& e) {
+  if (const auto* s = dynamic_cast<const util::StoreError*>(&e)) {
+    return s->kind() == util::StoreErrorKind::not_found ||
+           s->kind() == util::StoreErrorKind::permanent;
+  }
+  return dynamic_cast<const util::ArchiveError*>(&e) != nullptr;
+}
+
+// The warning for a candidate a restore passed over: which save, and why.
+std::string passed_over(const store::Catalog& catalog, const store::Manifest& m,
+                        const std::exception& e) {
+  return fmt::format("passed over {} (saved {} on branch '{}'): {}", catalog.link(m), m.created,
+                     util::printable(m.branch), e.what());
+}
+
 report::ArchiveInfo archive_info(const store::Catalog& catalog, const store::Manifest& m) {
   report::ArchiveInfo a;
   a.link = catalog.link(m);
@@ -419,80 +437,102 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     request.restore_keys = prefixes;
     request.branch = m_context.branch;
     request.own_branch_only = stanza.share == jobfile::Share::branch;
-    auto found = catalog().lookup(request);
-    if (!found) {
+    auto candidates = catalog().lookup(request);
+    if (candidates.empty()) {
       entry.result = "miss";
       entry.seconds = seconds_since(start);
       util::log::info("restore '{}': miss (looked for key '{}'{})", entry.name, entry.key_wanted,
                       prefixes.empty() ? "" : fmt::format(", then {} prefix(es)", prefixes.size()));
       return entry;
     }
-    const auto& m = found->manifest;
-    entry.step = found->step.rfind("prefix", 0) == 0 ? "prefix" : "exact";
-    if (entry.step == "prefix") {
-      entry.prefix = found->step.substr(found->step.find(':') + 1);
-    }
-    entry.branch_match = found->own_branch ? "own" : "other";
-    entry.archive = archive_info(catalog(), m);
-
-    // A store on this machine is unpacked where it lies; any other is downloaded (hashing
-    // on the way, so a bad download is a clean miss) into the state dir first. Either way
-    // the unpack hashes what it reads: the job can write the state dir, and a store writer
-    // the store's directory.
-    std::optional<util::TempDir> tmp;
-    fs::path file;
-    int local = catalog().open_verified(m);
-    util::Fd closer(local);
-    if (local < 0) {
-      fs::create_directories(m_state_dir / "tmp");
-      tmp.emplace(m_state_dir / "tmp", "restore");
-      file = tmp->path() / "archive.tar.zst";
-      catalog().download(m, file);
-    }
-    archive::UnpackOptions opts;
-    opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
-    opts.expected_size = m.compressed_size;
-    opts.max_unpacked_bytes = m.unpacked_bytes;
-    // Each anchor's host directory, computed once rather than for each of the entries.
-    std::array<fs::path, 3> hosts;
-    for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
-      hosts.at(static_cast<size_t>(a)) = m_anchors.host(a);
-    }
-    opts.resolve = [&](std::string_view name,
-                       archive::ItemType /*type*/) -> std::optional<archive::Destination> {
-      auto where = split_name(name);
-      if (!where) {
-        return std::nullopt;
-      }
-      auto& [anchor, rel] = *where;
-      // Directories too only where the rules select them: an entry for a directory the
-      // rules merely pass through (/tmp for '/tmp/**/*.txt', ~/.cargo for
-      // '~/.cargo/registry') would have its mode and times set on a directory the stanza
-      // does not own. The parents a selected entry needs are made by the unpack with a
-      // default mode, and existing ones are left as they are. save never archives them.
-      if (!rules.selects(anchor, rel)) {
-        return std::nullopt;
-      }
-      return archive::Destination{hosts.at(static_cast<size_t>(anchor)), std::move(rel)};
-    };
     // The fingerprint post compares with: when nothing was where the rules start, the
     // entries as the restore wrote them; otherwise (files were already there, a restore
     // inside a job) a walk of the restored set, which also clears a killed restore's
-    // leftovers.
+    // leftovers. A failed candidate's unpack removes all it wrote, so this holds for each.
+    bool absent = starts_absent(rules, m_anchors);
     std::optional<WrittenSet> written;
-    if (starts_absent(rules, m_anchors)) {
-      written.emplace(rules, m_anchors);
-      opts.written = written->fn();
+    // Fetches and unpacks one candidate, recording it as the entry's archive.
+    auto attempt = [&](const store::LookupResult& found) -> archive::UnpackResult {
+      const auto& m = found.manifest;
+      entry.step = found.step.rfind("prefix", 0) == 0 ? "prefix" : "exact";
+      entry.prefix = entry.step == "prefix" ? found.step.substr(found.step.find(':') + 1) : "";
+      entry.branch_match = found.own_branch ? "own" : "other";
+      entry.archive = archive_info(catalog(), m);
+
+      // A store on this machine is unpacked where it lies; any other is downloaded (hashing
+      // on the way, so a bad download is a clean miss) into the state dir first. Either way
+      // the unpack hashes what it reads: the job can write the state dir, and a store writer
+      // the store's directory.
+      std::optional<util::TempDir> tmp;
+      fs::path file;
+      int local = catalog().open_verified(m);
+      util::Fd closer(local);
+      if (local < 0) {
+        fs::create_directories(m_state_dir / "tmp");
+        tmp.emplace(m_state_dir / "tmp", "restore");
+        file = tmp->path() / "archive.tar.zst";
+        catalog().download(m, file);
+      }
+      archive::UnpackOptions opts;
+      opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
+      opts.expected_size = m.compressed_size;
+      opts.max_unpacked_bytes = m.unpacked_bytes;
+      // Each anchor's host directory, computed once rather than for each of the entries.
+      std::array<fs::path, 3> hosts;
+      for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
+        hosts.at(static_cast<size_t>(a)) = m_anchors.host(a);
+      }
+      opts.resolve = [&](std::string_view name,
+                         archive::ItemType /*type*/) -> std::optional<archive::Destination> {
+        auto where = split_name(name);
+        if (!where) {
+          return std::nullopt;
+        }
+        auto& [anchor, rel] = *where;
+        // Directories too only where the rules select them: an entry for a directory the
+        // rules merely pass through (/tmp for '/tmp/**/*.txt', ~/.cargo for
+        // '~/.cargo/registry') would have its mode and times set on a directory the stanza
+        // does not own. The parents a selected entry needs are made by the unpack with a
+        // default mode, and existing ones are left as they are. save never archives them.
+        if (!rules.selects(anchor, rel)) {
+          return std::nullopt;
+        }
+        return archive::Destination{hosts.at(static_cast<size_t>(anchor)), std::move(rel)};
+      };
+      if (absent) { // a fresh set for each candidate
+        written.emplace(rules, m_anchors);
+        opts.written = written->fn();
+      }
+      ProgressLine progress(fmt::format("restoring '{}'", entry.name));
+      opts.progress = progress.fn();
+      auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
+      progress.finish();
+      return unpacked;
+    };
+    const store::Manifest* chosen = nullptr;
+    archive::UnpackResult unpacked;
+    for (size_t i = 0; chosen == nullptr; ++i) {
+      try {
+        unpacked = attempt(candidates[i]);
+        chosen = &candidates[i].manifest;
+      } catch (const std::exception& e) {
+        if (i + 1 == candidates.size() || !worth_another(e)) {
+          throw;
+        }
+        entry.warnings.push_back(passed_over(catalog(), candidates[i].manifest, e));
+        util::log::warn("restore '{}': {}; trying the next candidate", entry.name,
+                        entry.warnings.back());
+      }
     }
-    ProgressLine progress(fmt::format("restoring '{}'", entry.name));
-    opts.progress = progress.fn();
-    auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
-    progress.finish();
+    const auto& m = *chosen;
     entry.result = "hit";
     entry.seconds = seconds_since(start);
-    util::log::info("restored '{}' ({} key '{}', {} branch '{}'): {}, {}", entry.name,
-                    entry.step == "exact" ? "exact" : "prefix '" + entry.prefix + "' ->", m.key,
-                    entry.branch_match, m.branch,
+    util::log::info("restored '{}' ({} key '{}', {} branch '{}'{}): {}, {}", entry.name,
+                    entry.step == "exact" ? "exact" : "prefix '" + entry.prefix + "' ->",
+                    util::printable(m.key), entry.branch_match, util::printable(m.branch),
+                    entry.warnings.empty()
+                        ? ""
+                        : fmt::format(", after passing over {} candidate(s)", entry.warnings.size()),
                     cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
                     entry.archive->link);
     std::optional<rules::WalkResult> restored;

@@ -381,17 +381,18 @@ Invalidation Catalog::invalidate(const std::string& repository, const std::strin
   return inv;
 }
 
-std::optional<LookupResult> Catalog::lookup(const LookupRequest& r) {
+std::vector<LookupResult> Catalog::lookup(const LookupRequest& r) {
+  std::vector<LookupResult> out;
   auto all = manifests_under(scope_prefix(r.repository, r.target, r.name, r.epoch));
   if (all.empty()) {
-    return std::nullopt;
+    return out;
   }
   auto invs = invalidations(r.repository);
   bool warned = false;
   auto eligible = [&](const Manifest& m) {
     if (!signature_ok(m)) {
       if (!warned) {
-        util::log::warn("refusing manifest {}: {} signature", m_backend->url(m.object),
+        util::log::warn("refusing manifest {}: {} signature", util::printable(m_backend->url(m.object)),
                         m.signature.empty() ? "no" : "a bad");
         warned = true;
       }
@@ -407,39 +408,31 @@ std::optional<LookupResult> Catalog::lookup(const LookupRequest& r) {
     }
     return std::none_of(invs.begin(), invs.end(), [&](const auto& inv) { return inv.covers(m); });
   };
-  auto pick = [&](auto matches) -> std::optional<LookupResult> {
-    const Manifest* own = nullptr;
-    const Manifest* any = nullptr;
-    for (const auto& m : all) {
-      if (!matches(m) || !eligible(m)) {
-        continue;
-      }
-      if (m.branch == r.branch && (own == nullptr || m.later_than(*own))) {
-        own = &m;
-      }
-      if (any == nullptr || m.later_than(*any)) {
-        any = &m;
+  // Own branch first, then any branch; newest first within each.
+  std::vector<const Manifest*> usable;
+  for (const auto& m : all) {
+    if (eligible(m)) {
+      usable.push_back(&m);
+    }
+  }
+  std::stable_sort(usable.begin(), usable.end(), [&](const Manifest* a, const Manifest* b) {
+    bool a_own = a->branch == r.branch;
+    bool b_own = b->branch == r.branch;
+    return a_own != b_own ? a_own : a->later_than(*b);
+  });
+  std::set<std::string> taken;
+  auto take = [&](const std::string& step, auto matches) {
+    for (const Manifest* m : usable) {
+      if (out.size() < r.max_candidates && matches(*m) && taken.insert(m->object).second) {
+        out.push_back(LookupResult{*m, step, m->branch == r.branch});
       }
     }
-    if (own != nullptr) {
-      return LookupResult{*own, "", true};
-    }
-    if (any != nullptr) {
-      return LookupResult{*any, "", any->branch == r.branch};
-    }
-    return std::nullopt;
   };
-  if (auto hit = pick([&](const Manifest& m) { return m.key == r.key; })) {
-    hit->step = "exact";
-    return hit;
-  }
+  take("exact", [&](const Manifest& m) { return m.key == r.key; });
   for (const auto& p : r.restore_keys) {
-    if (auto hit = pick([&](const Manifest& m) { return m.key.rfind(p, 0) == 0; })) {
-      hit->step = "prefix:" + p;
-      return hit;
-    }
+    take("prefix:" + p, [&](const Manifest& m) { return m.key.rfind(p, 0) == 0; });
   }
-  return std::nullopt;
+  return out;
 }
 
 void Catalog::download(const Manifest& m, const fs::path& dest) {

@@ -77,6 +77,9 @@ struct LookupRequest {
   std::vector<std::string> restore_keys;
   std::string branch;
   bool own_branch_only = false;
+  // How many candidates a lookup gives at most: a restore passes over a missing, corrupt or
+  // refused archive to the next one, and a store full of forgeries must not make it slow.
+  size_t max_candidates = 3;
 };
 
 struct LookupResult {
@@ -100,9 +103,11 @@ public:
   // partial carries everything but archive, compressed_size (checked), created, signature.
   Manifest publish(const Manifest& partial, const std::filesystem::path& archive_file);
 
-  // Exact key, then each restore_keys prefix; own branch first, then the newest from any
-  // branch; untrusted archives only for their own branch; invalidated ones never.
-  std::optional<LookupResult> lookup(const LookupRequest& request);
+  // The restorable saves in the order a restore tries them, at most max_candidates: the
+  // exact key, then each restore_keys prefix; within each step the job's own branch first,
+  // then any branch, newest first; each save once. Untrusted archives only for their own
+  // branch; invalidated, badly signed or out-of-scope ones never. Empty on a miss.
+  std::vector<LookupResult> lookup(const LookupRequest& request);
 
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
   // or a size other than the manifest's (dest is then removed).

@@ -302,9 +302,9 @@ TEST_CASE("concurrent saves of one key through the catalog: every manifest valid
   r.key = "k";
   r.branch = "other";
   auto found = cat.lookup(r);
-  REQUIRE(found);
-  CHECK(found->manifest.created == newest->created);
-  CHECK(found->manifest.object == newest->object);
+  REQUIRE(!found.empty());
+  CHECK(found.front().manifest.created == newest->created);
+  CHECK(found.front().manifest.object == newest->object);
   CHECK(cat.orphans(all).empty());
 }
 

@@ -8,24 +8,6 @@
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"
 
-# save_from MACHINE BRANCH FILE: a machine whose target/ holds FILE saves it from BRANCH.
-save_from() {
-  machine "$1"
-  mkdir -p "$M/work/job/target"
-  echo "$3 from $1" > "$M/work/job/target/$3"
-  ctx "$2" pull_request "job-$1"
-  eph post --job "$JOB" --status 0 2>/dev/null
-  expect_result post deps saved
-}
-
-# restore_on MACHINE: pre on a fresh machine of another branch; its stderr in $SCRATCH/MACHINE.err.
-restore_on() {
-  machine "$1"
-  ctx "branch-$1" pull_request "job-$1"
-  eph pre --job "$JOB" 2> "$SCRATCH/$1.err" || fail "pre failed on $1"
-  cat "$SCRATCH/$1.err" >&2
-}
-
 # 1. The newest manifest's archive field names a file elsewhere: outside the store
 # (local) or another object of the bucket (s3). It holds a valid archive with the true
 # size and digest, so only where it lies gives it away.
@@ -33,7 +15,7 @@ use_store moved
 save_from good feature good.o
 good=$(the_manifest)
 save_from evil evil pwned
-evil=$(raw_ls | grep '\.json$' | grep -v "^$good\$")
+evil=$(newest_manifest_besides "$good")
 evil_archive=${evil%.json}.tar.zst
 raw_get "$evil" "$SCRATCH/forged.json"
 raw_get "$evil_archive" "$SCRATCH/outside.tar.zst"
@@ -87,7 +69,7 @@ use_store negative
 save_from first feature first.o
 first=$(the_manifest)
 save_from second feature second.o
-second=$(raw_ls | grep '\.json$' | grep -v "^$first\$")
+second=$(newest_manifest_besides "$first")
 raw_get "$second" "$SCRATCH/neg.json"
 json_set "$SCRATCH/neg.json" 'compressed_size=-1'
 raw_put "$SCRATCH/neg.json" "$second"

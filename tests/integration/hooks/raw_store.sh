@@ -68,3 +68,31 @@ json.dump(m, open(path, "w"), indent=2)
 PY
 }
 json_get() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# save_from MACHINE BRANCH FILE: a machine whose target/ holds FILE saves it from BRANCH
+# ($JOB, with the deps stanza).
+save_from() {
+  machine "$1"
+  mkdir -p "$M/work/job/target"
+  echo "$3 from $1" > "$M/work/job/target/$3"
+  ctx "$2" pull_request "job-$1"
+  eph post --job "$JOB" --status 0 2>/dev/null
+  expect_result post deps saved
+}
+
+# restore_on MACHINE: pre on a fresh machine of another branch; its stderr in $SCRATCH/MACHINE.err.
+restore_on() {
+  machine "$1"
+  ctx "branch-$1" pull_request "job-$1"
+  eph pre --job "$JOB" 2> "$SCRATCH/$1.err" || fail "pre failed on $1"
+  cat "$SCRATCH/$1.err" >&2
+}
+
+# newest_manifest_besides KEY...: the one manifest key of the store not among KEY...
+newest_manifest_besides() {
+  local keys
+  keys=$(raw_ls | grep '\.json$' | grep -v '^v1/_')
+  for k in "$@"; do keys=$(printf '%s\n' "$keys" | grep -vx "$k"); done
+  [ "$(printf '%s\n' "$keys" | grep -c .)" = 1 ] || fail "expected one new manifest, found: $keys"
+  echo "$keys"
+}

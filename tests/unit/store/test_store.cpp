@@ -63,6 +63,15 @@ store::LookupRequest request(const std::string& key, const std::string& branch,
   return r;
 }
 
+// The candidate a restore tries first, if any.
+std::optional<store::LookupResult> first_of(store::Catalog& catalog, const store::LookupRequest& r) {
+  auto found = catalog.lookup(r);
+  if (found.empty()) {
+    return std::nullopt;
+  }
+  return found.front();
+}
+
 // Where publish() puts the manifest of minimal_manifest().
 const std::string k_minimal_object = "v1/r/~/n/e0/k/20261124T164000.123456Z-0a1b2c3d.json";
 
@@ -171,42 +180,42 @@ TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untr
   store::Catalog cat(store::open_backend((dir.path() / "store").string(), {}), std::nullopt);
   auto a = file_with(dir.path() / "a", "archive bytes");
 
-  CHECK_FALSE(cat.lookup(request("cargo-1", "main")));
+  CHECK_FALSE(first_of(cat, request("cargo-1", "main")));
   cat.publish(partial("cargo-1", "feature", a), a);
   std::this_thread::sleep_for(2ms);
   cat.publish(partial("cargo-1", "other", a), a);
   std::this_thread::sleep_for(2ms);
   cat.publish(partial("cargo-0", "main", a), a);
 
-  auto own = cat.lookup(request("cargo-1", "feature"));
+  auto own = first_of(cat, request("cargo-1", "feature"));
   REQUIRE(own);
   CHECK(own->step == "exact");
   CHECK(own->own_branch);
   CHECK(own->manifest.branch == "feature");
 
-  auto newest = cat.lookup(request("cargo-1", "third"));
+  auto newest = first_of(cat, request("cargo-1", "third"));
   REQUIRE(newest);
   CHECK(newest->manifest.branch == "other");
   CHECK_FALSE(newest->own_branch);
 
-  auto prefix = cat.lookup(request("cargo-2", "main", {"cargo-"}));
+  auto prefix = first_of(cat, request("cargo-2", "main", {"cargo-"}));
   REQUIRE(prefix);
   CHECK(prefix->step == "prefix:cargo-");
   CHECK(prefix->manifest.branch == "main"); // own branch first, even though older
 
   auto wrong_epoch = request("cargo-1", "feature");
   wrong_epoch.epoch = 2;
-  CHECK_FALSE(cat.lookup(wrong_epoch));
+  CHECK_FALSE(first_of(cat, wrong_epoch));
 
   cat.publish(partial("fork", "fork-branch", a, false), a);
-  CHECK_FALSE(cat.lookup(request("fork", "main")));
-  CHECK(cat.lookup(request("fork", "fork-branch")));
+  CHECK_FALSE(first_of(cat, request("fork", "main")));
+  CHECK(first_of(cat, request("fork", "fork-branch")));
 
   cat.invalidate("acme/widget", "", "cargo", "poisoned");
-  CHECK_FALSE(cat.lookup(request("cargo-1", "feature")));
+  CHECK_FALSE(first_of(cat, request("cargo-1", "feature")));
   std::this_thread::sleep_for(2ms);
   cat.publish(partial("cargo-1", "feature", a), a); // saves after the marker are visible
-  CHECK(cat.lookup(request("cargo-1", "feature")));
+  CHECK(first_of(cat, request("cargo-1", "feature")));
 }
 
 TEST_CASE("signed manifests: a forged or unsigned manifest is never restored", "[store]") {
@@ -215,13 +224,13 @@ TEST_CASE("signed manifests: a forged or unsigned manifest is never restored", "
   auto a = file_with(dir.path() / "a", "archive bytes");
   store::Catalog signer(store::open_backend(url, {}), std::string("s3cret"));
   auto m = signer.publish(partial("k", "feature", a), a);
-  CHECK(signer.lookup(request("k", "other")));
+  CHECK(first_of(signer, request("k", "other")));
 
   // A job without the key writes a manifest of its own: unsigned, then forged.
   store::Catalog forger(store::open_backend(url, {}), std::nullopt);
   std::this_thread::sleep_for(2ms);
   auto forged = forger.publish(partial("k", "evil", a), a);
-  auto found = signer.lookup(request("k", "other"));
+  auto found = first_of(signer, request("k", "other"));
   REQUIRE(found);
   CHECK(found->manifest.branch == "feature");
 
@@ -229,7 +238,7 @@ TEST_CASE("signed manifests: a forged or unsigned manifest is never restored", "
   j["signature"] = std::string(64, 'a');
   fs::path object = fs::path(url) / forged.object;
   std::ofstream(object) << j.dump();
-  found = signer.lookup(request("k", "evil"));
+  found = first_of(signer, request("k", "evil"));
   REQUIRE(found);
   CHECK(found->manifest.branch == "feature");
 }
@@ -496,7 +505,7 @@ TEST_CASE("a manifest naming a file outside its own archive is never listed or r
   auto listed = cat.list();
   REQUIRE(listed.size() == 1);
   CHECK(listed[0].object == m.object);
-  auto found = cat.lookup(request("k", "evil"));
+  auto found = first_of(cat, request("k", "evil"));
   REQUIRE(found);
   CHECK(found->manifest.object == m.object);
   CHECK(fs::exists(victim));
@@ -508,7 +517,7 @@ TEST_CASE("a signed manifest copied into another epoch's or repository's prefix 
   auto a = file_with(dir.path() / "a", "archive bytes");
   store::Catalog cat(store::open_backend(url, {}), std::string("s3cret"));
   auto m = cat.publish(partial("k", "feature", a), a);
-  REQUIRE(cat.lookup(request("k", "feature")));
+  REQUIRE(first_of(cat, request("k", "feature")));
   // A store writer copies the manifest (signature and all) and its archive into the prefix
   // of epoch 2, which an epoch bump was meant to empty, and of another repository.
   auto copy = [&](const std::string& from, const std::string& to) {
@@ -523,9 +532,33 @@ TEST_CASE("a signed manifest copied into another epoch's or repository's prefix 
   copy("v1/acme~2Fwidget/", "v1/other~2Frepo/");
   auto next_epoch = request("k", "feature");
   next_epoch.epoch = 2;
-  CHECK_FALSE(cat.lookup(next_epoch));
+  CHECK_FALSE(first_of(cat, next_epoch));
   auto other_repo = request("k", "feature");
   other_repo.repository = "other/repo";
-  CHECK_FALSE(cat.lookup(other_repo));
+  CHECK_FALSE(first_of(cat, other_repo));
   CHECK(cat.list("other/repo").empty());
+}
+
+TEST_CASE("lookup gives the candidates in the order a restore tries them, each once, at most three",
+          "[store]") {
+  util::TempDir dir;
+  EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
+  store::Catalog cat(store::open_backend((dir.path() / "store").string(), {}), std::nullopt);
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  for (const auto& [key, branch] : std::vector<std::pair<std::string, std::string>>{
+           {"cargo-1", "other"}, {"cargo-1", "feature"}, {"cargo-1", "third"}, {"cargo-0", "feature"}}) {
+    cat.publish(partial(key, branch, a), a);
+    std::this_thread::sleep_for(2ms);
+  }
+  auto r = request("cargo-1", "feature", {"cargo-"});
+  r.max_candidates = 10;
+  auto found = cat.lookup(r);
+  std::vector<std::string> order;
+  for (const auto& c : found) {
+    order.push_back(c.step + " " + c.manifest.key + " " + c.manifest.branch + (c.own_branch ? " own" : ""));
+  }
+  CHECK(order == std::vector<std::string>{"exact cargo-1 feature own", "exact cargo-1 third",
+                                          "exact cargo-1 other", "prefix:cargo- cargo-0 feature own"});
+  CHECK(cat.lookup(request("cargo-1", "feature", {"cargo-"})).size() == 3);
+  CHECK(cat.lookup(request("cargo-9", "feature")).empty());
 }
