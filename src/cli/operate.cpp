@@ -4,6 +4,7 @@
 #include "report/report.hpp"
 #include "store/catalog.hpp"
 #include "store/gc.hpp"
+#include "store/selection.hpp"
 #include "store/url.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -85,44 +86,57 @@ json manifest_json(store::Catalog& c, const store::Manifest& m, const store::Vis
   return j;
 }
 
+// What a store holds, escaped for a terminal: every field of a manifest or a marker was
+// written by whoever can write to the store.
+std::string shown(const std::string& text, const char* if_empty = "") {
+  return text.empty() ? if_empty : util::printable(text);
+}
+
 int run_ls(const Globals& g, const Filter& f) {
   auto c = open_catalog(g);
   auto all = c->list(f.repository, f.target, f.name);
   auto invs = c->invalidations(f.repository);
+  auto valid = c->valid_saves(all);
+  store::Selection selection(valid, invs);
   if (g.json) {
     json out = json::array();
     for (const auto& m : all) {
-      out.push_back(manifest_json(*c, m, c->visibility(m, all, invs)));
+      out.push_back(manifest_json(*c, m, c->visibility(m, selection)));
     }
     std::printf("%s\n", out.dump(2).c_str());
     return k_exit_ok;
   }
-  std::printf("%-24s %-12s %-18s %-5s %-28s %-16s %-7s %10s %7s %-8s %-14s %s\n", "REPOSITORY", "TARGET",
-              "NAME", "EPOCH", "KEY", "BRANCH", "TRUSTED", "SIZE", "FILES", "AGE", "JOB", "STATUS");
+  std::printf("%-24s %-12s %-18s %-5s %-28s %-16s %-7s %10s %7s %-8s %-14s %s\n", "REPOSITORY",
+              "TARGET", "NAME", "EPOCH", "KEY", "BRANCH", "TRUSTED", "SIZE", "FILES", "AGE", "JOB",
+              "STATUS");
   std::map<std::string, std::pair<uint64_t, uint64_t>> scopes;
   uint64_t total = 0;
   for (const auto& m : all) {
-    auto v = c->visibility(m, all, invs);
+    auto v = c->visibility(m, selection);
     std::string status = v.restorable ? (v.why.empty() ? "restorable" : v.why) : v.why;
-    std::printf("%-24s %-12s %-18s %-5lld %-28s %-16s %-7s %10s %7llu %-8s %-14s %s\n", m.repository.c_str(),
-                m.target.empty() ? "-" : m.target.c_str(), m.name.c_str(), static_cast<long long>(m.epoch),
-                m.key.empty() ? "\"\"" : m.key.c_str(), m.branch.c_str(), m.trusted ? "yes" : "no",
-                report::human_bytes(m.compressed_size).c_str(), static_cast<unsigned long long>(m.files),
-                age(m.created).c_str(), m.job_id.c_str(), status.c_str());
-    auto& s = scopes[fmt::format("{}/{}/{}/e{}", m.repository, m.target.empty() ? "-" : m.target, m.name, m.epoch)];
+    std::printf("%-24s %-12s %-18s %-5lld %-28s %-16s %-7s %10s %7llu %-8s %-14s %s\n",
+                shown(m.repository).c_str(), shown(m.target, "-").c_str(), shown(m.name).c_str(),
+                static_cast<long long>(m.epoch), shown(m.key, "\"\"").c_str(),
+                shown(m.branch).c_str(), m.trusted ? "yes" : "no",
+                report::human_bytes(m.compressed_size).c_str(),
+                static_cast<unsigned long long>(m.files), age(m.created).c_str(),
+                shown(m.job_id).c_str(), status.c_str());
+    auto& s = scopes[fmt::format("{}/{}/{}/e{}", shown(m.repository), shown(m.target, "-"),
+                                 shown(m.name), m.epoch)];
     s.first += 1;
     s.second += m.compressed_size;
     total += m.compressed_size;
   }
   for (const auto& [scope, s] : scopes) {
-    std::printf("total %s: %llu archives, %s\n", scope.c_str(), static_cast<unsigned long long>(s.first),
-                report::human_bytes(s.second).c_str());
+    std::printf("total %s: %llu archives, %s\n", scope.c_str(),
+                static_cast<unsigned long long>(s.first), report::human_bytes(s.second).c_str());
   }
   std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(total).c_str());
   for (const auto& inv : invs) {
-    std::printf("invalidated %s%s%s at %s%s\n", inv.repository.c_str(),
-                inv.target.empty() ? "" : ("/" + inv.target).c_str(), inv.name.empty() ? "" : ("/" + inv.name).c_str(),
-                inv.created.c_str(), inv.reason.empty() ? "" : (": " + inv.reason).c_str());
+    std::printf("invalidated %s%s%s at %s%s\n", shown(inv.repository).c_str(),
+                inv.target.empty() ? "" : ("/" + shown(inv.target)).c_str(),
+                inv.name.empty() ? "" : ("/" + shown(inv.name)).c_str(), shown(inv.created).c_str(),
+                inv.reason.empty() ? "" : (": " + shown(inv.reason)).c_str());
   }
   return k_exit_ok;
 }
@@ -157,45 +171,56 @@ int run_show(const Globals& g, const std::string& id) {
     return k_exit_ok;
   }
   for (const auto& [k, val] : j.items()) {
-    std::printf("%-18s %s\n", (k + ":").c_str(), val.is_string() ? val.get<std::string>().c_str() : val.dump().c_str());
+    std::printf("%-18s %s\n", (k + ":").c_str(),
+                val.is_string() ? shown(val.get<std::string>()).c_str() : val.dump().c_str());
   }
   std::printf("%-18s %s\n", "verdict:", v.restorable ? "restorable" : ("not restorable: " + v.why).c_str());
   return k_exit_ok;
 }
 
 int run_invalidate(const Globals& g, const Filter& f) {
-  if (f.name.empty() == false && f.target.empty()) {
-    util::log::debug("invalidating name '{}' across every target", f.name);
+  if (f.repository.empty()) {
+    throw util::InputError("invalidate --repository '': give the repository (owner/name) whose "
+                           "saves to hide");
   }
   auto c = open_catalog(g);
   auto inv = c->invalidate(f.repository, f.target, f.name, f.reason);
-  std::printf("invalidated %s target %s name %s at %s: every archive saved before now is invisible\n",
-              f.repository.c_str(), f.target.empty() ? "(all)" : f.target.c_str(),
-              f.name.empty() ? "(all)" : f.name.c_str(), inv.created.c_str());
+  std::printf("invalidated %s target %s name %s at %s: every archive saved before now is "
+              "invisible%s\n",
+              shown(f.repository).c_str(), f.target.empty() ? "(all)" : shown(f.target).c_str(),
+              f.name.empty() ? "(all)" : shown(f.name).c_str(), inv.created.c_str(),
+              c->signing() ? " (the marker is signed)" : "");
   return k_exit_ok;
 }
 
 struct GcFlags {
-  std::optional<int> keep;
+  int keep = 1;
   std::string max_age;
   std::string max_bytes;
   std::string grace = "1h";
   bool dry_run = false;
 };
 
-int run_gc(const Globals& g, const GcFlags& flags) {
+store::GcOptions gc_options(const GcFlags& flags) {
   store::GcOptions o;
+  if (flags.keep < 1) {
+    throw util::InputError(fmt::format("--keep {}: give 1 or more (the newest save of each key "
+                                       "and branch is what a restore takes)",
+                                       flags.keep));
+  }
   o.keep = flags.keep;
   if (!flags.max_age.empty()) {
     o.max_age = parse_duration(flags.max_age);
     if (!o.max_age) {
-      throw util::InputError(fmt::format("--max-age '{}': give a duration such as 30d, 12h, 90m", flags.max_age));
+      throw util::InputError(
+          fmt::format("--max-age '{}': give a duration such as 30d, 12h, 90m", flags.max_age));
     }
   }
   if (!flags.max_bytes.empty()) {
     o.max_bytes = jobfile::parse_size(flags.max_bytes);
     if (!o.max_bytes) {
-      throw util::InputError(fmt::format("--max-bytes '{}': give a size such as 50GiB", flags.max_bytes));
+      throw util::InputError(
+          fmt::format("--max-bytes '{}': give a size such as 50GiB", flags.max_bytes));
     }
   }
   auto grace = parse_duration(flags.grace);
@@ -203,33 +228,50 @@ int run_gc(const Globals& g, const GcFlags& flags) {
     throw util::InputError(fmt::format("--grace '{}': give a duration such as 1h", flags.grace));
   }
   o.grace = *grace;
+  return o;
+}
+
+// A dry run writes nothing, so it cannot place the probe that reads the store's clock: it
+// takes this machine's, never earlier than the newest object the store listed.
+int run_gc(const Globals& g, const GcFlags& flags) {
+  auto o = gc_options(flags);
   auto c = open_catalog(g);
-  auto all = c->list();
-  auto actions = store::plan_gc(all, c->invalidations(), c->orphans(all), o, c->store_now());
+  auto inventory = store::take_inventory(*c);
+  double now = flags.dry_run ? store::estimate_store_now(inventory) : c->store_now();
+  auto plan = store::plan_gc(inventory, o, now);
   uint64_t freed = 0;
+  size_t done = 0;
   json out = json::array();
-  for (const auto& a : actions) {
-    std::string what = a.manifest ? c->link(*a.manifest) : c->backend().url(a.orphan->key);
-    if (!flags.dry_run) {
-      if (a.manifest) {
-        c->remove(*a.manifest);
-      } else {
-        c->backend().remove(a.orphan->key);
-      }
+  for (const auto& a : plan.actions) {
+    std::string what = util::printable(c->backend().url(a.subject));
+    if (!flags.dry_run && !store::carry_out(*c, a)) {
+      plan.kept.push_back(fmt::format("{}: its manifest appeared while gc ran", what));
+      continue;
     }
     freed += a.bytes;
+    done += a.objects.size();
     if (g.json) {
-      out.push_back(json{{"object", what}, {"why", a.why}, {"bytes", a.bytes}});
+      out.push_back(json{
+          {"object", what}, {"objects", a.objects.size()}, {"why", a.why}, {"bytes", a.bytes}});
     } else {
       std::printf("%s %s (%s): %s\n", flags.dry_run ? "would delete" : "deleted", what.c_str(),
                   report::human_bytes(a.bytes).c_str(), a.why.c_str());
     }
   }
   if (g.json) {
-    std::printf("%s\n", json{{"dry_run", flags.dry_run}, {"deleted", out}, {"freed_bytes", freed}}.dump(2).c_str());
-  } else {
-    std::printf("%s %zu objects, %s\n", flags.dry_run ? "would free" : "freed", actions.size(),
-                report::human_bytes(freed).c_str());
+    std::printf("%s\n", json{{"dry_run", flags.dry_run},
+                             {"deleted", out},
+                             {"freed_objects", done},
+                             {"freed_bytes", freed},
+                             {"kept", plan.kept}}
+                            .dump(2)
+                            .c_str());
+    return k_exit_ok;
+  }
+  std::printf("%s %zu objects, %s\n", flags.dry_run ? "would free" : "freed", done,
+              report::human_bytes(freed).c_str());
+  for (const auto& k : plan.kept) {
+    std::printf("kept %s\n", k.c_str());
   }
   return k_exit_ok;
 }
@@ -267,7 +309,8 @@ void add_gc(Command app, Globals& g, Action& action) {
   auto sub =
       app.add_subcommand("gc", "Delete what can no longer be restored, and what is over budget");
   auto flags = std::make_shared<GcFlags>();
-  sub.add_option("--keep", flags->keep, "Keep the newest N saves per key and branch");
+  sub.add_option("--keep", flags->keep,
+                 "Keep the newest N saves per key and branch (default 1: superseded saves go)");
   sub.add_option("--max-age", flags->max_age, "Delete saves older than this (30d, 12h)");
   sub.add_option("--max-bytes", flags->max_bytes,
                  "Then delete the oldest until the store fits (50GiB)");

@@ -1,5 +1,6 @@
 #include "store/catalog.hpp"
 
+#include "store/selection.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -342,6 +343,30 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
   return out;
 }
 
+namespace {
+
+// What a marker's signature covers: every field it is read by, and its format, so that no
+// other signed object (a manifest) can pass for one.
+std::string marker_payload(const Invalidation& inv) {
+  return json{{"format", k_invalidation_format}, {"repository", inv.repository},
+              {"target", inv.target},            {"name", inv.name},
+              {"reason", inv.reason},            {"created", inv.created}}
+      .dump();
+}
+
+// A string field of a marker, "" when absent; nullopt when it is there but not a string.
+std::optional<std::string> marker_field(const json& j, const char* key) {
+  if (!j.contains(key)) {
+    return std::string();
+  }
+  if (!j.at(key).is_string()) {
+    return std::nullopt;
+  }
+  return j.at(key).get<std::string>();
+}
+
+} // namespace
+
 std::vector<Invalidation> Catalog::invalidations(const std::string& repository) {
   std::vector<Invalidation> out;
   std::string prefix = repository.empty() ? "v1/_invalidations/"
@@ -356,26 +381,49 @@ std::vector<Invalidation> Catalog::invalidations(const std::string& repository) 
       }
       throw;
     }
+    auto refuse = [&](std::string_view why) {
+      util::log::warn("ignoring invalidation {}: {}", util::printable(m_backend->url(o.key)), why);
+    };
     auto j = json::parse(sink.data(), nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      util::log::warn("ignoring invalidation {}: not JSON", m_backend->url(o.key));
+      refuse("not JSON");
       continue;
     }
-    Invalidation inv{j.value("repository", ""), j.value("target", ""), j.value("name", ""),
-                     j.value("reason", ""), j.value("created", ""), o.key, o.mtime};
-    if (!inv.repository.empty() && parse_rfc3339(inv.created)) {
-      out.push_back(std::move(inv));
+    auto repo = marker_field(j, "repository"), target = marker_field(j, "target"),
+         name = marker_field(j, "name"), reason = marker_field(j, "reason"),
+         created = marker_field(j, "created"), signature = marker_field(j, "signature");
+    if (!repo || !target || !name || !reason || !created || !signature) {
+      refuse("a field is not a string");
+      continue;
     }
+    Invalidation inv{*repo, *target, *name, *reason, *created, o.key, o.mtime};
+    if (!marker_in_place(inv)) {
+      refuse("its repository is not that of the folder it lies in, or its time is malformed");
+      continue;
+    }
+    if (m_signing_key &&
+        (signature->empty() || util::hmac_sha256_hex(*m_signing_key, marker_payload(inv)) !=
+                                   *signature)) {
+      refuse(signature->empty() ? "unsigned, and signing is on" : "bad signature");
+      continue;
+    }
+    out.push_back(std::move(inv));
   }
   return out;
 }
 
 Invalidation Catalog::invalidate(const std::string& repository, const std::string& target,
                                  const std::string& name, const std::string& reason) {
+  if (repository.empty()) {
+    throw util::Error("an invalidation needs a repository");
+  }
   Invalidation inv{repository, target, name, reason, rfc3339_now(), "", 0};
   inv.object = "v1/_invalidations/" + sanitise(repository) + "/" + stamp(inv.created) + ".json";
-  json j{{"repository", repository}, {"target", target}, {"name", name}, {"reason", reason},
-         {"created", inv.created}};
+  json j{{"format", k_invalidation_format}, {"repository", repository}, {"target", target},
+         {"name", name}, {"reason", reason}, {"created", inv.created}};
+  if (m_signing_key) {
+    j["signature"] = util::hmac_sha256_hex(*m_signing_key, marker_payload(inv));
+  }
   StringSource source(j.dump(2) + "\n");
   m_backend->put(inv.object, source);
   return inv;
@@ -510,56 +558,53 @@ std::vector<Manifest> Catalog::list(const std::string& repository, const std::st
   return out;
 }
 
-Visibility Catalog::visibility(const Manifest& m, const std::vector<Manifest>& all,
-                               const std::vector<Invalidation>& invs) const {
-  for (const auto& inv : invs) {
-    if (inv.covers(m)) {
-      return {false, fmt::format("invalidated at {}{}", inv.created,
-                                 inv.reason.empty() ? "" : ": " + inv.reason)};
+std::vector<Manifest> Catalog::valid_saves(const std::vector<Manifest>& all) const {
+  std::vector<Manifest> out;
+  for (const auto& m : all) {
+    if (signature_ok(m)) {
+      out.push_back(m);
     }
   }
-  if (!signature_ok(m)) {
-    return {false, m.signature.empty() ? "unsigned, and signing is on" : "bad signature"};
+  return out;
+}
+
+std::string Catalog::why_refused(const Manifest& m) const {
+  if (signature_ok(m)) {
+    return "";
   }
-  int64_t newest_epoch = m.epoch;
-  for (const auto& o : all) {
-    if (o.repository == m.repository && o.target == m.target && o.name == m.name) {
-      newest_epoch = std::max(newest_epoch, o.epoch);
-    }
+  return m.signature.empty() ? "unsigned, and signing is on" : "bad signature";
+}
+
+Visibility Catalog::visibility(const Manifest& m, const Selection& selection) const {
+  if (auto why = why_refused(m); !why.empty()) {
+    return {false, why};
   }
-  if (newest_epoch > m.epoch) {
-    return {false, fmt::format("old epoch: e{} is current for this stanza", newest_epoch)};
-  }
-  for (const auto& o : all) {
-    if (o.object != m.object && o.repository == m.repository && o.target == m.target && o.name == m.name &&
-        o.epoch == m.epoch && o.key == m.key && o.later_than(m) && o.branch == m.branch &&
-        o.trusted == m.trusted) {
-      return {false, fmt::format("superseded by the save of {} (job '{}')", o.created, o.job_id)};
-    }
+  auto verdict = selection.judge(m);
+  if (verdict.standing != Standing::live) {
+    return {false, verdict.why};
   }
   if (!m.trusted) {
-    return {true, fmt::format("untrusted: restored only by branch '{}'", m.branch)};
+    return {true,
+            fmt::format("untrusted: restored only by branch '{}'", util::printable(m.branch))};
   }
   return {true, ""};
 }
 
+Visibility Catalog::visibility(const Manifest& m, const std::vector<Manifest>& all,
+                               const std::vector<Invalidation>& invs) const {
+  auto valid = valid_saves(all);
+  return visibility(m, Selection(valid, invs));
+}
+
 void Catalog::remove(const Manifest& m) {
   m_backend->remove(m.object);
-  m_backend->remove(m.archive);
+  if (m.archive == own_archive(m.object)) {
+    m_backend->remove(m.archive);
+  }
 }
 
 std::vector<ObjectInfo> Catalog::orphans(const std::vector<Manifest>& all) {
-  std::set<std::string> named;
-  for (const auto& m : all) {
-    named.insert(m.archive);
-  }
-  std::vector<ObjectInfo> out;
-  for (const auto& o : m_backend->list("v1/")) {
-    bool archive = o.key.size() > 8 && o.key.compare(o.key.size() - 8, 8, ".tar.zst") == 0;
-    if (archive && named.count(o.key) == 0) {
-      out.push_back(o);
-    }
-  }
+  auto out = orphan_archives(m_backend->list("v1/"), all);
   auto left = m_backend->leftovers("v1/");
   out.insert(out.end(), left.begin(), left.end());
   return out;

@@ -18,6 +18,9 @@
 namespace ephemera::store {
 
 inline constexpr const char* k_manifest_format = "ephemera-manifest/1";
+inline constexpr const char* k_invalidation_format = "ephemera-invalidation/1";
+
+class Selection;
 
 struct Manifest {
   std::string format = k_manifest_format;
@@ -125,33 +128,49 @@ public:
   std::optional<std::string> presigned_link(const Manifest& manifest) const;
 
   // Every manifest in the store (optionally of one repository/target/name), sorted by scope,
-  // key and age. Unreadable or badly signed manifests are skipped with a warning.
+  // key and age. Unreadable manifests are skipped with a warning; signatures are not checked
+  // here (see valid_saves and visibility), so that ls can show a forgery for what it is.
   std::vector<Manifest> list(const std::string& repository = "", const std::string& target = "",
                              const std::string& name = "");
-  // Records an invalidation of the scope; archives created before it become invisible.
+  // Those of `all` that may take part in any choice: signed when signing is on (where they
+  // lie was checked as they were read).
+  std::vector<Manifest> valid_saves(const std::vector<Manifest>& all) const;
+  // Why m may take no part ("unsigned, and signing is on", "bad signature"); "" if it may.
+  std::string why_refused(const Manifest& m) const;
+  // Records an invalidation of the scope; archives created before it become invisible. The
+  // marker is signed when signing is on. Throws util::Error when repository is empty (a
+  // marker of no repository would hide nothing).
   Invalidation invalidate(const std::string& repository, const std::string& target,
                           const std::string& name, const std::string& reason);
+  // The markers that count (of one repository, or all): each lies below its own repository's
+  // folder and, when signing is on, is signed. Others are skipped with a warning.
   std::vector<Invalidation> invalidations(const std::string& repository = "");
   // Whether m would be chosen by a lookup of its own scope and key from a trusted job on
-  // another branch, and if not, why.
+  // another branch, and if not, why. `selection` is built from valid_saves of the same list.
+  Visibility visibility(const Manifest& m, const Selection& selection) const;
+  // The same, building the selection from all and invalidations (for one manifest).
   Visibility visibility(const Manifest& m, const std::vector<Manifest>& all,
                         const std::vector<Invalidation>& invalidations) const;
 
-  // Removes a save: its manifest first (so readers stop finding it), then its archive.
+  // Removes a save: its manifest first (so readers stop finding it), then its archive when it
+  // is the manifest's own (a manifest never makes this delete another save's archive).
   void remove(const Manifest& m);
-  // Archive objects no manifest names, with their age in seconds.
+  // Archive objects that belong to no manifest object (selection.hpp, orphan_archives), and
+  // the leftovers of interrupted writes.
   std::vector<ObjectInfo> orphans(const std::vector<Manifest>& all);
   // The store's clock now (the time it gives a new object), for ages that must not depend
   // on this machine's clock; this machine's when the store cannot say.
   double store_now();
 
   Backend& backend() { return *m_backend; }
+  bool signing() const { return m_signing_key.has_value(); }
+  // Whether m's signature is good; true when signing is off.
+  bool signature_ok(const Manifest& m) const;
 
 private:
   std::vector<Manifest> manifests_under(const std::string& prefix);
   // Throws StoreError(permanent) when an archive's size or SHA-256 is not its manifest's.
   void check_archive(const Manifest& m, uint64_t bytes, const std::string& digest) const;
-  bool signature_ok(const Manifest& m) const;
 
   std::unique_ptr<Backend> m_backend;
   std::optional<std::string> m_signing_key;

@@ -1,18 +1,21 @@
 #include "store/gc.hpp"
 
+#include "store/selection.hpp"
+#include "util/log.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
-#include <tuple>
 
 namespace ephemera::store {
 
 namespace {
 
 // When the store received it (its clock, as `now` is); the writer's clock if unknown.
-double created_at(const Manifest& m) {
+double saved_at(const Manifest& m) {
   return m.stored > 0 ? static_cast<double>(m.stored) : parse_rfc3339(m.created).value_or(0);
 }
 
@@ -21,98 +24,326 @@ std::string days(double seconds) {
                           : fmt::format("{:.1f} hours", seconds / 3600);
 }
 
-} // namespace
+bool starts_with(std::string_view s, std::string_view head) {
+  return s.substr(0, head.size()) == head;
+}
 
-std::vector<GcAction> plan_gc(const std::vector<Manifest>& all,
-                              const std::vector<Invalidation>& invalidations,
-                              const std::vector<ObjectInfo>& orphans, const GcOptions& options,
-                              double now) {
-  std::vector<GcAction> out;
-  std::set<std::string> gone; // manifest objects already chosen
-  auto drop = [&](const Manifest& m, std::string why) {
-    if (gone.insert(m.object).second) {
-      out.push_back({m, std::nullopt, std::move(why), m.compressed_size});
+std::string count(size_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+// One plan in the making: what is chosen, what stays, and the listing to check against.
+class Planner {
+public:
+  Planner(const GcInventory& inv, const GcOptions& o, double now)
+      : m_inv(inv), m_options(o), m_now(now), m_selection(inv.saves, inv.markers) {
+    for (const auto& obj : inv.listing) {
+      m_listed.emplace(obj.key, obj.size);
     }
-  };
-  std::vector<const Manifest*> candidates;
-  for (const auto& m : all) {
-    if (now - created_at(m) >= options.grace) {
-      candidates.push_back(&m);
+    for (const auto& m : inv.saves) {
+      m_named.insert(m.archive);
+      m_live_names[m.archive] += 1;
     }
   }
-  for (const auto* m : candidates) {
-    for (const auto& inv : invalidations) {
-      if (inv.covers(*m)) {
-        drop(*m, fmt::format("invalidated at {}", inv.created));
+
+  GcPlan run() {
+    saves_by_standing();
+    if (m_options.max_age) {
+      saves_by_age();
+    }
+    if (m_options.max_bytes) {
+      saves_by_budget();
+    }
+    refused_manifests();
+    unnamed_objects();
+    explain_saves();
+    return std::move(m_plan);
+  }
+
+private:
+  bool young(double at) const { return m_now - at < m_options.grace; }
+  bool listed(const std::string& key) const { return m_listed.count(key) != 0; }
+  uint64_t size_of(const std::string& key) const {
+    auto it = m_listed.find(key);
+    return it == m_listed.end() ? 0 : it->second;
+  }
+  std::string grace() const { return "--grace " + duration_text(m_options.grace); }
+
+  // A save goes: its manifest, then its archive if it is its own and no save that stays
+  // names it. Only what the listing holds is deleted.
+  void drop(const Manifest& m, std::string why) {
+    if (!listed(m.object) || !m_gone.insert(m.object).second) {
+      return;
+    }
+    GcAction a{m.object, {m.object}, std::move(why), size_of(m.object), false};
+    if (--m_live_names[m.archive] == 0 && m.archive == own_archive(m.object) && listed(m.archive)) {
+      a.objects.push_back(m.archive);
+      a.bytes += size_of(m.archive);
+    }
+    m_plan.actions.push_back(std::move(a));
+  }
+
+  // Drops m unless it is in its grace period, which is then remembered as why it stays.
+  void drop_unless_young(const Manifest& m, std::string why) {
+    if (young(saved_at(m))) {
+      m_spared.insert(m.object);
+    } else {
+      drop(m, std::move(why));
+    }
+  }
+
+  void saves_by_standing() {
+    for (const auto& m : m_inv.saves) {
+      auto v = m_selection.judge(m);
+      switch (v.standing) {
+      case Standing::invalidated:
+      case Standing::superseded:
+        if (v.standing == Standing::invalidated || v.newer >= static_cast<size_t>(m_options.keep)) {
+          drop_unless_young(m, v.why);
+        }
+        break;
+      case Standing::old_epoch:
+        drop_unless_young(m, fmt::format("epoch {} is below the stanza's current one, {}", m.epoch,
+                                         v.current_epoch));
+        break;
+      case Standing::live:
         break;
       }
     }
   }
-  std::map<std::tuple<std::string, std::string, std::string>, int64_t> newest_epoch;
-  for (const auto& m : all) {
-    auto& e = newest_epoch[{m.repository, m.target, m.name}];
-    e = std::max(e, m.epoch);
-  }
-  for (const auto* m : candidates) {
-    int64_t newest = newest_epoch[{m->repository, m->target, m->name}];
-    if (m->epoch < newest) {
-      drop(*m, fmt::format("epoch {} is below the stanza's newest, {}", m->epoch, newest));
-    }
-  }
-  if (options.keep) {
-    std::map<std::tuple<std::string, std::string, std::string, int64_t, std::string, std::string>,
-             std::vector<const Manifest*>>
-        groups;
-    for (const auto& m : all) {
-      groups[{m.repository, m.target, m.name, m.epoch, m.key, m.branch}].push_back(&m);
-    }
-    for (auto& [_, saves] : groups) {
-      std::sort(saves.begin(), saves.end(),
-                [](const Manifest* a, const Manifest* b) { return a->later_than(*b); });
-      for (size_t i = static_cast<size_t>(std::max(0, *options.keep)); i < saves.size(); ++i) {
-        if (now - created_at(*saves[i]) >= options.grace) {
-          drop(*saves[i], fmt::format("beyond the newest {} of key '{}' on branch '{}'",
-                                      *options.keep, saves[i]->key, saves[i]->branch));
-        }
+
+  void saves_by_age() {
+    for (const auto& m : m_inv.saves) {
+      double age = m_now - saved_at(m);
+      if (m_gone.count(m.object) == 0 && age > *m_options.max_age) {
+        drop_unless_young(m, fmt::format("{} old, over --max-age", days(age)));
       }
     }
   }
-  if (options.max_age) {
-    for (const auto* m : candidates) {
-      double age = now - created_at(*m);
-      if (age > *options.max_age) {
-        drop(*m, fmt::format("{} old, over --max-age", days(age)));
-      }
-    }
-  }
-  if (options.max_bytes) {
+
+  // The oldest first, counting what the listing says each save's objects hold: a size a
+  // manifest claims is never believed.
+  void saves_by_budget() {
     uint64_t total = 0;
     std::vector<const Manifest*> kept;
-    for (const auto& m : all) {
-      if (gone.count(m.object) == 0) {
-        total += m.compressed_size;
+    for (const auto& m : m_inv.saves) {
+      if (m_gone.count(m.object) == 0) {
+        total += size_of(m.object) + size_of(m.archive);
         kept.push_back(&m);
       }
     }
     std::sort(kept.begin(), kept.end(),
               [](const Manifest* a, const Manifest* b) { return b->later_than(*a); });
     for (const auto* m : kept) {
-      if (total <= *options.max_bytes) {
+      if (total <= *m_options.max_bytes) {
         break;
       }
-      if (now - created_at(*m) < options.grace) {
+      uint64_t bytes = size_of(m->object) + size_of(m->archive);
+      drop_unless_young(
+          *m, fmt::format("oldest while the store is over --max-bytes {}", *m_options.max_bytes));
+      if (m_gone.count(m->object) != 0) {
+        total -= bytes;
+      }
+    }
+  }
+
+  // A refused manifest never decides anything; past the grace period it is itself removed,
+  // with its archive only where that is its own and no save names it.
+  void refused_manifests() {
+    size_t young_ones = 0;
+    size_t unproven = 0;
+    bool key_proven = !m_inv.signing || !m_inv.saves.empty();
+    for (const auto& r : m_inv.refused) {
+      const auto& m = r.manifest;
+      if (!listed(m.object)) {
         continue;
       }
-      drop(*m, fmt::format("oldest while the store is over --max-bytes {}", *options.max_bytes));
-      total -= m->compressed_size;
+      if (!key_proven) {
+        ++unproven;
+        continue;
+      }
+      if (young(saved_at(m))) {
+        ++young_ones;
+        continue;
+      }
+      GcAction a{m.object,
+                 {m.object},
+                 "a manifest that takes no part: " + r.why,
+                 size_of(m.object),
+                 false};
+      if (m.archive == own_archive(m.object) && listed(m.archive) &&
+          m_named.count(m.archive) == 0) {
+        a.objects.push_back(m.archive);
+        a.bytes += size_of(m.archive);
+      }
+      m_plan.actions.push_back(std::move(a));
+    }
+    if (young_ones > 0) {
+      m_plan.kept.push_back(
+          fmt::format("{} that take no part (unsigned or badly signed), younger than {}",
+                      count(young_ones, "manifest", "manifests"), grace()));
+    }
+    if (unproven > 0) {
+      m_plan.kept.push_back(fmt::format(
+          "{} unsigned or badly signed: not one manifest verifies with EPHEMERA_SIGNING_KEY, so it "
+          "may not be the agents' key and nothing is deleted for its sake",
+          count(unproven, "manifest", "manifests")));
     }
   }
-  for (const auto& o : orphans) {
-    if (now - static_cast<double>(o.mtime) >= options.grace) {
-      out.push_back({std::nullopt, o, "an archive no manifest names (a save that never finished)", o.size});
+
+  // Archives no manifest object names, leftovers of interrupted writes, clock probes.
+  void unnamed_objects() {
+    std::vector<Manifest> named = m_inv.saves;
+    for (const auto& r : m_inv.refused) {
+      named.push_back(r.manifest);
+    }
+    size_t young_ones = 0;
+    auto collect = [&](const ObjectInfo& o, const char* why, bool orphan) {
+      if (young(static_cast<double>(o.mtime))) {
+        ++young_ones;
+      } else {
+        m_plan.actions.push_back({o.key, {o.key}, why, o.size, orphan});
+      }
+    };
+    for (const auto& o : orphan_archives(m_inv.listing, named)) {
+      collect(o, "an archive no manifest names (a save that never finished)", true);
+    }
+    for (const auto& o : m_inv.leftovers) {
+      collect(o, "a piece of an interrupted write", false);
+    }
+    for (const auto& o : m_inv.listing) {
+      if (starts_with(o.key, "v1/_clock/")) {
+        collect(o, "a clock probe an interrupted gc left", false);
+      }
+    }
+    if (young_ones > 0) {
+      m_plan.kept.push_back(fmt::format("{} with no manifest, younger than {} (a save may be "
+                                        "writing it)",
+                                        count(young_ones, "object", "objects"), grace()));
+    }
+    std::set<std::string> read;
+    for (const auto& m : named) {
+      read.insert(m.object);
+    }
+    size_t unreadable = 0;
+    for (const auto& o : m_inv.listing) {
+      if (!own_archive(o.key).empty() && !starts_with(o.key, "v1/_invalidations/") &&
+          read.count(o.key) == 0) {
+        ++unreadable;
+      }
+    }
+    if (unreadable > 0) {
+      m_plan.kept.push_back(
+          fmt::format("{} that could not be read (a newer format, malformed or out of place), "
+                      "with their archives",
+                      count(unreadable, "manifest object", "manifest objects")));
     }
   }
-  return out;
+
+  void explain_saves() {
+    size_t restorable = 0, spared = 0, within_keep = 0;
+    for (const auto& m : m_inv.saves) {
+      if (m_gone.count(m.object) != 0) {
+        continue;
+      }
+      auto standing = m_selection.judge(m).standing;
+      if (m_spared.count(m.object) != 0) {
+        ++spared;
+      } else if (standing == Standing::superseded) {
+        ++within_keep;
+      } else {
+        ++restorable;
+      }
+    }
+    std::vector<std::string> saves;
+    if (restorable > 0) {
+      saves.push_back(count(restorable, "restorable save", "restorable saves"));
+    }
+    if (within_keep > 0) {
+      saves.push_back(fmt::format("{} within --keep {}",
+                                  count(within_keep, "superseded save", "superseded saves"),
+                                  m_options.keep));
+    }
+    if (spared > 0) {
+      saves.push_back(fmt::format("{} younger than {}", count(spared, "save", "saves"), grace()));
+    }
+    m_plan.kept.insert(m_plan.kept.begin(), saves.begin(), saves.end());
+  }
+
+  const GcInventory& m_inv;
+  const GcOptions& m_options;
+  double m_now;
+  Selection m_selection;
+  GcPlan m_plan;
+  std::map<std::string, uint64_t> m_listed;
+  std::set<std::string> m_named;           // archives some save names
+  std::map<std::string, int> m_live_names; // archive -> saves naming it that stay
+  std::set<std::string> m_gone;            // manifest objects chosen
+  std::set<std::string> m_spared;          // would go, but are in their grace period
+};
+
+} // namespace
+
+GcPlan plan_gc(const GcInventory& inventory, const GcOptions& options, double now) {
+  return Planner(inventory, options, now).run();
+}
+
+GcInventory take_inventory(Catalog& catalog) {
+  GcInventory inv;
+  inv.signing = catalog.signing();
+  inv.listing = catalog.backend().list("v1/");
+  inv.leftovers = catalog.backend().leftovers("v1/");
+  for (auto& m : catalog.list()) {
+    auto why = catalog.why_refused(m);
+    if (why.empty()) {
+      inv.saves.push_back(std::move(m));
+    } else {
+      inv.refused.push_back({std::move(m), std::move(why)});
+    }
+  }
+  inv.markers = catalog.invalidations();
+  return inv;
+}
+
+double estimate_store_now(const GcInventory& inventory) {
+  double t =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto* objects : {&inventory.listing, &inventory.leftovers}) {
+    for (const auto& o : *objects) {
+      t = std::max(t, static_cast<double>(o.mtime));
+    }
+  }
+  return t;
+}
+
+bool carry_out(Catalog& catalog, const GcAction& action) {
+  if (action.orphan) {
+    auto manifest = own_manifest(action.objects.front());
+    if (!manifest.empty() && catalog.backend().stat(manifest)) {
+      return false;
+    }
+  }
+  for (const auto& key : action.objects) {
+    if (!valid_key(key)) {
+      util::log::warn("not deleting {}: not a well-formed object key", util::printable(key));
+      return false;
+    }
+  }
+  for (const auto& key : action.objects) {
+    catalog.backend().remove(key);
+  }
+  return true;
+}
+
+std::string duration_text(double seconds) {
+  const std::pair<const char*, double> units[] = {
+      {"w", 604800}, {"d", 86400}, {"h", 3600}, {"m", 60}};
+  for (const auto& [unit, size] : units) {
+    if (seconds >= size) {
+      return fmt::format("{:g}{}", seconds / size, unit);
+    }
+  }
+  return fmt::format("{:g}s", seconds);
 }
 
 } // namespace ephemera::store

@@ -307,49 +307,6 @@ TEST_CASE("manifests that are not ours are refused with a reason", "[store]") {
   CHECK_THROWS_AS(store::Manifest::from_json(bad, k_minimal_object), util::StoreError);
 }
 
-TEST_CASE("gc plans: invalidated, old epochs, keep, age, bytes, orphans after the grace", "[store]") {
-  auto mk = [](const std::string& key, int64_t epoch, const std::string& created, uint64_t size) {
-    store::Manifest m;
-    m.repository = "r";
-    m.target = "t";
-    m.name = "n";
-    m.epoch = epoch;
-    m.key = key;
-    m.branch = "b";
-    m.created = created;
-    m.compressed_size = size;
-    m.object = key + created + ".json";
-    m.archive = key + created + ".tar.zst";
-    return m;
-  };
-  double now = *store::parse_rfc3339("2026-11-24T12:00:00.000000Z");
-  std::vector<store::Manifest> all = {
-      mk("k", 1, "2026-11-01T00:00:00.000000Z", 100), // old epoch
-      mk("k", 2, "2026-11-20T00:00:00.000000Z", 100), // beyond keep 1
-      mk("k", 2, "2026-11-23T00:00:00.000000Z", 100),
-      mk("k", 2, "2026-11-24T11:59:00.000000Z", 100), // inside the grace period
-      mk("j", 2, "2026-11-10T00:00:00.000000Z", 100), // older than 7 days
-  };
-  std::vector<store::ObjectInfo> orphans = {{"old.tar.zst", 50, static_cast<int64_t>(now) - 7200},
-                                            {"young.tar.zst", 50, static_cast<int64_t>(now) - 60}};
-  store::GcOptions o;
-  o.keep = 1;
-  o.max_age = 7 * 86400.0;
-  auto plan = store::plan_gc(all, {}, orphans, o, now);
-  std::vector<std::string> gone;
-  for (const auto& a : plan) {
-    gone.push_back(a.manifest ? a.manifest->object : a.orphan->key);
-  }
-  std::sort(gone.begin(), gone.end());
-  CHECK(gone == std::vector<std::string>{"j2026-11-10T00:00:00.000000Z.json", "k2026-11-01T00:00:00.000000Z.json",
-                                         "k2026-11-20T00:00:00.000000Z.json",
-                                         "k2026-11-23T00:00:00.000000Z.json", "old.tar.zst"});
-  // keep 1 keeps the newest, which is still in its grace period; the one before it goes
-  // only because a newer one exists. Without keep and age, only the orphan and old epoch go.
-  auto minimal = store::plan_gc(all, {}, orphans, store::GcOptions{}, now);
-  CHECK(minimal.size() == 2);
-}
-
 TEST_CASE("skewed writers: the store's clock orders saves and measures ages", "[store]") {
   // The store received `behind` last (its writer's clock is 3 h slow) and `ahead` before
   // it (its writer's clock is 3 h fast). Both arrived within the last minute.
@@ -383,11 +340,17 @@ TEST_CASE("skewed writers: the store's clock orders saves and measures ages", "[
   o.keep = 1;
   o.max_age = 3600.0;
   o.grace = 0;
-  auto plan = store::plan_gc({ahead, behind}, {}, {}, o, now);
+  store::GcInventory gc_input;
+  gc_input.saves = {ahead, behind};
+  for (const auto& m : gc_input.saves) {
+    gc_input.listing.push_back({m.object, 1, m.stored});
+    gc_input.listing.push_back({m.archive, 10, m.stored});
+  }
+  auto plan = store::plan_gc(gc_input, o, now).actions;
   REQUIRE(plan.size() == 1);
-  CHECK(plan[0].manifest->object == "ahead.json");
+  CHECK(plan[0].subject == "ahead.json");
   o.grace = 3600;
-  CHECK(store::plan_gc({ahead, behind}, {}, {}, o, now).empty());
+  CHECK(store::plan_gc(gc_input, o, now).actions.empty());
 
   // An invalidation stored after a save covers it whatever the writer's clock said.
   store::Invalidation inv{"r", "", "", "", "2026-11-24T11:59:55.000000Z", "inv.json", static_cast<int64_t>(now) - 5};

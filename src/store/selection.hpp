@@ -1,0 +1,85 @@
+#pragma once
+
+#include "store/catalog.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+// The selection rules, once: which saves a lookup can still choose, and so which ones ls and
+// show call restorable and which ones gc may delete. Pure functions of what was read from the
+// store; nothing here does I/O, so they are tested table-driven.
+//
+// Every rule below takes only valid saves: read by Manifest::from_json, which refuses a
+// manifest that does not lie where its fields say, and signed when signing is on
+// (Catalog::valid_saves). Any other manifest (a forgery, a copy) never takes part in an epoch,
+// a supersession or a total, so it cannot make another save look stale.
+namespace ephemera::store {
+
+// The archive object that belongs to a manifest object by name ("<stamp>.json" ->
+// "<stamp>.tar.zst"); "" when the key is not a manifest's name.
+std::string own_archive(const std::string& manifest_object);
+// The manifest object an archive belongs to by name; "" when the key is not an archive's.
+std::string own_manifest(const std::string& archive_object);
+
+// Whether a marker read from the store counts: a repository, a well-formed time, and its
+// object directly below v1/_invalidations/<its own repository, sanitised>/, so a marker filed
+// under one repository can never hide another's saves.
+bool marker_in_place(const Invalidation& inv);
+
+// Archive objects of the listing that belong to no manifest: their own manifest object is
+// not in the listing and no manifest in `named` names them. A manifest object that exists
+// protects its archive whether or not it could be read (a newer format, a transient error).
+std::vector<ObjectInfo> orphan_archives(const std::vector<ObjectInfo>& listing,
+                                        const std::vector<Manifest>& named);
+
+enum class Standing {
+  live,        // a lookup of its scope and key can choose it
+  invalidated, // an operator's marker hides it
+  old_epoch,   // its stanza has moved to a newer epoch
+  superseded,  // a later save of the same scope, key, branch and trust wins every lookup
+};
+
+struct Verdict {
+  Standing standing = Standing::live;
+  const Invalidation* marker = nullptr; // invalidated: the marker
+  const Manifest* by = nullptr;         // superseded: the newest save that wins instead
+  int64_t current_epoch = 0;            // old_epoch: the stanza's current one
+  size_t newer = 0;                     // later saves of its group that are not hidden
+  std::string why;                      // for people: "" when live
+};
+
+// The saves of a store (each valid where it lies) and the markers that count, indexed once,
+// so that judging every save costs O(n log n), not O(n^2). `saves` must outlive it.
+class Selection {
+public:
+  Selection(const std::vector<Manifest>& saves, const std::vector<Invalidation>& markers);
+
+  // m's standing; m must be one of the saves given (compared by object). In order: a marker
+  // that hides it; an older epoch than its stanza's current one (over trusted saves, and for
+  // an untrusted save also its own branch's untrusted ones: a fork chooses its own epoch, so
+  // it can never retire a trusted save); a later save not hidden of the same scope, key,
+  // branch and trust (a lookup from any branch then chooses that one).
+  Verdict judge(const Manifest& m) const;
+
+  // The marker that hides m, or nullptr.
+  const Invalidation* hidden_by(const Manifest& m) const;
+
+private:
+  using Stanza = std::tuple<std::string, std::string, std::string>;
+  using Group =
+      std::tuple<std::string, std::string, std::string, int64_t, std::string, std::string, bool>;
+
+  std::vector<Invalidation> m_markers;
+  std::map<Stanza, int64_t> m_trusted_epoch;
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, int64_t>
+      m_untrusted_epoch;                                  // per stanza and branch
+  std::map<Group, std::vector<const Manifest*>> m_groups; // not hidden, newest first
+  // Object -> (its group's newest, how many of its group are newer).
+  std::map<std::string, std::pair<const Manifest*, size_t>> m_rank;
+};
+
+} // namespace ephemera::store
