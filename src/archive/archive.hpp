@@ -90,7 +90,22 @@ struct UnpackOptions {
   Resolve resolve;
   ProgressFn progress;
   WrittenFn written;            // optional: told of every entry as it is accepted
+  // Optional: a file (in a directory only the caller uses, such as the state dir) where each
+  // staging name is recorded before it is made, and which is removed after the commit or
+  // the rollback. A restore killed in between leaves it for sweep_staged.
+  std::filesystem::path journal;
 };
+
+// Whether an interrupted unpack's staging name may be removed from base/rel (rel "" is base
+// itself): the caller's rules reach that directory.
+using AdmitDir = std::function<bool(const std::string& base, const std::string& rel)>;
+
+// Removes what an unpack killed before its commit or rollback staged, exactly as its
+// journal lists it: only names of the unpacker's own staging shape, only in directories
+// admit accepts, reached below their base without following a symlink; then the journal.
+// Returns how many names were removed; a missing journal is nothing to do. Files of the
+// job that merely look like temporary names are never touched.
+size_t sweep_staged(const std::filesystem::path& journal, const AdmitDir& admit);
 
 struct UnpackResult {
   uint64_t files = 0;

@@ -60,8 +60,11 @@ struct ReadDeleter {
 using util::Fd;
 using FdRef = std::shared_ptr<Fd>;
 
+struct Dir;
+
+// A directory entry's mode and times, set once everything is in place.
 struct DirMeta {
-  std::string path; // final
+  const struct Dir* dir;
   uint32_t mode;
   int64_t sec;
   long nsec;
@@ -85,10 +88,136 @@ bool safe_name(std::string_view name) {
   }
 }
 
-std::string temp_leaf(const std::string& leaf) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{}.tmp.{}.{:016x}", leaf, ::getpid(), rng());
+// Staging names: fixed length, whatever the entry's name (a name near NAME_MAX must still
+// be restorable into an existing directory), and of one shape only this unpacker makes,
+// recorded in the journal before each is made.
+constexpr std::string_view k_stage_prefix = ".ephemera-";
+constexpr size_t k_stage_size = k_stage_prefix.size() + 16 + 1 + 8;
+
+bool is_stage_name(std::string_view n) {
+  if (n.size() != k_stage_size || n.substr(0, k_stage_prefix.size()) != k_stage_prefix ||
+      n[k_stage_prefix.size() + 16] != '-') {
+    return false;
+  }
+  for (size_t i = k_stage_prefix.size(); i < n.size(); ++i) {
+    bool hex = (n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f');
+    if (!hex && i != k_stage_prefix.size() + 16) {
+      return false;
+    }
+  }
+  return true;
 }
+
+// Removes the entry name in dir_fd and, for a directory, everything below it, never
+// following a symlink. Errors are ignored: it is cleanup.
+void remove_tree_at(int dir_fd, const std::string& name) {
+  if (::unlinkat(dir_fd, name.c_str(), 0) == 0 || (errno != EISDIR && errno != EPERM)) {
+    return;
+  }
+  int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return;
+  }
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> names;
+  while (dirent* de = ::readdir(d)) {
+    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) {
+      names.emplace_back(de->d_name);
+    }
+  }
+  for (const auto& n : names) {
+    remove_tree_at(::dirfd(d), n);
+  }
+  ::closedir(d);
+  ::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR);
+}
+
+// Opens each component of rel below dir_fd, never through a symlink; -1 with errno.
+int open_below(int dir_fd, const std::string& rel) {
+  int fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  size_t start = 0;
+  while (fd >= 0 && start < rel.size()) {
+    size_t slash = rel.find('/', start);
+    std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    start = slash == std::string::npos ? rel.size() : slash + 1;
+    int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    fd = next;
+  }
+  return fd;
+}
+
+// The record of the staging names an unpack makes, in a file of the caller's choosing (the
+// state dir): each name is written there before it is made, so a restore killed before its
+// commit or rollback leaves a list of exactly what it staged (sweep_staged removes it).
+class Journal {
+public:
+  explicit Journal(fs::path path) : m_path(std::move(path)) {}
+  ~Journal() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+  }
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Records that name is about to be made in base/rel (rel "" is base itself). The first
+  // record creates the file (never through a symlink, never over another file) and is
+  // fsynced with its directory; later ones are written through to the kernel, which keeps
+  // them when the process is killed.
+  void add(const std::string& base, const std::string& rel, const std::string& name) {
+    if (m_path.empty()) {
+      return;
+    }
+    std::string record = base;
+    record += '\0';
+    record += rel;
+    record += '\0';
+    record += name;
+    record += '\0';
+    bool first = m_fd < 0;
+    if (first) {
+      ::unlink(m_path.c_str());
+      m_fd = ::open(m_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
+      if (m_fd < 0) {
+        throw ArchiveError(fmt::format("unable to create the journal {}: {}", m_path.string(), std::strerror(errno)));
+      }
+    }
+    for (size_t done = 0; done < record.size();) {
+      ssize_t n = ::write(m_fd, record.data() + done, record.size() - done);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw ArchiveError(fmt::format("unable to write the journal {}: {}", m_path.string(), std::strerror(errno)));
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (first) {
+      ::fsync(m_fd);
+      util::fsync_directory(m_path.parent_path());
+    }
+  }
+
+  // After the commit or the rollback: nothing staged is left.
+  void remove() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+      m_fd = -1;
+      ::unlink(m_path.c_str());
+    }
+  }
+
+private:
+  fs::path m_path;
+  int m_fd = -1;
+};
 
 // Writes data at offset 0 of fd, leaving 64 KiB runs of zeros as holes; returns whether
 // it left any (then the caller sets the size with ftruncate). 0 or errno.
@@ -471,10 +600,20 @@ private:
 // A directory the unpack has reached. `fresh`: this unpack made it, inside a directory
 // staged under a temporary name, so nothing in it existed before and entries are created
 // under their own names; otherwise they are written under temporary names and renamed.
+//
+// Every directory is reached through its parent's descriptor, by name, never through a
+// symlink (the job may swap a directory for a link while its own restore runs), and a
+// directory opened again must be the one first seen (device and inode).
 struct Dir {
-  std::string physical; // where it is now
+  std::string physical; // where it is now, for messages
   bool fresh = false;
   struct timespec mtime {}; // of a directory that existed: put back if a failed restore touched it
+  const Dir* parent = nullptr; // nullptr: an anchor's base, opened by its path
+  std::string leaf;            // its name in parent now (a staged directory's staging name)
+  std::string base;            // the anchor's base it is below, and the path below it
+  std::string rel;
+  mutable dev_t dev = 0;       // as first opened (0: not yet)
+  mutable ino_t ino = 0;
 };
 
 // Extraction is all-or-nothing for the paths a job sees. A directory that does not exist
@@ -484,13 +623,16 @@ struct Dir {
 // appears at a destination path, and on failure everything made is removed.
 class Unpacker {
 public:
-  explicit Unpacker(const UnpackOptions& options) : m_options(options), m_writers(current_umask()) {}
+  explicit Unpacker(const UnpackOptions& options)
+      : m_options(options), m_writers(current_umask()), m_journal(options.journal),
+        m_token(std::random_device{}() * 0x100000000ULL + std::random_device{}()) {}
 
   ~Unpacker() {
     m_writers.stop();
     if (!m_committed) {
       rollback();
     }
+    m_journal.remove();
   }
 
   // Unpacks the archive in fd (Input checked it is a regular file of the expected size),
@@ -596,8 +738,7 @@ private:
     long nsec = archive_entry_mtime_nsec(e);
     const int64_t mtime_ns = sec * 1000000000 + nsec;
     if (kind == ItemType::directory) {
-      directory(name, base, dest->rel);
-      m_dir_meta.push_back({final, mode, sec, nsec});
+      m_dir_meta.push_back({&directory(name, base, dest->rel), mode, sec, nsec});
       tell({name, kind, 0, mode & 01777, mtime_ns, {}, {}});
       ++result.directories;
       return;
@@ -607,25 +748,25 @@ private:
     const Dir& parent = slash == std::string::npos ? directory(name, base, "")
                                                    : directory(name, base, dest->rel.substr(0, slash));
     std::string leaf = slash == std::string::npos ? dest->rel : dest->rel.substr(slash + 1);
-    FdRef dirfd = open_dir(parent.physical, name);
+    FdRef dirfd = open_dir(parent, name);
     std::string target = leaf;
     if (!parent.fresh) {
       struct stat existing {};
       if (::fstatat(dirfd->fd, leaf.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(existing.st_mode)) {
         refuse(name, "a directory exists where the archive has a file or link");
       }
-      target = temp_leaf(leaf);
+      target = stage(parent);
       m_touched.insert(&parent);
-      m_staged_files.push_back({parent.physical + "/" + target, parent.physical + "/" + leaf});
+      m_staged_files.push_back({&parent, target, leaf});
     }
-    std::string physical = parent.physical + "/" + target;
     if (hardlink != nullptr) {
       auto it = m_files.find(hardlink);
       if (it == m_files.end()) {
         refuse(name, fmt::format("a hard link to '{}', which is not an earlier file of the archive", hardlink));
       }
       m_writers.drain(); // the file it names is written
-      if (::linkat(AT_FDCWD, it->second.c_str(), dirfd->fd, target.c_str(), 0) != 0) {
+      FdRef from = open_dir(*it->second.first, name);
+      if (::linkat(from->fd, it->second.second.c_str(), dirfd->fd, target.c_str(), 0) != 0) {
         refuse(name, fmt::format("unable to link: {}", std::strerror(errno)));
       }
       tell({name, kind, 0, 0, 0, {}, hardlink});
@@ -647,7 +788,7 @@ private:
     file(a, e, name, dirfd, target, mode, sec, nsec);
     tell(
         {name, kind, static_cast<uint64_t>(archive_entry_size(e)), mode & 01777, mtime_ns, {}, {}});
-    m_files.emplace(name, physical);
+    m_files.emplace(name, std::make_pair(&parent, target));
     ++result.files;
     result.bytes = m_bytes;
     report_progress(result.files);
@@ -764,7 +905,12 @@ private:
     }
     auto b = m_dirs.find(base);
     if (b == m_dirs.end()) {
-      b = m_dirs.emplace(base, Dir{base, false, make_base(name, base)}).first;
+      Dir made;
+      made.physical = base;
+      made.mtime = make_base(name, base);
+      made.base = base;
+      b = m_dirs.emplace(base, std::move(made)).first;
+      open_dir(b->second, name); // held for the whole unpack: every path below goes through it
     }
     const Dir* at = &b->second;
     std::string path = base;
@@ -781,14 +927,19 @@ private:
       if (m_nondirs.count(path) != 0) {
         refuse(name, "a file or link of the archive is where it has a directory");
       }
-      FdRef parent = open_dir(at->physical, name);
+      FdRef parent = open_dir(*at, name);
       Dir made;
+      made.parent = at;
+      made.leaf = part;
+      made.base = base;
+      made.rel = rel.substr(0, start == rel.size() ? rel.size() : start - 1);
       if (at->fresh) {
         if (::mkdirat(parent->fd, part.c_str(), 0755) != 0) {
           refuse(name, errno == EEXIST ? "a file or link of the archive is where it has a directory"
                                        : fmt::format("unable to create {}: {}", path, std::strerror(errno)));
         }
-        made = Dir{at->physical + "/" + part, true};
+        made.physical = at->physical + "/" + part;
+        made.fresh = true;
       } else {
         struct stat st {};
         if (::fstatat(parent->fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -798,16 +949,23 @@ private:
           if (!S_ISDIR(st.st_mode)) {
             refuse(name, fmt::format("{} is not a directory", path));
           }
-          made = Dir{path, false, st.st_mtim};
+          made.physical = path;
+          made.mtime = st.st_mtim;
+          made.dev = st.st_dev;
+          made.ino = st.st_ino;
         } else if (errno == ENOENT) {
-          sweep_staged(parent->fd, at->physical, part);
           m_touched.insert(at);
-          std::string staged = temp_leaf(part);
+          std::string staged = stage(*at);
           if (::mkdirat(parent->fd, staged.c_str(), 0755) != 0) {
             refuse(name, fmt::format("unable to create {}: {}", path, std::strerror(errno)));
           }
-          m_staged_dirs.push_back({at->physical + "/" + staged, path});
-          made = Dir{at->physical + "/" + staged, true};
+          made.physical = at->physical + "/" + staged;
+          made.fresh = true;
+          made.leaf = staged;
+          Dir& placed = m_dirs.emplace(path, std::move(made)).first->second;
+          m_staged_dirs.push_back({&placed, part});
+          at = &placed;
+          continue;
         } else {
           refuse(name, fmt::format("unable to examine {}: {}", path, std::strerror(errno)));
         }
@@ -817,36 +975,15 @@ private:
     return *at;
   }
 
-  // Staged directories of an interrupted restore of the same path (another pid's
-  // "part.tmp.<pid>.<hex>" beside it): nothing else would ever remove them.
-  static void sweep_staged(int parent_fd, const std::string& parent, const std::string& part) {
-    int fd = ::openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      return;
-    }
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-      ::close(fd);
-      return;
-    }
-    std::vector<std::string> stale;
-    std::string prefix = part + ".tmp.";
-    while (dirent* de = ::readdir(d)) {
-      std::string_view n = de->d_name;
-      if (n.size() > prefix.size() && n.substr(0, prefix.size()) == prefix && de->d_type == DT_DIR) {
-        auto pid = util::temp_name_pid(n);
-        if (pid && *pid != static_cast<long>(::getpid()) && n.size() == prefix.size() + std::to_string(*pid).size() + 17) {
-          stale.emplace_back(n);
-        }
-      }
-    }
-    ::closedir(d);
-    for (const auto& s : stale) {
-      std::error_code ec;
-      fs::remove_all(parent + "/" + s, ec);
-    }
+  // A fresh staging name in the existing directory dir, recorded in the journal first.
+  std::string stage(const Dir& dir) {
+    std::string n = fmt::format("{}{:016x}-{:08x}", k_stage_prefix, m_token, m_staged++);
+    m_journal.add(dir.base, dir.rel, n);
+    return n;
   }
 
+  // An anchor's base is opened by its path (the anchors are the agent's configuration: a
+  // $HOME that is a symlink it set up keeps working); nothing below it is followed.
   struct timespec make_base(const std::string& name, const std::string& base) {
     struct stat st {};
     if (::stat(base.c_str(), &st) == 0) {
@@ -869,18 +1006,42 @@ private:
     return {0, UTIME_OMIT};
   }
 
-  FdRef open_dir(const std::string& physical, const std::string& name) {
-    if (auto it = m_fds.find(physical); it != m_fds.end()) {
+  // The directory's descriptor: from the cache, or opened by name in its parent's (bases by
+  // path, and kept), never through a symlink, and refused if it is not the directory it was.
+  FdRef open_dir(const Dir& dir, const std::string& name) {
+    if (auto it = m_bases.find(&dir); it != m_bases.end()) {
+      return it->second;
+    }
+    if (auto it = m_fds.find(&dir); it != m_fds.end()) {
       m_lru.splice(m_lru.begin(), m_lru, it->second.second);
       return it->second.first;
     }
-    int fd = ::open(physical.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = dir.parent == nullptr
+                 ? ::open(dir.physical.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                 : ::openat(open_dir(*dir.parent, name)->fd, dir.leaf.c_str(),
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-      throw ArchiveError(fmt::format("unable to open {} for '{}': {}", physical, name, std::strerror(errno)));
+      throw ArchiveError(fmt::format("unable to open {} for '{}': {}", dir.physical, name,
+                                     errno == ELOOP ? "it became a symlink" : std::strerror(errno)));
     }
     auto ref = std::make_shared<Fd>(fd);
-    m_lru.push_front(physical);
-    m_fds.emplace(physical, std::make_pair(ref, m_lru.begin()));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw ArchiveError(fmt::format("unable to examine {}: {}", dir.physical, std::strerror(errno)));
+    }
+    if (dir.ino == 0) {
+      dir.dev = st.st_dev;
+      dir.ino = st.st_ino;
+    } else if (dir.dev != st.st_dev || dir.ino != st.st_ino) {
+      throw ArchiveError(fmt::format("refused entry '{}': {} was replaced while it was restored", name,
+                                     dir.physical));
+    }
+    if (dir.parent == nullptr) {
+      m_bases.emplace(&dir, ref);
+      return ref;
+    }
+    m_lru.push_front(&dir);
+    m_fds.emplace(&dir, std::make_pair(ref, m_lru.begin()));
     if (m_lru.size() > k_open_dirs) {
       m_fds.erase(m_lru.back());
       m_lru.pop_back();
@@ -888,62 +1049,94 @@ private:
     return ref;
   }
 
+  // Renames everything staged into place through the directories' descriptors, then sets
+  // the directory entries' modes and times (on descriptors of the directories themselves).
   void commit() {
-    m_fds.clear();
-    m_lru.clear();
-    for (const auto& [tmp, final] : m_staged_files) {
-      if (::rename(tmp.c_str(), final.c_str()) != 0) {
-        throw ArchiveError(fmt::format("unable to move {} into place: {}", final, std::strerror(errno)));
+    for (const auto& f : m_staged_files) {
+      FdRef d = open_dir(*f.dir, f.final);
+      if (::renameat(d->fd, f.staged.c_str(), d->fd, f.final.c_str()) != 0) {
+        throw ArchiveError(fmt::format("unable to move {}/{} into place: {}", f.dir->physical, f.final,
+                                       std::strerror(errno)));
       }
     }
     // Never one inside another: inside a staged directory, directories are made directly.
-    for (const auto& [tmp, final] : m_staged_dirs) {
-      if (::rename(tmp.c_str(), final.c_str()) != 0) {
-        throw ArchiveError(fmt::format("unable to move {} into place: {}", final, std::strerror(errno)));
+    for (auto& [dir, final] : m_staged_dirs) {
+      FdRef d = open_dir(*dir->parent, final);
+      if (::renameat(d->fd, dir->leaf.c_str(), d->fd, final.c_str()) != 0) {
+        throw ArchiveError(fmt::format("unable to move {}/{} into place: {}", dir->parent->physical, final,
+                                       std::strerror(errno)));
       }
+      dir->leaf = final;
     }
     m_committed = true;
+    m_journal.remove();
     // Deepest first, so setting a child's time does not disturb its parent's.
     for (auto it = m_dir_meta.rbegin(); it != m_dir_meta.rend(); ++it) {
-      ::chmod(it->path.c_str(), it->mode & 01777);
-      struct timespec times[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
-      ::utimensat(AT_FDCWD, it->path.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      try {
+        FdRef d = open_dir(*it->dir, it->dir->physical);
+        ::fchmod(d->fd, it->mode & 01777);
+        struct timespec times[2] = {{it->sec, it->nsec}, {it->sec, it->nsec}};
+        ::futimens(d->fd, times);
+      } catch (const ArchiveError&) {
+        // Replaced by the job since: its mode and times are the job's business now.
+      }
     }
+    m_fds.clear();
+    m_lru.clear();
   }
 
   void rollback() {
+    for (const auto& f : m_staged_files) {
+      try {
+        ::unlinkat(open_dir(*f.dir, f.final)->fd, f.staged.c_str(), 0);
+      } catch (const ArchiveError&) {
+      }
+    }
+    for (const auto& [dir, final] : m_staged_dirs) {
+      try {
+        remove_tree_at(open_dir(*dir->parent, final)->fd, dir->leaf); // made by this unpack
+      } catch (const ArchiveError&) {
+      }
+    }
+    // Making and removing staging names changed the modification times of directories
+    // that existed; the job sees them as they were.
+    for (const Dir* d : m_touched) {
+      try {
+        struct timespec times[2] = {{0, UTIME_OMIT}, d->mtime};
+        ::futimens(open_dir(*d, d->physical)->fd, times);
+      } catch (const ArchiveError&) {
+      }
+    }
     m_fds.clear();
     m_lru.clear();
-    for (const auto& s : m_staged_files) {
-      ::unlink(s.first.c_str());
-    }
-    for (const auto& s : m_staged_dirs) {
-      std::error_code ec;
-      fs::remove_all(s.first, ec); // made by this unpack; remove_all follows no symlink
-    }
+    m_bases.clear();
     for (auto it = m_created_dirs.rbegin(); it != m_created_dirs.rend(); ++it) {
       ::rmdir(it->c_str());
     }
-    // Making and removing temporary names changed the modification times of directories
-    // that existed; the job sees them as they were.
-    for (const Dir* d : m_touched) {
-      struct timespec times[2] = {{0, UTIME_OMIT}, d->mtime};
-      ::utimensat(AT_FDCWD, d->physical.c_str(), times, AT_SYMLINK_NOFOLLOW);
-    }
   }
+
+  struct StagedFile {
+    const Dir* dir;
+    std::string staged;
+    std::string final;
+  };
 
   const UnpackOptions& m_options;
   WriterPool m_writers;
+  Journal m_journal;
+  uint64_t m_token;                                                // of this unpack's staging names
+  uint64_t m_staged = 0;
   std::unordered_map<std::string, Dir> m_dirs;                    // final path -> where
-  std::unordered_map<std::string, std::pair<FdRef, std::list<std::string>::iterator>> m_fds;
-  std::list<std::string> m_lru;
-  std::vector<std::pair<std::string, std::string>> m_staged_files; // tmp, final
-  std::vector<std::pair<std::string, std::string>> m_staged_dirs;  // tmp, final
+  std::unordered_map<const Dir*, std::pair<FdRef, std::list<const Dir*>::iterator>> m_fds;
+  std::list<const Dir*> m_lru;
+  std::unordered_map<const Dir*, FdRef> m_bases;                  // kept open to the end
+  std::vector<StagedFile> m_staged_files;
+  std::vector<std::pair<Dir*, std::string>> m_staged_dirs;         // staged, its final leaf
   std::vector<fs::path> m_created_dirs;
   std::set<const Dir*> m_touched;                                  // existing directories written in
   std::vector<DirMeta> m_dir_meta;
   std::set<std::string> m_symlinks;
-  std::unordered_map<std::string, std::string> m_files;            // archive name -> physical
+  std::unordered_map<std::string, std::pair<const Dir*, std::string>> m_files; // name -> where made
   std::unordered_set<std::string> m_finals;
   std::unordered_set<std::string> m_nondirs;                       // final paths of files and links
   uint64_t m_bytes = 0;
@@ -954,6 +1147,63 @@ private:
 };
 
 } // namespace
+
+size_t sweep_staged(const fs::path& journal, const AdmitDir& admit) {
+  struct stat st {};
+  int fd = util::open_regular(journal, st);
+  if (fd < 0) {
+    if (errno != ENOENT) {
+      ::unlink(journal.c_str()); // not a journal this tool wrote
+    }
+    return 0;
+  }
+  std::string text;
+  {
+    util::Fd guard(fd);
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+      text.append(buf, static_cast<size_t>(n));
+    }
+  }
+  size_t removed = 0;
+  size_t at = 0;
+  auto field = [&](std::string& out) {
+    size_t end = text.find('\0', at);
+    if (end == std::string::npos) {
+      return false;
+    }
+    out = text.substr(at, end - at);
+    at = end + 1;
+    return true;
+  };
+  std::string base;
+  std::string rel;
+  std::string name;
+  while (field(base) && field(rel) && field(name)) {
+    // Only names of the staging shape, only where the caller's rules reach, never through
+    // a symlink below the base: a job that rewrites the journal can make this remove
+    // nothing but what looks like staging inside its own stanza.
+    if (!is_stage_name(name) || (!rel.empty() && !safe_name(rel)) || !admit(base, rel)) {
+      continue;
+    }
+    int base_fd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (base_fd < 0) {
+      continue;
+    }
+    util::Fd base_guard(base_fd);
+    int dir_fd = open_below(base_fd, rel);
+    if (dir_fd < 0) {
+      continue;
+    }
+    util::Fd dir_guard(dir_fd);
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      remove_tree_at(dir_fd, name);
+      ++removed;
+    }
+  }
+  ::unlink(journal.c_str());
+  return removed;
+}
 
 UnpackResult unpack(const fs::path& archive_file, const UnpackOptions& options) {
   struct stat st {};

@@ -29,28 +29,6 @@ using nlohmann::json;
 
 namespace {
 
-// Files staged by a restore that was killed before it could rename or remove them
-// (util::temp_name_beside names). A successful restore of the stanza removes them from
-// its walk and from the tree, so a killed restore leaves nothing behind for long. Two
-// restores of one stanza into one place at once are not a thing a job does, so any such
-// file but our own is a leftover (a killed process may linger as a zombie, so asking
-// whether its pid lives is no help).
-void sweep_interrupted(rules::WalkResult& walked, const rules::Anchors& anchors) {
-  std::erase_if(walked.entries, [&](const rules::Entry& e) {
-    if (e.type == rules::EntryType::directory) {
-      return false;
-    }
-    auto pid = util::temp_name_pid(e.rel);
-    if (!pid || *pid == static_cast<long>(::getpid()) ||
-        ::unlink(anchors.host_path(e.anchor, e.rel).c_str()) != 0) {
-      return false;
-    }
-    util::log::info("removed '{}', left by an interrupted restore",
-                    anchors.visible_path(e.anchor, e.rel));
-    return true;
-  });
-}
-
 // Progress of a long save or restore: a live line on a terminal, a line every five
 // seconds in a log. finish() clears the live line before the summary line is printed.
 class ProgressLine {
@@ -213,6 +191,14 @@ std::optional<std::pair<rules::Anchor, std::string>> split_name(std::string_view
     return std::nullopt;
   }
   return std::make_pair(*anchor, std::move(rel));
+}
+
+// The journal's file name for a stanza: its name (a stanza name is a plain file name),
+// or a digest of anything that is not.
+std::string journal_name(const std::string& stanza) {
+  bool plain = !stanza.empty() && stanza != "." && stanza != ".." &&
+               stanza.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-") == std::string::npos;
+  return plain ? stanza : util::sha256_hex(stanza).substr(0, 16);
 }
 
 // Whether nothing is where the rules' walk starts: then all the stanza holds after a
@@ -445,10 +431,31 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
                       prefixes.empty() ? "" : fmt::format(", then {} prefix(es)", prefixes.size()));
       return entry;
     }
+    // What a restore of this stanza killed before its commit or rollback staged, as its
+    // journal lists it (never a file of the job's that merely looks like a temporary one),
+    // within the directories these rules reach; then this restore's own journal.
+    fs::path journal = m_state_dir / "staging" / (journal_name(stanza.name.value) + ".journal");
+    auto admit = [&](const std::string& base, const std::string& rel) {
+      for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
+        std::string host = m_anchors.host(a).string();
+        while (host.size() > 1 && host.back() == '/') {
+          host.pop_back();
+        }
+        if (host == base && rules.may_contain(a, rel)) {
+          return true;
+        }
+      }
+      return false;
+    };
+    if (size_t swept = archive::sweep_staged(journal, admit); swept > 0) {
+      util::log::info("restore '{}': removed {} name(s) an interrupted restore had staged",
+                      entry.name, swept);
+    }
+    fs::create_directories(journal.parent_path());
     // The fingerprint post compares with: when nothing was where the rules start, the
     // entries as the restore wrote them; otherwise (files were already there, a restore
-    // inside a job) a walk of the restored set, which also clears a killed restore's
-    // leftovers. A failed candidate's unpack removes all it wrote, so this holds for each.
+    // inside a job) a walk of the restored set. A failed candidate's unpack removes all it
+    // wrote, so this holds for each.
     bool absent = starts_absent(rules, m_anchors);
     std::optional<WrittenSet> written;
     // Fetches and unpacks one candidate, recording it as the entry's archive.
@@ -477,6 +484,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
       opts.expected_size = m.compressed_size;
       opts.max_unpacked_bytes = m.unpacked_bytes;
+      opts.journal = journal;
       // Each anchor's host directory, computed once rather than for each of the entries.
       std::array<fs::path, 3> hosts;
       for (auto a : {rules::Anchor::root, rules::Anchor::home, rules::Anchor::work}) {
@@ -541,7 +549,6 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     }
     if (!restored) {
       restored = rules::walk(rules, m_anchors);
-      sweep_interrupted(*restored, m_anchors);
     }
     save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(*restored));
   } catch (const util::InputError&) {

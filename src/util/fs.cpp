@@ -93,40 +93,6 @@ Fd::~Fd() {
   }
 }
 
-std::optional<long> temp_name_pid(std::string_view name) {
-  // NAME.tmp.PID.HEX16 (temp_name_beside): read from the end, no regex (every walked entry
-  // of a restore is checked).
-  constexpr size_t k_hex = 16;
-  if (name.size() < k_hex + 1) {
-    return std::nullopt;
-  }
-  for (char c : name.substr(name.size() - k_hex)) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return std::nullopt;
-    }
-  }
-  name.remove_suffix(k_hex);
-  if (name.back() != '.') {
-    return std::nullopt;
-  }
-  name.remove_suffix(1);
-  size_t digits = 0;
-  while (digits < name.size() && name[name.size() - 1 - digits] >= '0' &&
-         name[name.size() - 1 - digits] <= '9') {
-    ++digits;
-  }
-  constexpr std::string_view k_tmp = ".tmp.";
-  if (digits == 0 || digits > 18 || name.size() - digits < k_tmp.size() ||
-      name.substr(name.size() - digits - k_tmp.size(), k_tmp.size()) != k_tmp) {
-    return std::nullopt;
-  }
-  long pid = 0;
-  for (char c : name.substr(name.size() - digits)) {
-    pid = pid * 10 + (c - '0');
-  }
-  return pid;
-}
-
 void fsync_directory(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {

@@ -20,11 +20,11 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // fsync a directory so a rename inside it survives a crash.
 void fsync_directory(const std::filesystem::path& dir);
 
-// A unique name beside target ("target.tmp.<pid>.<random>") for write-then-rename.
+// A unique name beside target ("target.tmp.<pid>.<random>") for write-then-rename of the
+// tool's own files (the state dir, the local store). Nothing ever removes a file because
+// its name looks like one: a job's files may. The unpacker stages under names of its own
+// (fixed length, recorded in a journal before they are made).
 std::filesystem::path temp_name_beside(const std::filesystem::path& target);
-
-// The pid in a name temp_name_beside made ("x.tmp.<pid>.<16 hex digits>"), or nullopt.
-std::optional<long> temp_name_pid(std::string_view name);
 
 // Opens path read-only as a file that must be a regular one, before a byte of it is read:
 // never through a symlink at its last component and never blocking (a fifo or a device

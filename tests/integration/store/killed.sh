@@ -49,12 +49,14 @@ for delay in 0.05 0.2 0.5; do
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 done
-rm -rf "$M/state"
+# The state dir keeps the killed restores' journals (what each staged), nothing else.
+find "$M/state" -mindepth 1 -maxdepth 1 ! -name staging -exec rm -rf {} +
 eph pre --job "$JOB" >/dev/null 2>"$M.err" || fail "pre after killed restores failed"
 expect_result pre deps hit
 (cd "$M/work/job/target" && find . -type f -exec sha256sum {} + | LC_ALL=C sort) > "$SCRATCH/got"
 diff "$SCRATCH/got" "$SCRATCH/want" || fail "the restore after killed restores is not exactly the save"
-find "$M/work/job" -name '*.tmp.*' | grep -q . && fail "leftovers of killed restores remain"
+find "$M/work/job" \( -name '*.tmp.*' -o -name '.ephemera-*' \) | grep -q . && fail "leftovers of killed restores remain"
+find "$M/state/staging" -type f | grep -q . && fail "a journal outlived the restores"
 
 # A multipart upload a killed save never finished (made here with awscli, so there is
 # one whatever the timing of the kills above).

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <tuple>
 #include <unistd.h>
 
@@ -477,18 +478,113 @@ TEST_CASE("a new directory tree appears whole or not at all", "[archive]") {
   }
 }
 
-TEST_CASE("what an interrupted restore staged beside a new directory is removed", "[archive]") {
+TEST_CASE("a killed unpack's staging is swept from its journal, and nothing else", "[archive]") {
   util::TempDir dir;
   auto dest = dir.path() / "dest";
-  // A killed restore of another process left its staged tree (and an unrelated name that
-  // only looks alike stays).
-  write(dest / "new.tmp.999999.0123456789abcdef/half", "torn");
-  write(dest / "new.tmp.notours/keep", "k");
-  auto file = build(dir.path() / "a.tar.zst", {reg("work/new/x", "x")});
-  ephemera::archive::unpack(file, options(file, dest));
-  CHECK(read(dest / "new/x") == "x");
-  CHECK_FALSE(fs::exists(dest / "new.tmp.999999.0123456789abcdef"));
-  CHECK(fs::exists(dest / "new.tmp.notours/keep"));
+  // The job's own files, some named like temporary files, in directories the restore
+  // writes into: none of them is the unpacker's.
+  write(dest / "t/x.tmp.123.0123456789abcdef", "mine");
+  write(dest / "new.tmp.999999.0123456789abcdef/half", "mine too");
+  write(dest / "t/old", "old");
+  auto journal = dir.path() / "journal";
+  auto file = build(dir.path() / "a.tar.zst", {reg("work/t/old", "new"), reg("work/t/x.tmp.123.0123456789abcdef", "restored"),
+                                                reg("work/new/x", "x"), reg("work/t/big", std::string(2 << 20, 'b')),
+                                                reg("work/t/stop", "s")});
+  auto o = options(file, dest, 4 << 20);
+  o.journal = journal;
+  // Killed (here: _exit in a child) after staging three entries, before commit or rollback.
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto inner = o.resolve;
+    o.resolve = [&](std::string_view name, ephemera::archive::ItemType type) {
+      if (name == "work/t/stop") {
+        ::_exit(0);
+      }
+      return inner(name, type);
+    };
+    try {
+      ephemera::archive::unpack(file, o);
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  size_t staged = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dest)) {
+    staged += e.path().filename().string().rfind(".ephemera-", 0) == 0 ? 1 : 0;
+  }
+  REQUIRE(staged >= 2); // in t/ (the large file, made at once) and beside new/
+  REQUIRE(fs::exists(journal));
+
+  // Only directories the rules reach are swept.
+  auto copy = dir.path() / "journal.copy";
+  fs::copy_file(journal, copy);
+  CHECK(ephemera::archive::sweep_staged(copy, [](const std::string&, const std::string&) { return false; }) == 0);
+  CHECK_FALSE(fs::exists(copy));
+  size_t still = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dest)) {
+    still += e.path().filename().string().rfind(".ephemera-", 0) == 0 ? 1 : 0;
+  }
+  CHECK(still == staged);
+  CHECK(ephemera::archive::sweep_staged(journal, [&](const std::string& base, const std::string& rel) {
+          return base == dest.string() && (rel.empty() || rel == "t");
+        }) >= 2);
+  CHECK_FALSE(fs::exists(journal));
+  for (const auto& e : fs::recursive_directory_iterator(dest)) {
+    CHECK(e.path().filename().string().rfind(".ephemera-", 0) != 0);
+  }
+  CHECK(read(dest / "t/x.tmp.123.0123456789abcdef") == "mine");
+  CHECK(read(dest / "new.tmp.999999.0123456789abcdef/half") == "mine too");
+  CHECK(read(dest / "t/old") == "old");
+
+  // A whole unpack restores the look-alike name and leaves no journal.
+  CHECK_NOTHROW(ephemera::archive::unpack(file, o));
+  CHECK(read(dest / "t/x.tmp.123.0123456789abcdef") == "restored");
+  CHECK(read(dest / "new.tmp.999999.0123456789abcdef/half") == "mine too");
+  CHECK_FALSE(fs::exists(journal));
+}
+
+TEST_CASE("a journal rewritten by the job removes nothing outside the stanza's own staging", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  write(dest / "keep", "k");
+  write(dest / ".ephemera-0123456789abcdef-00000000", "looks staged");
+  fs::create_directories(dir.path() / "real");
+  fs::create_symlink(dir.path() / "real", dest / "link");
+  write(dir.path() / "real/.ephemera-0123456789abcdef-00000001", "behind a symlink");
+  auto journal = dir.path() / "journal";
+  std::string j;
+  for (const auto& [rel, name] : std::vector<std::pair<std::string, std::string>>{
+           {"", "keep"}, {"", "../dest"}, {"link", ".ephemera-0123456789abcdef-00000001"},
+           {"../dest", ".ephemera-0123456789abcdef-00000000"}}) {
+    j += dest.string() + '\0' + rel + '\0' + name + '\0';
+  }
+  write(journal, j);
+  auto all = [](const std::string&, const std::string&) { return true; };
+  CHECK(ephemera::archive::sweep_staged(journal, all) == 0);
+  CHECK(read(dest / "keep") == "k");
+  CHECK(fs::exists(dir.path() / "real/.ephemera-0123456789abcdef-00000001"));
+  CHECK(fs::exists(dest / ".ephemera-0123456789abcdef-00000000"));
+  // A symlink or fifo where the journal should be is no journal.
+  fs::create_symlink(dest / "keep", journal);
+  CHECK(ephemera::archive::sweep_staged(journal, all) == 0);
+  CHECK(read(dest / "keep") == "k");
+}
+
+TEST_CASE("a name near the limit is restored into an existing directory", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  write(dest / "d/other", "o");
+  std::string longest(250, 'n');
+  write(dest / "d" / longest, "old");
+  auto file = build(dir.path() / "a.tar.zst", {reg("work/d/" + longest, "new"), reg("work/d/" + std::string(255, 'm'), "max")});
+  CHECK_NOTHROW(ephemera::archive::unpack(file, options(file, dest)));
+  CHECK(read(dest / "d" / longest) == "new");
+  CHECK(read(dest / "d" / std::string(255, 'm')) == "max");
 }
 
 TEST_CASE("inside a new tree, a file where the archive then has a directory is refused", "[archive]") {
@@ -663,4 +759,37 @@ TEST_CASE("bytes that are not the manifest's are never committed, even if they c
   (void)b3;
   CHECK_NOTHROW(ephemera::archive::unpack(a3, options(a3, dest, 8 << 20)));
   CHECK(fs::file_size(dest / "good") == (3u << 20));
+}
+
+TEST_CASE("a directory swapped for a symlink during the unpack never redirects a write", "[archive]") {
+  // The job runs beside its own in-job restore: it may replace a directory the restore
+  // already checked with a link to elsewhere before the commit.
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  auto outside = dir.path() / "outside";
+  fs::create_directories(dest / "t/sub");
+  fs::create_directories(outside);
+  ::chmod(outside.c_str(), 0755);
+  Hostile sub = node("work/t/sub", AE_IFDIR);
+  sub.perm = 0700;
+  auto file = build(dir.path() / "a.tar.zst", {sub, reg("work/t/sub/f", "f"), reg("work/t/sub/g", "g"),
+                                                reg("work/t/last", "l")});
+  auto o = options(file, dest);
+  auto inner = o.resolve;
+  o.resolve = [&](std::string_view name, ephemera::archive::ItemType type) {
+    if (name == "work/t/sub/g") {
+      fs::rename(dest / "t/sub", dest / "t/moved");
+      fs::create_symlink(outside, dest / "t/sub");
+    }
+    return inner(name, type);
+  };
+  try {
+    ephemera::archive::unpack(file, o);
+  } catch (const util::ArchiveError&) {
+    // Refusing is as good as writing into the directory that was checked.
+  }
+  CHECK(fs::is_empty(outside));
+  struct stat st {};
+  ::stat(outside.c_str(), &st);
+  CHECK((st.st_mode & 07777) == 0755);
 }
