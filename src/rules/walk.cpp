@@ -93,24 +93,80 @@ public:
         m_no_excludes(std::none_of(rules.rules().begin(), rules.rules().end(),
                                    [](const Rule& r) { return r.exclude; })) {}
 
+  // The anchor's directory is opened by its path (the anchors are the agent's
+  // configuration: a $HOME that is a symlink it set up is followed); each component of the
+  // rule's literal prefix below it is opened by name with O_NOFOLLOW, so a symlink there
+  // (target -> /elsewhere for the rule 'target/debug') is a warning, and nothing below it
+  // is taken.
   void start(Anchor anchor, const std::string& rel) {
     m_anchor = anchor;
     m_base = m_anchors.host(anchor).string();
-    std::string host = rel.empty() ? m_base : join(m_base, rel);
+    auto selected = m_rules.selects(anchor, rel);
     struct stat st {};
-    if (::lstat(host.c_str(), &st) != 0) {
+    if (rel.empty()) {
+      if (::stat(m_base.c_str(), &st) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR) {
+          warn(m_base, "unable to read", errno);
+        }
+        return;
+      }
+      visit(std::string(rel), "", st, AT_FDCWD, m_base, selected);
+      return;
+    }
+    int fd = ::open(m_base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
       if (errno != ENOENT && errno != ENOTDIR) {
-        warn(host, "unable to read", errno);
+        warn(m_base, "unable to read", errno);
       }
       return;
     }
-    auto selected = m_rules.selects(anchor, rel);
-    visit(std::string(rel), "", st, AT_FDCWD, host, selected);
+    std::string parent_host = m_base;
+    size_t start = 0;
+    while (true) {
+      size_t slash = rel.find('/', start);
+      std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      if (slash == std::string::npos) {
+        if (::fstatat(fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          visit(std::string(rel), parent_host, st, fd, part, selected);
+        } else if (errno != ENOENT && errno != ENOTDIR) {
+          warn(join(parent_host, part), "unable to read", errno);
+        }
+        break;
+      }
+      start = slash + 1;
+      if (!enter(fd, parent_host, part)) {
+        break;
+      }
+    }
+    ::close(fd);
   }
 
 private:
   void warn(const std::string& path, const char* what, int err) {
     m_out.warnings.push_back(fmt::format("{} {}: {}", what, path, std::strerror(err)));
+  }
+
+  // Replaces fd (a directory at host) by its child part, never through a symlink; false
+  // (fd closed, a warning for anything but absence) when that is not a directory.
+  bool enter(int& fd, std::string& host, const std::string& part) {
+    int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    struct stat st {};
+    bool link = next < 0 && ::fstatat(fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+    ::close(fd);
+    fd = next;
+    host = join(host, part);
+    if (next >= 0) {
+      return true;
+    }
+    if (link) {
+      m_out.warnings.push_back(fmt::format("{} is a symlink in a rule's literal prefix: it is not "
+                                           "followed, and nothing below it is saved",
+                                           host));
+    } else if (err != ENOENT && err != ENOTDIR) {
+      warn(host, "unable to read", err);
+    }
+    return false;
   }
 
   // parent_fd and name reach the entry without resolving its whole path again; host is

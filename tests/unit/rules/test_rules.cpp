@@ -367,3 +367,37 @@ TEST_CASE("the walk across anchors: in job-visible order, each path once per anc
     CHECK(std::filesystem::exists(anchors.host_path(e.anchor, e.rel)));
   }
 }
+
+TEST_CASE("the walk never follows a symlink in a rule's literal prefix", "[rules]") {
+  // target -> /elsewhere and the rule 'target/debug': post must not save /elsewhere/debug
+  // (with the agent's privileges) for the next job to restore.
+  util::TempDir dir;
+  auto root = dir.path();
+  write(root / "elsewhere/debug/secret", "s");
+  write(root / "elsewhere/top", "t");
+  std::filesystem::create_directories(root / "work");
+  std::filesystem::create_symlink(root / "elsewhere", root / "work/target");
+  write(root / "work/real/debug/ok", "o");
+  std::filesystem::create_symlink("ok", root / "work/real/debug/link");
+  rules::Anchors anchors;
+  anchors.root = root;
+  anchors.work = "/work";
+  anchors.home = "/home/u";
+  auto result = rules::walk(set_of({"target/debug", "target/top", "real/debug"}), anchors);
+  std::vector<std::string> rels;
+  for (const auto& e : result.entries) {
+    rels.push_back(e.rel);
+  }
+  CHECK(rels == std::vector<std::string>{"real/debug", "real/debug/link", "real/debug/ok"});
+  REQUIRE(result.warnings.size() == 2); // one for each rule through the link
+  CHECK(result.warnings[0].find("work/target is a symlink") != std::string::npos);
+
+  // A symlinked anchor is the agent's choice and is followed; the last component of a
+  // prefix that is a link is saved as a link.
+  std::filesystem::create_symlink(root / "work/real", root / "home-link");
+  anchors.work = "/home-link";
+  auto linked = rules::walk(set_of({"debug/ok", "debug/link"}), anchors);
+  REQUIRE(linked.entries.size() == 2);
+  CHECK(linked.entries[0].type == rules::EntryType::symlink);
+  CHECK(linked.entries[1].rel == "debug/ok");
+}
