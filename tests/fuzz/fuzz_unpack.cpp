@@ -1,7 +1,7 @@
 // Archive extraction with confinement: whatever the bytes (the digest matches, as a
 // manifest that lies would claim), unpack either succeeds inside the destination or
 // throws ArchiveError; nothing is ever written beside the destination, and a refused
-// archive leaves the destination empty.
+// archive leaves the destination empty; no staging name and no journal outlive an unpack.
 #include "archive/archive.hpp"
 #include "util/error.hpp"
 #include "util/sha256.hpp"
@@ -25,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.expected_sha256 = ephemera::util::sha256_hex(bytes);
   o.expected_size = bytes.size();
   o.max_unpacked_bytes = 1 << 20;
+  o.journal = base / "journal"; // must be gone afterwards, whatever happened
   fs::path dest = base / "dest";
   o.resolve = [dest](std::string_view name, ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
     if (name.substr(0, 5) != "work/" || name.find("secret") != std::string_view::npos) {
@@ -50,6 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (it->path().filename().string().find("secret") != std::string::npos) {
       __builtin_trap(); // an entry the rules refuse was written
+    }
+    if (it->path().filename().string().rfind(".ephemera-", 0) == 0) {
+      __builtin_trap(); // a staging name outlived the unpack
     }
   }
   fs::remove_all(base);
