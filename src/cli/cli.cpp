@@ -6,8 +6,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <sys/stat.h>
 
 namespace ephemera::cli {
 
@@ -30,6 +35,22 @@ void add_globals(Command app, Globals& g) {
   app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors on stderr");
   app.add_flag("-v,--verbose", g.verbose, "More detail on stderr");
   app.add_flag("--strict", g.strict, "Cache problems become failures (exit 1)");
+}
+
+// --root re-bases every path the tool touches: anything but an existing directory (an
+// empty value, a regular file) would quietly put them somewhere nobody meant.
+void check_root(const std::string& root) {
+  if (root.empty()) {
+    throw util::InputError("--root '': give a directory (the default is /)");
+  }
+  struct stat st {};
+  if (::stat(root.c_str(), &st) != 0) {
+    throw util::InputError(
+        fmt::format("--root '{}': {}", util::printable(root), std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw util::InputError(fmt::format("--root '{}': not a directory", util::printable(root)));
+  }
 }
 
 int print_input_error(const util::InputError& e) {
@@ -118,6 +139,7 @@ int run(int argc, char** argv) {
                        : globals.verbose ? util::log::Level::verbose
                                          : util::log::Level::normal);
   try {
+    check_root(globals.root);
     return action ? action() : k_exit_usage;
   } catch (const util::InputError& e) {
     return print_input_error(e);

@@ -69,20 +69,37 @@ std::string home_of(const ContextOptions& o) {
   return home != nullptr && *home != '\0' ? home : "/root";
 }
 
-fs::path state_dir_of(const Globals& g, const ContextOptions& o) {
-  if (!g.state_dir.empty()) {
-    return g.state_dir;
-  }
-  std::string id = o.job_id;
-  if (id.empty()) {
-    id = "w" + util::sha256_hex(workdir_of(o)).substr(0, 16);
-  }
-  // A job id is the agent's: keep only what is safe in a file name.
-  for (auto& ch : id) {
+namespace {
+
+// A job id as one safe file name: bytes other than [A-Za-z0-9._-] become '_', and so do
+// leading dots ('.' and '..' must never name the parent of the state dirs, nor a hidden
+// name); an id changed that way, or too long for a file name, gets a digest of the
+// original so two ids never share a state dir.
+std::string state_dir_name(const std::string& id) {
+  std::string out = id;
+  for (auto& ch : out) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') {
       ch = '_';
     }
   }
+  for (size_t i = 0; i < out.size() && out[i] == '.'; ++i) {
+    out[i] = '_';
+  }
+  constexpr size_t k_max = 100;
+  if (out != id || out.size() > k_max) {
+    out = fmt::format("{}-{}", out.substr(0, k_max), util::sha256_hex(id).substr(0, 16));
+  }
+  return out;
+}
+
+} // namespace
+
+fs::path state_dir_of(const Globals& g, const ContextOptions& o) {
+  if (!g.state_dir.empty()) {
+    return g.state_dir;
+  }
+  std::string id = o.job_id.empty() ? "w" + util::sha256_hex(workdir_of(o)).substr(0, 16)
+                                    : state_dir_name(o.job_id);
   return util::rebase(g.root, fs::path("/tmp/ephemera-state") / id);
 }
 

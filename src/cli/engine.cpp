@@ -17,7 +17,9 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -374,7 +376,10 @@ store::Catalog& Session::catalog() {
 }
 
 std::string Session::key_of(const jobfile::PersistSpec& stanza) const {
-  std::vector<policy::KeyFile> files;
+  // Key files are in the job's tree, so the job decides what they are: only a regular file
+  // is read (a symlink to one is followed, as a repository may hold), streamed through the
+  // digest in chunks; a fifo or device is never opened, and is an error naming the path.
+  policy::KeyDigest digest;
   for (const auto& f : stanza.key_files) {
     fs::path visible = f.value;
     if (f.value.rfind("~/", 0) == 0) {
@@ -382,9 +387,48 @@ std::string Session::key_of(const jobfile::PersistSpec& stanza) const {
     } else if (visible.is_relative()) {
       visible = fs::path(m_anchors.work) / visible;
     }
-    files.push_back({f.value, util::read_file_if_exists(util::rebase(m_anchors.root, visible))});
+    fs::path host = util::rebase(m_anchors.root, visible.lexically_normal());
+    std::string shown = util::printable(visible.string());
+    int fd = -1;
+    try {
+      fd = util::open_regular(host, true);
+    } catch (const util::Error& e) {
+      throw util::Error(fmt::format("key file '{}': {}", shown, util::printable(e.what())));
+    }
+    if (fd < 0) {
+      digest.missing(f.value);
+      continue;
+    }
+    util::Fd closer(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw util::Error(fmt::format("key file '{}': {}", shown, std::strerror(errno)));
+    }
+    digest.content(f.value, static_cast<uint64_t>(st.st_size));
+    uint64_t read = 0;
+    std::array<char, 1 << 16> buf{};
+    for (;;) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        throw util::Error(fmt::format("key file '{}': {}", shown, std::strerror(errno)));
+      }
+      if (n == 0) {
+        break;
+      }
+      read += static_cast<uint64_t>(n);
+      if (read > static_cast<uint64_t>(st.st_size)) {
+        break;
+      }
+      digest.update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    }
+    if (read != static_cast<uint64_t>(st.st_size)) {
+      throw util::Error(fmt::format("key file '{}' changed while it was read", shown));
+    }
   }
-  return policy::compute_key(stanza.cache_key.value, files);
+  return digest.key(stanza.cache_key.value);
 }
 
 report::Entry Session::fail(report::Entry entry, const std::string& what, const std::exception& e) {
@@ -475,8 +519,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       int local = catalog().open_verified(m);
       util::Fd closer(local);
       if (local < 0) {
-        fs::create_directories(m_state_dir / "tmp");
-        tmp.emplace(m_state_dir / "tmp", "restore");
+        tmp.emplace(scratch_dir(), "restore");
         file = tmp->path() / "archive.tar.zst";
         catalog().download(m, file);
       }
@@ -591,8 +634,7 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
                       entry.name, entry.key_wanted);
       return entry;
     }
-    fs::create_directories(m_state_dir / "tmp");
-    util::TempDir tmp(m_state_dir / "tmp", "save");
+    util::TempDir tmp(scratch_dir(), "save");
     fs::path file = tmp.path() / "archive.tar.zst";
     archive::PackOptions opts;
     opts.level = stanza.level.value_or(3);
@@ -645,67 +687,179 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
   return entry;
 }
 
+namespace {
+
+// A file of the state dir is a few hundred bytes (a report some kilobytes per stanza):
+// these bound what a hostile job can make pre and post read.
+constexpr uint64_t k_max_state_file_bytes = 1 << 20;
+
+// A state-dir file name for a stanza (names are checked, but nominations come from the
+// job: never let one name a path).
+std::string state_file_name(const std::string& name) {
+  return jobfile::valid_stanza_name(name) ? name + ".json"
+                                           : "_" + util::sha256_hex(name).substr(0, 16) + ".json";
+}
+
+// A nomination as nominate() wrote it, or why it is not one.
+std::optional<jobfile::PersistSpec> nomination_from_json(const std::string& text,
+                                                         const std::string& file_name,
+                                                         std::string& why) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    why = "not a JSON object";
+    return std::nullopt;
+  }
+  jobfile::PersistSpec s;
+  s.source_file = "ephemera persist";
+  for (const auto& [key, v] : j.items()) {
+    if (key == "name" && v.is_string()) {
+      s.name.value = v.get<std::string>();
+    } else if (key == "rules" && v.is_array()) {
+      for (const auto& r : v) {
+        if (!r.is_string()) {
+          why = "rules must be strings";
+          return std::nullopt;
+        }
+        s.rules.push_back({r.get<std::string>(), {"ephemera persist", 0, 0}});
+      }
+    } else if (key == "epoch" && v.is_number_integer()) {
+      s.epoch.value = v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX ? -1
+                                                                               : v.get<int64_t>();
+    } else if (key == "cache_key" && v.is_string()) {
+      s.cache_key.value = v.get<std::string>();
+    } else {
+      bool known = key == "name" || key == "rules" || key == "epoch" || key == "cache_key";
+      why = known ? fmt::format("'{}' has the wrong type", key)
+                  : fmt::format("'{}' is not a field of a nomination", key);
+      return std::nullopt;
+    }
+  }
+  if (!j.contains("name") || !j.contains("rules") || !j.contains("epoch")) {
+    why = "name, rules and epoch are required";
+    return std::nullopt;
+  }
+  auto problems = jobfile::stanza_problems(s);
+  if (!problems.empty()) {
+    why = problems.front();
+    return std::nullopt;
+  }
+  if (state_file_name(s.name.value) != file_name) {
+    why = fmt::format("it names '{}', not the stanza its file is named after", s.name.value);
+    return std::nullopt;
+  }
+  return s;
+}
+
+} // namespace
+
+void Session::bookkeeping_problem(const std::string& what) {
+  m_problem = true;
+  util::log::warn("{}", what);
+}
+
+fs::path Session::scratch_dir() {
+  try {
+    return util::Dir::open(m_state_dir, true).sub("tmp", true).path();
+  } catch (const std::exception& e) {
+    bookkeeping_problem(fmt::format("{} (staging in the system's temporary directory instead)",
+                                    util::printable(e.what())));
+    return fs::temp_directory_path();
+  }
+}
+
 void Session::save_fingerprint(const std::string& name, const std::string& key,
-                               const std::string& print) const {
-  fs::create_directories(m_state_dir / "fingerprints");
-  util::write_file_atomic(m_state_dir / "fingerprints" / (name + ".json"),
-                          json{{"key", key}, {"fingerprint", print}}.dump() + "\n");
+                               const std::string& print) {
+  try {
+    util::Dir::open(m_state_dir, true)
+        .sub("fingerprints", true)
+        .write(state_file_name(name), json{{"key", key}, {"fingerprint", print}}.dump() + "\n");
+  } catch (const std::exception& e) {
+    bookkeeping_problem(fmt::format("restored '{}', but unable to record what was restored: {}; "
+                                    "post will save it even if nothing changed",
+                                    name, util::printable(e.what())));
+  }
 }
 
 std::optional<std::pair<std::string, std::string>>
-Session::load_fingerprint(const std::string& name) const {
-  auto text = util::read_file_if_exists(m_state_dir / "fingerprints" / (name + ".json"));
-  if (!text) {
-    return std::nullopt;
+Session::load_fingerprint(const std::string& name) {
+  std::string file = state_file_name(name);
+  try {
+    auto dir = util::Dir::open_if_exists(m_state_dir);
+    auto sub = dir ? dir->sub_if_exists("fingerprints") : std::nullopt;
+    auto text = sub ? sub->read(file, k_max_state_file_bytes) : std::nullopt;
+    if (!text) {
+      return std::nullopt;
+    }
+    auto j = json::parse(*text, nullptr, false);
+    if (j.is_object() && j.contains("key") && j["key"].is_string() && j.contains("fingerprint") &&
+        j["fingerprint"].is_string()) {
+      return std::make_pair(j["key"].get<std::string>(), j["fingerprint"].get<std::string>());
+    }
+    bookkeeping_problem(fmt::format("{}: not a fingerprint ephemera wrote: ignored, '{}' is saved "
+                                    "as if it changed",
+                                    util::printable((sub->path() / file).string()), name));
+  } catch (const std::exception& e) {
+    bookkeeping_problem(fmt::format("{}: ignored, '{}' is saved as if it changed",
+                                    util::printable(e.what()), name));
   }
-  auto j = json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return std::nullopt;
-  }
-  return std::make_pair(j.value("key", ""), j.value("fingerprint", ""));
+  return std::nullopt;
 }
 
-void Session::nominate(const jobfile::PersistSpec& stanza) const {
-  fs::create_directories(m_state_dir / "nominated");
+std::optional<std::string> Session::nominate(const jobfile::PersistSpec& stanza) {
   json rules = json::array();
   for (const auto& r : stanza.rules) {
     rules.push_back(r.value);
   }
-  util::write_file_atomic(m_state_dir / "nominated" / (stanza.name.value + ".json"),
-                          json{{"name", stanza.name.value},
-                               {"rules", rules},
-                               {"epoch", stanza.epoch.value},
-                               {"cache_key", stanza.cache_key.value}}
-                                  .dump(2) +
-                              "\n");
+  try {
+    util::Dir::open(m_state_dir, true)
+        .sub("nominated", true)
+        .write(state_file_name(stanza.name.value), json{{"name", stanza.name.value},
+                                                        {"rules", rules},
+                                                        {"epoch", stanza.epoch.value},
+                                                        {"cache_key", stanza.cache_key.value}}
+                                                           .dump(2) +
+                                                       "\n");
+  } catch (const std::exception& e) {
+    std::string why = util::printable(e.what());
+    bookkeeping_problem(fmt::format("persist '{}': unable to record the nomination: {}; post "
+                                    "will not save it",
+                                    stanza.name.value, why));
+    return why;
+  }
+  return std::nullopt;
 }
 
-std::vector<jobfile::PersistSpec> Session::nominated() const {
+std::vector<jobfile::PersistSpec> Session::nominated() {
   std::vector<jobfile::PersistSpec> out;
-  auto dir = m_state_dir / "nominated";
-  std::error_code ec;
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".json") {
-      files.push_back(e.path());
-    }
+  std::optional<util::Dir> dir;
+  std::vector<std::string> names;
+  try {
+    auto state = util::Dir::open_if_exists(m_state_dir);
+    dir = state ? state->sub_if_exists("nominated") : std::nullopt;
+    names = dir ? dir->list() : names;
+  } catch (const std::exception& e) {
+    bookkeeping_problem(fmt::format("nominations not read: {}", util::printable(e.what())));
+    return out;
   }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    auto j = json::parse(util::read_file(f), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      util::log::warn("{}: not a valid nomination, ignored", f.string());
-      continue;
+  for (const auto& name : names) {
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0 ||
+        util::temp_name_pid(name)) {
+      continue; // not a nomination (a temporary file of a nomination being written)
     }
-    jobfile::PersistSpec s;
-    s.source_file = "ephemera persist";
-    s.name.value = j.value("name", "");
-    for (const auto& r : j.value("rules", std::vector<std::string>{})) {
-      s.rules.push_back({r, {"ephemera persist", 0, 0}});
+    std::string shown = util::printable((dir->path() / name).string());
+    try {
+      std::string why;
+      auto text = dir->read(name, k_max_state_file_bytes);
+      auto s = text ? nomination_from_json(*text, name, why) : std::nullopt;
+      if (s) {
+        out.push_back(std::move(*s));
+      } else if (text) {
+        bookkeeping_problem(
+            fmt::format("{}: not a valid nomination ({}): skipped", shown, util::printable(why)));
+      }
+    } catch (const std::exception& e) {
+      bookkeeping_problem(fmt::format("{}: nomination skipped", util::printable(e.what())));
     }
-    s.epoch.value = j.value("epoch", int64_t{0});
-    s.cache_key.value = j.value("cache_key", "");
-    out.push_back(std::move(s));
   }
   return out;
 }
@@ -713,7 +867,14 @@ std::vector<jobfile::PersistSpec> Session::nominated() const {
 void Session::record(const std::vector<report::Entry>& entries) {
   json job = job_json(m_options, m_context, m_loaded ? m_job.name : "",
                       m_loaded ? m_job.variety : "", m_loaded ? m_job.target : std::nullopt);
-  report::append(m_state_dir, job, store::redact_url(store_url()), entries);
+  try {
+    if (auto discarded = report::append(m_state_dir, job, store::redact_url(store_url()), entries)) {
+      bookkeeping_problem(*discarded);
+    }
+  } catch (const std::exception& e) {
+    bookkeeping_problem(fmt::format("unable to update the report: {} (the results above stand)",
+                                    util::printable(e.what())));
+  }
 }
 
 } // namespace ephemera::cli

@@ -52,11 +52,17 @@ public:
   // Save one stanza now (the policy has allowed it).
   report::Entry save(const jobfile::PersistSpec& stanza, const std::string& phase);
 
-  // Stanzas nominated in the job by `ephemera persist`.
-  std::vector<jobfile::PersistSpec> nominated() const;
-  void nominate(const jobfile::PersistSpec& stanza) const;
+  // The state dir is exported into the job, which can write anything there: every file
+  // in it is read with type and size checks and without following symlinks, and a
+  // bookkeeping failure is a cache problem (a warning naming the file; --strict fails).
 
-  // Appends to the report in the state dir.
+  // Stanzas nominated in the job by `ephemera persist`, each validated as a stanza; a bad
+  // nomination is skipped with a warning naming its file, the others are kept.
+  std::vector<jobfile::PersistSpec> nominated();
+  // Records the nomination; on failure warns and returns why.
+  std::optional<std::string> nominate(const jobfile::PersistSpec& stanza);
+
+  // Appends to the report in the state dir; on failure warns and the results stand.
   void record(const std::vector<report::Entry>& entries);
 
   // True when some stanza hit a cache problem (for --strict).
@@ -64,9 +70,14 @@ public:
 
 private:
   report::Entry fail(report::Entry entry, const std::string& what, const std::exception& e);
+  // A state-dir problem: warns and counts as a cache problem, never fails the stanza.
+  void bookkeeping_problem(const std::string& what);
+  // Where a save or restore stages its archive: the state dir's tmp/, refused when it is
+  // a symlink or no directory (then the system's temporary directory).
+  std::filesystem::path scratch_dir();
   void save_fingerprint(const std::string& name, const std::string& key,
-                        const std::string& fingerprint) const;
-  std::optional<std::pair<std::string, std::string>> load_fingerprint(const std::string& name) const;
+                        const std::string& fingerprint);
+  std::optional<std::pair<std::string, std::string>> load_fingerprint(const std::string& name);
 
   Globals m_globals;
   ContextOptions m_options;

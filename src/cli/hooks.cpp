@@ -2,11 +2,13 @@
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "cli/engine.hpp"
+#include "util/error.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <memory>
 
@@ -79,18 +81,39 @@ int run_pre(const Globals& g, const ContextOptions& o) {
 }
 
 struct PostOptions {
-  int status = 0;
+  std::string status = "0"; // as given; parse_status reads it
   bool cancelled = false;
 };
 
+// --status as the agent passes it: a decimal integer, '-' allowed. Anything else is a
+// usage error, never a success: an empty value is what `--status "$status"` gives with
+// $status unset, and saving on it would save after a job nobody saw succeed.
+int parse_status(const std::string& text) {
+  int value = 0;
+  const char* end = text.data() + text.size();
+  auto [stop, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || stop != end) {
+    throw util::InputError(fmt::format(
+        "--status '{}' is not an exit status: give the job's exit code as an integer (0: "
+        "success){}",
+        util::printable(text), text.empty() ? "; an empty value is usually an unset variable" : ""));
+  }
+  return value;
+}
+
+policy::Outcome outcome_of(const PostOptions& p) {
+  int status = parse_status(p.status); // checked even when cancelled: a typo is a typo
+  return p.cancelled ? policy::Outcome::cancelled : policy::outcome_from_status(status);
+}
+
 int run_post(const Globals& g, const ContextOptions& o, const PostOptions& p) {
+  auto outcome = outcome_of(p);
   Session s(g, o);
   jobfile::JobSpec none;
   const auto& job = o.job.empty() ? none : s.load_job();
   if (!job.enable) {
     return finish(s, disabled(s, "post"));
   }
-  auto outcome = p.cancelled ? policy::Outcome::cancelled : policy::outcome_from_status(p.status);
   std::vector<jobfile::PersistSpec> stanzas = job.persist;
   for (auto& n : s.nominated()) {
     bool clash = false;
@@ -121,9 +144,9 @@ int run_post(const Globals& g, const ContextOptions& o, const PostOptions& p) {
 }
 
 int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
+  auto outcome = outcome_of(p);
   Session s(g, o);
   const auto& job = s.load_job();
-  auto outcome = p.cancelled ? policy::Outcome::cancelled : policy::outcome_from_status(p.status);
   json out = json::array();
   if (!job.enable) {
     std::printf("job '%s' is disabled (enable = false): pre and post do nothing\n",
@@ -132,7 +155,12 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
   for (const auto& stanza : job.persist) {
     auto r = policy::restore_decision(job, stanza, s.context());
     auto w = policy::save_decision(job, stanza, s.context(), outcome);
-    auto key = s.key_of(stanza);
+    std::string key;
+    try {
+      key = s.key_of(stanza);
+    } catch (const util::Error& e) {
+      key = fmt::format("(unknown: {})", e.what()); // pre and post warn and leave the stanza out
+    }
     json prefixes = json::array();
     for (const auto& k : stanza.restore_keys) {
       prefixes.push_back(k.value);

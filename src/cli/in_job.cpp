@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "cli/engine.hpp"
+#include "jobfile/reader.hpp"
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
 #include "util/error.hpp"
@@ -12,7 +13,6 @@
 
 #include <cstdio>
 #include <memory>
-#include <regex>
 
 namespace ephemera::cli {
 
@@ -26,10 +26,10 @@ struct InJobOptions {
 };
 
 void check_name(const std::string& name) {
-  static const std::regex k_name{"^[a-z0-9][a-z0-9._-]{0,63}$"};
-  if (!std::regex_match(name, k_name)) {
+  if (!jobfile::valid_stanza_name(name)) {
     throw util::InputError(fmt::format(
-        "'{}' is not a valid persist name: it must match ^[a-z0-9][a-z0-9._-]{{0,63}}$", name));
+        "'{}' is not a valid persist name: it must match ^[a-z0-9][a-z0-9._-]{{0,63}}$",
+        util::printable(name)));
   }
 }
 
@@ -62,6 +62,9 @@ jobfile::PersistSpec ad_hoc(const InJobOptions& o, const char* command) {
   }
   s.epoch.value = *o.epoch;
   s.cache_key.value = o.key.value_or("");
+  for (const auto& problem : jobfile::stanza_problems(s)) {
+    throw util::InputError(fmt::format("{} '{}': {}", command, o.name, util::printable(problem)));
+  }
   return s;
 }
 
@@ -120,7 +123,7 @@ int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o
 int run_persist(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
   Session s(g, c);
   auto stanza = ad_hoc(o, "persist");
-  s.nominate(stanza);
+  auto not_recorded = s.nominate(stanza);
   std::vector<rules::Rule> parsed;
   for (const auto& r : stanza.rules) {
     parsed.push_back(rules::parse_rule(r.value));
@@ -135,17 +138,20 @@ int run_persist(const Globals& g, const ContextOptions& c, const InJobOptions& o
   e.name = o.name;
   e.acted = true;
   e.reason = "nominated in the job: post saves it if the job succeeds and the policy allows";
-  e.result = "nominated";
+  e.result = not_recorded ? "failed" : "nominated";
+  e.error = not_recorded.value_or("");
   e.key_wanted = stanza.cache_key.value;
   s.record({e});
-  util::log::info("persist '{}': nominated (epoch {}, key '{}'); it matches {} entries, {} now; "
-                  "post saves it after success",
-                  o.name, stanza.epoch.value, stanza.cache_key.value, walked.entries.size(),
-                  report::human_bytes(bytes));
+  if (!not_recorded) {
+    util::log::info("persist '{}': nominated (epoch {}, key '{}'); it matches {} entries, {} now; "
+                    "post saves it after success",
+                    o.name, stanza.epoch.value, stanza.cache_key.value, walked.entries.size(),
+                    report::human_bytes(bytes));
+  }
   if (g.json) {
     std::printf("%s\n", report::to_json(e).dump(2).c_str());
   }
-  return k_exit_ok;
+  return g.strict && s.had_problem() ? k_exit_failure : k_exit_ok;
 }
 
 int run_report(const Globals& g, const ContextOptions& c) {

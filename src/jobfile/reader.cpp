@@ -56,6 +56,36 @@ bool valid_cache_key(std::string_view s) {
 
 } // namespace
 
+bool valid_stanza_name(std::string_view name) { return valid_name(name); }
+
+std::vector<std::string> stanza_problems(const PersistSpec& stanza) {
+  std::vector<std::string> out;
+  if (!valid_name(stanza.name.value)) {
+    out.push_back(fmt::format("name '{}' must match ^[a-z0-9][a-z0-9._-]{{0,63}}$",
+                              stanza.name.value));
+  }
+  bool include = false;
+  for (const auto& r : stanza.rules) {
+    try {
+      include = !rules::parse_rule(r.value).exclude || include;
+    } catch (const rules::RuleError& e) {
+      out.push_back(fmt::format("rule '{}': {}", r.value, e.reason()));
+      include = true; // already reported
+    }
+  }
+  if (!include) {
+    out.push_back(stanza.rules.empty() ? "no rules" : "only '!' rules: nothing would be saved");
+  }
+  if (stanza.epoch.value < 0) {
+    out.push_back("epoch must be an integer >= 0");
+  }
+  if (!valid_cache_key(stanza.cache_key.value)) {
+    out.push_back(fmt::format("cache key '{}' may hold only A-Z a-z 0-9 . _ - (at most 128)",
+                              stanza.cache_key.value));
+  }
+  return out;
+}
+
 std::optional<double> parse_decimal_prefix(std::string_view text, size_t& end) {
   size_t i = 0;
   auto digits = [&] {
@@ -165,12 +195,23 @@ const std::vector<std::string> k_global_keys = {
     "publish",  "dependencies", "access_repos", "skip_clone", "persist"};
 
 // One source file being validated: how to turn toml11 positions into the author's.
+// toml11 computes a value's line by counting newlines from the start of the file, so
+// asking it for every value's position makes loading quadratic in the file's size; the
+// line starts of the parsed text are indexed once here instead.
 class Source {
 public:
-  Source(std::string file, std::optional<Frontmatter> fm)
-      : m_file(std::move(file)), m_fm(std::move(fm)) {}
+  Source(std::string file, std::optional<Frontmatter> fm, std::string text)
+      : m_file(std::move(file)), m_fm(std::move(fm)), m_text(std::move(text)) {
+    m_line_starts.push_back(0);
+    for (size_t i = 0; i < m_text.size(); ++i) {
+      if (m_text[i] == '\n') {
+        m_line_starts.push_back(i + 1);
+      }
+    }
+  }
 
   const std::string& file() const { return m_file; }
+  const std::string& text() const { return m_text; }
 
   Position at(int line, int column) const {
     if (m_fm) {
@@ -180,24 +221,52 @@ public:
   }
 
   Position at(const toml::value& v) const {
-    auto loc = v.location();
-    return at(static_cast<int>(loc.line()), static_cast<int>(loc.column()));
+    auto [line, column] = line_column(v);
+    return at(line, column);
   }
 
   // The position of `key` on the line of its value (toml11 keeps no key positions).
   Position key_at(const toml::value& v, const std::string& key) const {
-    auto loc = v.location();
-    std::string line = loc.line_str();
-    auto col = line.find(key);
-    if (col == std::string::npos || col + 1 > loc.column()) {
-      return at(v);
+    auto [line, column] = line_column(v);
+    std::string_view text = line_text(line);
+    auto col = text.find(key);
+    if (col == std::string_view::npos || static_cast<int>(col) + 1 > column) {
+      return at(line, column);
     }
-    return at(static_cast<int>(loc.line()), static_cast<int>(col) + 1);
+    return at(line, static_cast<int>(col) + 1);
+  }
+
+  // 1-based line and byte column of a byte offset in the text.
+  std::pair<int, int> line_column(size_t offset) const {
+    auto it = std::upper_bound(m_line_starts.begin(), m_line_starts.end(), offset);
+    size_t line = static_cast<size_t>(it - m_line_starts.begin());
+    return {static_cast<int>(line), static_cast<int>(offset - m_line_starts[line - 1]) + 1};
   }
 
 private:
+  std::pair<int, int> line_column(const toml::value& v) const {
+    const auto* region = dynamic_cast<const toml::detail::region*>(toml::detail::get_region(v));
+    if (region == nullptr || !region->is_ok() || region->end() - region->begin() !=
+                                                     static_cast<std::ptrdiff_t>(m_text.size())) {
+      auto loc = v.location(); // no region of this text: rare, so toml11's slow count is fine
+      return {static_cast<int>(loc.line()), static_cast<int>(loc.column())};
+    }
+    return line_column(static_cast<size_t>(region->first() - region->begin()));
+  }
+
+  std::string_view line_text(int line) const {
+    if (line < 1 || static_cast<size_t>(line) > m_line_starts.size()) {
+      return {};
+    }
+    size_t start = m_line_starts[static_cast<size_t>(line) - 1];
+    size_t end = m_text.find('\n', start);
+    return std::string_view(m_text).substr(start, end == std::string::npos ? end : end - start);
+  }
+
   std::string m_file;
   std::optional<Frontmatter> m_fm;
+  std::string m_text;
+  std::vector<size_t> m_line_starts;
 };
 
 class Validator {
@@ -434,6 +503,123 @@ std::string toml_message(const std::string& what) {
   return "TOML: " + first;
 }
 
+// How deep TOML may nest: arrays, inline tables and the components of dotted keys and
+// table headers together. toml11 parses and destroys values recursively, so a file
+// nested some thousands deep would crash the agent; real job files nest a handful deep.
+constexpr int k_max_nesting = 100;
+
+// Finds where text nests deeper than k_max_nesting, as the byte offset where the limit is
+// passed, without parsing it: a scan of brackets, braces and dotted keys outside strings
+// and comments. It may overcount a little (a float counts as a dotted key of two parts),
+// never undercount.
+std::optional<size_t> too_deep(std::string_view text) {
+  std::vector<int> open;    // the depth each open '[' or '{' adds: its key's parts, or 1
+  int enclosing = 0;        // the sum of open
+  int header = 0;           // parts of the last table header: its tables hold what follows
+  int parts = 0;            // parts of the dotted key being read
+  int key = 0;              // parts of the key whose value is being read
+  bool in_header = false, line_start = true, after_part = false;
+  size_t i = 0;
+  auto skip_string = [&](char quote) {
+    bool multi = text.substr(i, 3) == std::string(3, quote);
+    i += multi ? 3 : 1;
+    while (i < text.size()) {
+      if (quote == '"' && text[i] == '\\') {
+        i += 2;
+      } else if (multi && text.substr(i, 3) == std::string(3, quote)) {
+        i += 3;
+        while (i < text.size() && text[i] == quote) {
+          ++i; // up to two quotes may end a multi-line string's content
+        }
+        return;
+      } else if (!multi && (text[i] == quote || text[i] == '\n')) {
+        i += text[i] == quote ? 1 : 0;
+        return;
+      } else {
+        ++i;
+      }
+    }
+  };
+  auto depth = [&] { return header + enclosing + key + parts; };
+  while (i < text.size()) {
+    char c = text[i];
+    bool bare = letter(c) || digit(c) || c == '_' || c == '-';
+    if (c == '"' || c == '\'') {
+      skip_string(c);
+      after_part = true;
+      line_start = false;
+      continue;
+    }
+    size_t at = i++;
+    if (c == ' ' || c == '\t' || c == '\r') {
+      continue;
+    }
+    if (bare) {
+      while (i < text.size() && (letter(text[i]) || digit(text[i]) || text[i] == '_' ||
+                                 text[i] == '-')) {
+        ++i;
+      }
+      after_part = true;
+      line_start = false;
+      continue;
+    }
+    if (c == '#') {
+      while (i < text.size() && text[i] != '\n') {
+        ++i;
+      }
+      continue;
+    }
+    if (c == '.' && after_part) {
+      ++parts;
+      after_part = false;
+      if (depth() > k_max_nesting) {
+        return at;
+      }
+      continue;
+    }
+    after_part = false;
+    if (c == '[' && open.empty() && (line_start || in_header)) {
+      in_header = true; // [table] or [[array of tables]]
+      ++parts;
+      header = 0;
+      line_start = false;
+      continue;
+    }
+    line_start = false;
+    if (c == ']' && in_header) {
+      if (i < text.size() && text[i] == ']') {
+        ++i;
+      }
+      header = parts;
+      parts = 0;
+      in_header = false;
+      continue;
+    }
+    if (c == '=') {
+      key = parts + 1;
+      parts = 0;
+    } else if (c == '[' || c == '{') {
+      open.push_back(std::max(1, key)); // `a.b = {` opens a, then b
+      enclosing += open.back();
+      key = 0;
+      parts = 0;
+      if (depth() > k_max_nesting) {
+        return at;
+      }
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      enclosing -= open.back();
+      open.pop_back();
+      key = 0;
+      parts = 0;
+    } else {
+      key = 0; // ',' or a newline ends a key's value
+      parts = 0;
+      line_start = c == '\n';
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<toml::value> parse_toml(const Source& src, const std::string& text,
                                       std::vector<Diagnostic>& diags) {
   // TOML is UTF-8: say where it is not, rather than letting bytes through.
@@ -458,6 +644,14 @@ std::optional<toml::value> parse_toml(const Source& src, const std::string& text
       ++col;
     }
     i += n;
+  }
+  if (auto at = too_deep(text)) {
+    auto [l, c] = src.line_column(*at);
+    diags.push_back({Severity::error, src.at(l, c),
+                     fmt::format("TOML nested deeper than {} levels (arrays, inline tables, dotted "
+                                 "keys): refused before parsing",
+                                 k_max_nesting)});
+    return std::nullopt;
   }
   std::istringstream in(text);
   try {
@@ -568,9 +762,23 @@ struct Loaded {
   Source source;
 };
 
-Loaded load_toml(const fs::path& path, bool script, std::vector<Diagnostic>& diags) {
+// A job file is a few kilobytes (a script's code can be long, its frontmatter is not);
+// this bounds what a hostile one can make the agent read and parse. A fifo or a device
+// (/dev/zero) as a job file is refused before anything is read.
+constexpr uint64_t k_max_job_file_bytes = 16 << 20;
+
+// follow_symlinks: whether a symlink as the file itself is read (the job file and a
+// --persist file are named by the agent; the sibling persist file is found in the job's
+// own tree, where a symlink could point at any file the agent can read).
+Loaded load_toml(const fs::path& path, bool script, bool follow_symlinks,
+                 std::vector<Diagnostic>& diags) {
   std::string file = path.string();
-  auto text = util::read_file_if_exists(path);
+  std::optional<std::string> text;
+  try {
+    text = util::read_regular_file_if_exists(path, k_max_job_file_bytes, follow_symlinks);
+  } catch (const util::Error& e) {
+    throw util::InputError({file, 0, 0}, e.what());
+  }
   if (!text) {
     throw util::InputError({file, 0, 0}, "no such file");
   }
@@ -578,14 +786,19 @@ Loaded load_toml(const fs::path& path, bool script, std::vector<Diagnostic>& dia
     throw util::InputError({file, 1, 1}, "the file is empty");
   }
   if (!script) {
-    Source src(file, std::nullopt);
-    return {parse_toml(src, *text, diags), src};
+    if (text->back() != '\n') {
+      text->push_back('\n'); // as toml11 does, so its offsets and ours agree
+    }
+    Source src(file, std::nullopt, std::move(*text));
+    auto root = parse_toml(src, src.text(), diags);
+    return {std::move(root), std::move(src)};
   }
   auto fm = extract_frontmatter(file, *text);
   diags.insert(diags.end(), fm.warnings.begin(), fm.warnings.end());
   std::string toml = fm.toml + "\n";
-  Source src(file, std::move(fm));
-  return {parse_toml(src, toml, diags), src};
+  Source src(file, std::move(fm), std::move(toml));
+  auto root = parse_toml(src, src.text(), diags);
+  return {std::move(root), std::move(src)};
 }
 
 bool is_script(const fs::path& p) { return p.extension() == ".sh"; }
@@ -601,7 +814,7 @@ JobSpec load_job(const fs::path& job_file, const std::optional<fs::path>& persis
                            "not a job file: give a buildomat job script (*.sh) or a TOML file (*.toml)");
   }
   Validator val(diags);
-  auto main = load_toml(job_file, is_script(job_file), diags);
+  auto main = load_toml(job_file, is_script(job_file), true, diags);
   if (main.root) {
     read_globals(val, main.source, *main.root, job);
     lint_tables(val, main.source, *main.root);
@@ -609,12 +822,13 @@ JobSpec load_job(const fs::path& job_file, const std::optional<fs::path>& persis
   }
   fs::path sibling = persist_file ? *persist_file : sibling_persist_file(job_file);
   bool explicit_file = persist_file.has_value();
-  if (explicit_file || fs::exists(sibling)) {
+  std::error_code ec;
+  if (explicit_file || fs::exists(fs::symlink_status(sibling, ec))) {
     job.persist_file = sibling.string();
     if (sibling.extension() != ".toml") {
       diags.push_back({Severity::error, {sibling.string(), 0, 0}, "a persist file must be *.toml"});
     } else {
-      auto extra = load_toml(sibling, false, diags);
+      auto extra = load_toml(sibling, false, explicit_file, diags);
       if (extra.root) {
         for (const auto& [key, v] : extra.root->as_table()) {
           if (key != "persist") {

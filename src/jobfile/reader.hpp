@@ -19,6 +19,15 @@ std::filesystem::path sibling_persist_file(const std::filesystem::path& job_file
 JobSpec load_job(const std::filesystem::path& job_file,
                  const std::optional<std::filesystem::path>& persist_file = std::nullopt);
 
+// ^[a-z0-9][a-z0-9._-]{0,63}$: a stanza name (it also names files and object paths).
+bool valid_stanza_name(std::string_view name);
+
+// What is wrong with a stanza that did not come from TOML (a nomination of `ephemera
+// persist`, read back from the state dir the job can write), by the rules of SPEC 2.1:
+// the name, the rules (each well-formed, at least one not '!'), epoch >= 0, cache_key.
+// One message each; empty when it is valid.
+std::vector<std::string> stanza_problems(const PersistSpec& stanza);
+
 // "4GiB", "500MB", "10k", "1024": bytes; nullopt when malformed.
 std::optional<uint64_t> parse_size(std::string_view text);
 

@@ -118,27 +118,43 @@ Decision save_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& 
                             context.branch, context.trusted ? "" : " (untrusted: own branch only)")};
 }
 
-std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files) {
-  if (key_files.empty()) {
+void KeyDigest::missing(std::string_view path) {
+  // Length-prefixed fields keep ("ab","c") and ("a","bc") apart.
+  m_any = true;
+  m_sha.update(fmt::format("path {}\n", path.size()));
+  m_sha.update(path);
+  m_sha.update("\nmissing\n");
+}
+
+void KeyDigest::content(std::string_view path, uint64_t size) {
+  m_any = true;
+  m_sha.update(fmt::format("path {}\n", path.size()));
+  m_sha.update(path);
+  m_sha.update(fmt::format("\ncontent {}\n", size));
+}
+
+std::string KeyDigest::key(std::string_view cache_key) {
+  if (!m_any) {
     return std::string(cache_key);
   }
-  util::Sha256 h;
-  for (const auto& f : key_files) {
-    // Length-prefixed fields keep ("ab","c") and ("a","bc") apart.
-    h.update(fmt::format("path {}\n", f.path.size()));
-    h.update(f.path);
-    if (f.content) {
-      h.update(fmt::format("\ncontent {}\n", f.content->size()));
-      h.update(*f.content);
-    } else {
-      h.update("\nmissing\n");
-    }
-  }
-  std::string digest = h.finish_hex().substr(0, 16);
+  std::string digest = m_sha.finish_hex().substr(0, 16);
   if (cache_key.empty()) {
     return digest;
   }
   return fmt::format("{}-{}", cache_key, digest);
+}
+
+std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files) {
+  KeyDigest d;
+  for (const auto& f : key_files) {
+    if (f.content) {
+      d.content(f.path, f.content->size());
+      d.update(*f.content);
+    } else {
+      d.missing(f.path);
+    }
+  }
+  return d.key(cache_key);
 }
 
 std::vector<LookupStep> lookup_steps(const std::string& key,

@@ -1,7 +1,9 @@
 #pragma once
 
 #include "jobfile/job_spec.hpp"
+#include "util/sha256.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +61,22 @@ struct KeyFile {
 
 // cache_key, or cache_key-<first 16 hex of SHA-256 over each key file's path and bytes>.
 std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files);
+
+// compute_key's digest, fed one key file at a time so that a file's bytes can be streamed
+// from disk instead of held in memory: for each file in order, missing(path), or
+// content(path, size) followed by exactly size bytes through update().
+class KeyDigest {
+public:
+  void missing(std::string_view path);
+  void content(std::string_view path, uint64_t size);
+  void update(std::string_view bytes) { m_sha.update(bytes); }
+  // The key; the digest must not be fed afterwards.
+  std::string key(std::string_view cache_key);
+
+private:
+  util::Sha256 m_sha;
+  bool m_any = false;
+};
 
 // Restore order: the exact key, then each restore_keys prefix, in order.
 struct LookupStep {

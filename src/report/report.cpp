@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 
 #include <fmt/format.h>
 
@@ -103,27 +104,56 @@ Report report_from_json(const json& j) {
   return r;
 }
 
-Report load(const std::filesystem::path& dir) {
-  auto path = dir / "report.json";
-  auto text = util::read_file_if_exists(path);
+namespace {
+
+// A report grows by a kilobyte or so per stanza and phase.
+constexpr uint64_t k_max_report_bytes = 16 << 20;
+constexpr const char* k_file = "report.json";
+
+Report parse(const util::Dir& dir) {
+  auto path = util::printable((dir.path() / k_file).string());
+  auto text = dir.read(k_file, k_max_report_bytes);
   if (!text) {
     return {};
   }
   try {
-    return report_from_json(json::parse(*text));
+    auto j = json::parse(*text);
+    if (!j.is_object() || !j.value("entries", json::array()).is_array()) {
+      throw util::Error(fmt::format("{}: not a valid report: not an object with an array of "
+                                    "entries",
+                                    path));
+    }
+    return report_from_json(j);
   } catch (const json::exception& e) {
-    throw util::Error(fmt::format("{}: not a valid report: {}", path.string(), e.what()));
+    throw util::Error(fmt::format("{}: not a valid report: {}", path, util::printable(e.what())));
   }
 }
 
-void append(const std::filesystem::path& dir, const json& job, const std::string& store,
-            const std::vector<Entry>& entries) {
-  std::filesystem::create_directories(dir);
-  Report r = load(dir);
+} // namespace
+
+Report load(const std::filesystem::path& dir) {
+  auto d = util::Dir::open_if_exists(dir);
+  if (!d) {
+    return {};
+  }
+  return parse(*d);
+}
+
+std::optional<std::string> append(const std::filesystem::path& dir, const json& job,
+                                  const std::string& store, const std::vector<Entry>& entries) {
+  auto d = util::Dir::open(dir, true);
+  std::optional<std::string> discarded;
+  Report r;
+  try {
+    r = parse(d);
+  } catch (const util::Error& e) {
+    discarded = fmt::format("{}; replaced by a new report", e.what());
+  }
   r.job = job;
   r.store = store;
   r.entries.insert(r.entries.end(), entries.begin(), entries.end());
-  util::write_file_atomic(dir / "report.json", to_json(r).dump(2) + "\n");
+  d.write(k_file, to_json(r).dump(2) + "\n");
+  return discarded;
 }
 
 std::string human_bytes(uint64_t bytes) {
@@ -139,42 +169,50 @@ std::string human_bytes(uint64_t bytes) {
 
 namespace {
 
+// The report is read back from a file the job can write: what it holds is escaped before
+// it reaches a terminal.
+std::string p(std::string_view text) { return util::printable(text); }
+
+std::string string_field(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
 std::string render_entry(const Entry& e) {
-  std::string out = fmt::format("{:<8} {:<24} {}", e.phase, e.name, e.result);
+  std::string out = fmt::format("{:<8} {:<24} {}", p(e.phase), p(e.name), p(e.result));
   if (!e.step.empty()) {
-    out += e.step == "prefix" ? fmt::format(" (prefix '{}'", e.prefix) : " (exact key";
-    out += e.branch_match.empty() ? ")" : fmt::format(", {} branch)", e.branch_match);
+    out += e.step == "prefix" ? fmt::format(" (prefix '{}'", p(e.prefix)) : " (exact key";
+    out += e.branch_match.empty() ? ")" : fmt::format(", {} branch)", p(e.branch_match));
   }
   out += fmt::format("  {:.2f} s\n", e.seconds);
-  out += fmt::format("         why: {}\n", e.reason);
+  out += fmt::format("         why: {}\n", p(e.reason));
   if (!e.key_wanted.empty() || !e.looked_for.empty()) {
-    out += fmt::format("         key wanted: '{}'", e.key_wanted);
+    out += fmt::format("         key wanted: '{}'", p(e.key_wanted));
     if (e.result == "miss" && e.looked_for.size() > 1) {
       out += ", then prefixes";
       for (size_t i = 1; i < e.looked_for.size(); ++i) {
-        out += fmt::format(" '{}'", e.looked_for[i]);
+        out += fmt::format(" '{}'", p(e.looked_for[i]));
       }
     }
     out += "\n";
   }
   if (e.archive) {
     const auto& a = *e.archive;
-    out += fmt::format("         archive: key '{}', {} compressed, {} unpacked, {} files\n", a.key,
+    out += fmt::format("         archive: key '{}', {} compressed, {} unpacked, {} files\n", p(a.key),
                        human_bytes(a.compressed_bytes), human_bytes(a.unpacked_bytes), a.files);
-    out += fmt::format("         sha256: {}\n", a.sha256);
-    out += fmt::format("         created {} by job '{}' (commit {}, branch '{}'{})\n", a.created,
-                       a.job_id, a.commit.empty() ? "unknown" : a.commit, a.branch,
+    out += fmt::format("         sha256: {}\n", p(a.sha256));
+    out += fmt::format("         created {} by job '{}' (commit {}, branch '{}'{})\n", p(a.created),
+                       p(a.job_id), a.commit.empty() ? "unknown" : p(a.commit), p(a.branch),
                        a.trusted ? "" : ", untrusted");
-    out += fmt::format("         link: {}\n", a.link);
+    out += fmt::format("         link: {}\n", p(a.link));
     if (!a.presigned.empty()) {
-      out += fmt::format("         download: {}\n", a.presigned);
+      out += fmt::format("         download: {}\n", p(a.presigned));
     }
   }
   for (const auto& w : e.warnings) {
-    out += fmt::format("         warning: {}\n", w);
+    out += fmt::format("         warning: {}\n", p(w));
   }
   if (!e.error.empty()) {
-    out += fmt::format("         problem: {}\n", e.error);
+    out += fmt::format("         problem: {}\n", p(e.error));
   }
   return out;
 }
@@ -183,11 +221,12 @@ std::string render_entry(const Entry& e) {
 
 std::string render(const Report& r) {
   std::string out;
-  if (r.job.contains("name")) {
-    out += fmt::format("job '{}' ({})\n", r.job.value("name", ""), r.job.value("file", ""));
+  if (r.job.is_object() && r.job.contains("name")) {
+    out += fmt::format("job '{}' ({})\n", p(string_field(r.job, "name")),
+                       p(string_field(r.job, "file")));
   }
   if (!r.store.empty()) {
-    out += fmt::format("store: {}\n", r.store);
+    out += fmt::format("store: {}\n", p(r.store));
   }
   if (r.entries.empty()) {
     out += "nothing restored or saved yet\n";

@@ -60,11 +60,15 @@ nlohmann::json to_json(const Entry& e);
 nlohmann::json to_json(const Report& r);
 Report report_from_json(const nlohmann::json& j);
 
-// Reads the report in dir ("report.json"); an empty report when there is none.
+// Reads the report in dir ("report.json"); an empty report when there is none. The job
+// can write the state dir: a report.json that is a symlink, not a regular file, too large
+// or not a report is an Error naming the file (its content escaped).
 Report load(const std::filesystem::path& dir);
-// Appends entries (and refreshes the job and store fields) atomically.
-void append(const std::filesystem::path& dir, const nlohmann::json& job, const std::string& store,
-            const std::vector<Entry>& entries);
+// Appends entries (and refreshes the job and store fields) atomically, never writing
+// through a symlink. A report.json that load() refuses is replaced by a new report: the
+// returned warning says so. Throws Error when dir cannot be used.
+std::optional<std::string> append(const std::filesystem::path& dir, const nlohmann::json& job,
+                                  const std::string& store, const std::vector<Entry>& entries);
 
 // A human table: one block per entry, for the job log.
 std::string render(const Report& r);

@@ -4,10 +4,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <random>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace ephemera::util {
@@ -20,7 +23,287 @@ namespace {
   throw Error(fmt::format("unable to {} {}: {}", what, path.string(), std::strerror(errno)));
 }
 
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) {
+    return "a directory";
+  }
+  if (S_ISFIFO(mode)) {
+    return "a fifo";
+  }
+  if (S_ISSOCK(mode)) {
+    return "a socket";
+  }
+  if (S_ISCHR(mode)) {
+    return "a character device";
+  }
+  if (S_ISBLK(mode)) {
+    return "a block device";
+  }
+  if (S_ISLNK(mode)) {
+    return "a symbolic link";
+  }
+  return S_ISREG(mode) ? "a regular file" : "of an unknown type";
+}
+
+// open_regular relative to dirfd (AT_FDCWD for a plain path); shown names it in errors.
+int open_regular_at(int dirfd, const char* name, bool follow_symlinks, const fs::path& shown) {
+  int flags = O_PATH | O_CLOEXEC | (follow_symlinks ? 0 : O_NOFOLLOW);
+  int path_fd = ::openat(dirfd, name, flags);
+  if (path_fd < 0) {
+    if (errno == ENOENT) {
+      return -1;
+    }
+    fail("open", shown);
+  }
+  Fd holder(path_fd);
+  struct stat st {};
+  if (::fstat(path_fd, &st) != 0) {
+    fail("examine", shown);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(fmt::format("{}: {}, not a regular file: refusing to read it", shown.string(),
+                            kind_of(st.st_mode)));
+  }
+  // Reopen the very file checked; without /proc, open the name again and make sure it
+  // is still that file (O_NONBLOCK and O_NOCTTY keep a swapped-in fifo or tty harmless).
+  int fd = ::open(fmt::format("/proc/self/fd/{}", path_fd).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::openat(dirfd, name,
+                  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow_symlinks ? 0 : O_NOFOLLOW));
+  }
+  if (fd < 0) {
+    fail("open", shown);
+  }
+  struct stat again {};
+  if (::fstat(fd, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
+    ::close(fd);
+    throw Error(fmt::format("{}: replaced while it was opened: refusing to read it", shown.string()));
+  }
+  return fd;
+}
+
+// Reads all of fd, at most max_bytes (more is an error naming shown); closes fd.
+std::string read_bounded(int fd, uint64_t max_bytes, const fs::path& shown) {
+  Fd holder(fd);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      fail("read", shown);
+    }
+    if (n == 0) {
+      return out;
+    }
+    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+      throw Error(fmt::format("{}: larger than {} bytes: refusing to read it", shown.string(),
+                              max_bytes));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
 } // namespace
+
+int open_regular(const fs::path& path, bool follow_symlinks) {
+  return open_regular_at(AT_FDCWD, path.c_str(), follow_symlinks, path);
+}
+
+std::optional<std::string> read_regular_file_if_exists(const fs::path& path, uint64_t max_bytes,
+                                                       bool follow_symlinks) {
+  int fd = open_regular(path, follow_symlinks);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  return read_bounded(fd, max_bytes, path);
+}
+
+namespace {
+
+// One path component, as Dir's methods take them.
+void check_component(std::string_view name, const fs::path& dir) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
+    throw Error(fmt::format("{}: '{}' is not a file name", dir.string(), name));
+  }
+}
+
+int open_directory_at(int dirfd, const char* name, const fs::path& shown) {
+  int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    return fd;
+  }
+  if (errno == ELOOP || errno == ENOTDIR) {
+    struct stat st {};
+    const char* what = ::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+                           ? kind_of(st.st_mode)
+                           : "not a directory";
+    throw Error(fmt::format("{}: {}, not a directory: refusing to use it", shown.string(), what));
+  }
+  if (errno == ENOENT) {
+    return -1;
+  }
+  fail("open directory", shown);
+}
+
+} // namespace
+
+Dir Dir::open(const fs::path& dir, bool create) {
+  if (create) {
+    std::error_code ec;
+    if (dir.has_parent_path()) {
+      fs::create_directories(dir.parent_path(), ec); // a failure shows in the open below
+    }
+    if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
+      fail("create directory", dir);
+    }
+  }
+  int fd = open_directory_at(AT_FDCWD, dir.c_str(), dir);
+  if (fd < 0) {
+    errno = ENOENT;
+    fail("open directory", dir);
+  }
+  return Dir(fd, dir);
+}
+
+std::optional<Dir> Dir::open_if_exists(const fs::path& dir) {
+  int fd = open_directory_at(AT_FDCWD, dir.c_str(), dir);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  return Dir(fd, dir);
+}
+
+Dir::Dir(Dir&& other) noexcept : m_fd(other.m_fd), m_path(std::move(other.m_path)) {
+  other.m_fd = -1;
+}
+
+Dir& Dir::operator=(Dir&& other) noexcept {
+  if (this != &other) {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+    m_fd = other.m_fd;
+    m_path = std::move(other.m_path);
+    other.m_fd = -1;
+  }
+  return *this;
+}
+
+Dir::~Dir() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+  }
+}
+
+Dir Dir::sub(std::string_view name, bool create) const {
+  check_component(name, m_path);
+  std::string n(name);
+  fs::path shown = m_path / n;
+  if (create && ::mkdirat(m_fd, n.c_str(), 0777) != 0 && errno != EEXIST) {
+    fail("create directory", shown);
+  }
+  int fd = open_directory_at(m_fd, n.c_str(), shown);
+  if (fd < 0) {
+    errno = ENOENT;
+    fail("open directory", shown);
+  }
+  return Dir(fd, shown);
+}
+
+std::optional<Dir> Dir::sub_if_exists(std::string_view name) const {
+  check_component(name, m_path);
+  std::string n(name);
+  int fd = open_directory_at(m_fd, n.c_str(), m_path / n);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  return Dir(fd, m_path / n);
+}
+
+std::optional<std::string> Dir::read(std::string_view name, uint64_t max_bytes) const {
+  check_component(name, m_path);
+  std::string n(name);
+  fs::path shown = m_path / n;
+  int fd = open_regular_at(m_fd, n.c_str(), false, shown);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  return read_bounded(fd, max_bytes, shown);
+}
+
+void Dir::write(std::string_view name, std::string_view content) const {
+  check_component(name, m_path);
+  std::string n(name);
+  std::string tmp = temp_name_beside(n).string();
+  fs::path shown = m_path / tmp;
+  int fd = ::openat(m_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fail("create", shown);
+  }
+  auto give_up = [&](const char* what) {
+    int e = errno;
+    ::unlinkat(m_fd, tmp.c_str(), 0);
+    errno = e;
+    fail(what, shown);
+  };
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t w = ::write(fd, content.data() + done, content.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      int e = errno;
+      ::close(fd);
+      errno = e;
+      give_up("write");
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    give_up("write");
+  }
+  if (::close(fd) != 0) {
+    give_up("write");
+  }
+  if (::renameat(m_fd, tmp.c_str(), m_fd, n.c_str()) != 0) {
+    int e = errno;
+    ::unlinkat(m_fd, tmp.c_str(), 0);
+    errno = e;
+    fail("rename into place", m_path / n);
+  }
+  ::fsync(m_fd);
+}
+
+std::vector<std::string> Dir::list() const {
+  int fd = ::openat(m_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    fail("list", m_path);
+  }
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    fail("list", m_path);
+  }
+  std::vector<std::string> out;
+  while (const dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      out.emplace_back(n);
+    }
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 std::optional<std::string> read_file_if_exists(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

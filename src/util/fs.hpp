@@ -1,10 +1,12 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <sys/stat.h>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ephemera::util {
 
@@ -12,6 +14,19 @@ namespace ephemera::util {
 std::string read_file(const std::filesystem::path& path);
 // Like read_file, but nullopt when the file does not exist.
 std::optional<std::string> read_file_if_exists(const std::filesystem::path& path);
+
+// Opens path for reading if, and only if, it is a regular file. A fifo, socket or device
+// is never opened (an open could block forever or act on a device): the path is opened
+// O_PATH, checked with fstat and only then reopened for reading. With follow_symlinks
+// false a symlink as the last component is refused. Returns -1 (errno ENOENT) when the
+// path does not exist; throws Error naming the path and what it is otherwise.
+int open_regular(const std::filesystem::path& path, bool follow_symlinks);
+
+// The whole of a regular file (open_regular) of at most max_bytes, or nullopt when it
+// does not exist; throws Error naming the path when it is anything else or larger.
+std::optional<std::string> read_regular_file_if_exists(const std::filesystem::path& path,
+                                                       uint64_t max_bytes,
+                                                       bool follow_symlinks);
 
 // Write to a temporary file in the same directory, fsync, rename over path, fsync the
 // directory: a reader sees the old content or the new, never a torn file.
@@ -45,6 +60,44 @@ struct Fd {
     fd = -1;
     return f;
   }
+};
+
+// A directory that another party can write (a job's state dir): opened without following
+// a symlink at its last component, and everything inside it reached through its
+// descriptor (openat with O_NOFOLLOW), so a symlink planted inside never redirects a read
+// or a write elsewhere. Every method throws Error naming the path on failure.
+class Dir {
+public:
+  // Opens dir; with create, makes it (and its parents) first when it is missing.
+  // Refuses a symlink or anything but a directory.
+  static Dir open(const std::filesystem::path& dir, bool create);
+  // Like open, but nullopt when dir does not exist (and create is false).
+  static std::optional<Dir> open_if_exists(const std::filesystem::path& dir);
+
+  Dir(Dir&& other) noexcept;
+  Dir& operator=(Dir&& other) noexcept;
+  Dir(const Dir&) = delete;
+  Dir& operator=(const Dir&) = delete;
+  ~Dir();
+
+  const std::filesystem::path& path() const { return m_path; }
+  int fd() const { return m_fd; }
+
+  // The subdirectory name (one component), made when missing with create.
+  Dir sub(std::string_view name, bool create) const;
+  std::optional<Dir> sub_if_exists(std::string_view name) const;
+  // A regular file's content (at most max_bytes); nullopt when it does not exist.
+  std::optional<std::string> read(std::string_view name, uint64_t max_bytes) const;
+  // Replaces name atomically (temporary file, fsync, rename, fsync of the directory);
+  // a symlink planted at name is replaced, never written through.
+  void write(std::string_view name, std::string_view content) const;
+  // The names in the directory (not "." and ".."), sorted.
+  std::vector<std::string> list() const;
+
+private:
+  Dir(int fd, std::filesystem::path path) : m_fd(fd), m_path(std::move(path)) {}
+  int m_fd = -1;
+  std::filesystem::path m_path;
 };
 
 // A fresh directory, removed with everything below it on destruction unless kept.

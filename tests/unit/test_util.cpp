@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace ephemera::util;
@@ -54,4 +55,40 @@ TEST_CASE("printable escapes what could move a terminal or forge a log line", "[
   CHECK(printable("a\nephemera: restored") == "a\\nephemera: restored");
   CHECK(printable("\x1b[2J\t\r\x7f\\") == "\\x1b[2J\\t\\r\\x7f\\\\");
   CHECK(printable(std::string_view("n\0ul", 4)) == "n\\x00ul");
+}
+
+TEST_CASE("open_regular refuses fifos, devices and (unless told) symlinks without blocking",
+          "[util]") {
+  TempDir dir;
+  auto fifo = dir.path() / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(open_regular(fifo, true), Catch::Contains("a fifo"));
+  CHECK_THROWS_WITH(open_regular("/dev/zero", true), Catch::Contains("a character device"));
+  CHECK(open_regular(dir.path() / "absent", true) == -1);
+  write_file_atomic(dir.path() / "file", "abc");
+  std::filesystem::create_symlink(dir.path() / "file", dir.path() / "link");
+  CHECK_THROWS_WITH(open_regular(dir.path() / "link", false), Catch::Contains("a symbolic link"));
+  int fd = open_regular(dir.path() / "link", true);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  CHECK(read_regular_file_if_exists(dir.path() / "file", 3, false) == std::optional<std::string>("abc"));
+  CHECK_THROWS_WITH(read_regular_file_if_exists(dir.path() / "file", 2, false),
+                    Catch::Contains("larger than 2 bytes"));
+}
+
+TEST_CASE("a Dir never reads or writes through a symlink planted in it", "[util]") {
+  TempDir dir;
+  TempDir elsewhere;
+  write_file_atomic(elsewhere.path() / "secret", "secret");
+  auto d = Dir::open(dir.path() / "state", true);
+  std::filesystem::create_symlink(elsewhere.path() / "secret", d.path() / "report.json");
+  CHECK_THROWS_WITH(d.read("report.json", 100), Catch::Contains("a symbolic link"));
+  d.write("report.json", "new");
+  CHECK(read_file(elsewhere.path() / "secret") == "secret");
+  CHECK(d.read("report.json", 100) == std::optional<std::string>("new"));
+  std::filesystem::create_directory_symlink(elsewhere.path(), d.path() / "sub");
+  CHECK_THROWS_WITH(d.sub("sub", true), Catch::Contains("a symbolic link"));
+  CHECK_THROWS_WITH(Dir::open(d.path() / "sub", false), Catch::Contains("a symbolic link"));
+  CHECK_THROWS(d.read("../x", 100));
+  CHECK(d.list() == std::vector<std::string>{"report.json", "sub"});
 }

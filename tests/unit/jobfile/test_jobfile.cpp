@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <sys/stat.h>
 
 using namespace ephemera;
 namespace fs = std::filesystem;
@@ -313,4 +314,146 @@ TEST_CASE("did you mean", "[jobfile]") {
   CHECK(jobfile::closest("epoc", keys) == std::optional<std::string>("epoch"));
   CHECK(jobfile::closest("cachekey", keys) == std::optional<std::string>("cache_key"));
   CHECK_FALSE(jobfile::closest("zebra", keys));
+}
+
+TEST_CASE("nesting past the limit is refused before parsing, at the place it is passed",
+          "[jobfile]") {
+  util::TempDir dir;
+  const std::string head = "name = \"j\"\nvariety = \"basic\"\n";
+  struct Case {
+    const char* what;
+    std::string toml;
+    std::string position; // line:col where the limit is passed
+  };
+  const std::vector<Case> cases = {
+      {"arrays", head + "x = " + std::string(10000, '[') + std::string(10000, ']') + "\n",
+       ":3:105:"},
+      {"inline tables", head + "x = " + [] {
+         std::string s;
+         for (int i = 0; i < 10000; ++i) {
+           s += "{a=";
+         }
+         return s + "1" + std::string(10000, '}');
+       }() + "\n",
+       ":3:305:"},
+      {"dotted keys", head + [] {
+         std::string s;
+         for (int i = 0; i < 20000; ++i) {
+           s += "a.";
+         }
+         return s + "b = 1\n";
+       }(),
+       ":3:202:"},
+      {"a table header", head + "[" + [] {
+         std::string s;
+         for (int i = 0; i < 20000; ++i) {
+           s += "a.";
+         }
+         return s + "b]\n";
+       }(),
+       ":3:201:"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    auto file = put(dir.path() / "deep.toml", c.toml);
+    auto errors = errors_of(file);
+    CHECK_THAT(errors, Catch::Contains(file.string() + c.position + " error:") &&
+                           Catch::Contains("nested deeper than 100"));
+  }
+  // In a script, the position is the script's.
+  auto script = put(dir.path() / "deep.sh", "#!/bin/bash\n#: name = \"j\"\n#: variety = \"b\"\n#: x = " +
+                                                std::string(5000, '[') + std::string(5000, ']') +
+                                                "\n");
+  CHECK_THAT(errors_of(script), Catch::Contains(script.string() + ":4:108: error:"));
+  // Brackets in strings and comments do not count; what real files nest still loads.
+  auto fine = put(dir.path() / "fine.toml",
+                  head + "s = \"" + std::string(500, '[') + "\"\nl = '" + std::string(500, '{') +
+                      "'\nm = \"\"\"\n" + std::string(500, '[') + "\n\"\"\"\n# " +
+                      std::string(500, '[') + "\nx = [[[{a.b.c = [1.5, 2.5]}]]]\n[t.u.v]\nw = 1\n");
+  CHECK(errors_of(fine).empty());
+}
+
+TEST_CASE("loading is linear in the number of stanzas", "[jobfile]") {
+  // 50,000 stanzas: quadratic loading (toml11 counts lines from the start of the file for
+  // every position asked) took minutes here and overran the test's timeout.
+  util::TempDir dir;
+  std::string text = "name = \"j\"\nvariety = \"basic\"\n";
+  constexpr int k_stanzas = 50000;
+  for (int i = 0; i < k_stanzas; ++i) {
+    text += "[[persist]]\nname = \"s" + std::to_string(i) + "\"\nrules = [\"a\"]\nepoch = 1\n";
+  }
+  auto file = put(dir.path() / "many.toml", text);
+  auto job = jobfile::load_job(file);
+  REQUIRE(job.persist.size() == k_stanzas);
+  CHECK(job.persist.back().name.pos.str() == file.string() + ":" +
+                                                 std::to_string(3 + 4 * (k_stanzas - 1) + 1) +
+                                                 ":8");
+  // A duplicate at the end is still found, and placed.
+  put(file, text + "[[persist]]\nname = \"s7\"\nrules = [\"a\"]\nepoch = 1\n");
+  CHECK_THAT(errors_of(file), Catch::Contains(":" + std::to_string(3 + 4 * k_stanzas + 1) +
+                                              ":8: error: persist name 's7' is used twice"));
+}
+
+TEST_CASE("job files that are not regular files are refused without blocking", "[jobfile]") {
+  util::TempDir dir;
+  auto fifo = dir.path() / "job.toml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THAT(errors_of(fifo), Catch::Contains("a fifo"));
+  fs::create_symlink("/dev/zero", dir.path() / "zero.sh");
+  CHECK_THAT(errors_of(dir.path() / "zero.sh"), Catch::Contains("a character device"));
+  fs::create_directory(dir.path() / "dir.toml");
+  CHECK_THAT(errors_of(dir.path() / "dir.toml"), Catch::Contains("a directory"));
+  // Past the size bound: refused, not read whole.
+  std::string huge = "name = \"j\"\nvariety = \"basic\"\n#";
+  huge.resize((16u << 20) + 1, 'x');
+  CHECK_THAT(errors_of(put(dir.path() / "huge.toml", huge)), Catch::Contains("larger than"));
+  // The job file the agent names may be a symlink to a regular file.
+  auto real = put(dir.path() / "real.toml", "name = \"j\"\nvariety = \"basic\"\n");
+  fs::create_symlink(real, dir.path() / "link.toml");
+  CHECK(jobfile::load_job(dir.path() / "link.toml").name == "j");
+}
+
+TEST_CASE("a sibling persist file that is a symlink is refused; a named one is followed",
+          "[jobfile]") {
+  util::TempDir dir;
+  auto job = put(dir.path() / ".github/buildomat/jobs/build.sh",
+                 "#!/bin/bash\n#: name = \"b\"\n#: variety = \"basic\"\n");
+  auto elsewhere = put(dir.path() / "elsewhere.toml",
+                       "[[persist]]\nname = \"t\"\nrules = [\"target\"]\nepoch = 1\n");
+  auto sibling = jobfile::sibling_persist_file(job);
+  fs::create_directories(sibling.parent_path());
+  fs::create_symlink(elsewhere, sibling);
+  CHECK_THAT(errors_of(job), Catch::Contains(sibling.string()) &&
+                                 Catch::Contains("a symbolic link"));
+  auto named = jobfile::load_job(job, sibling);
+  REQUIRE(named.persist.size() == 1);
+  // A dangling one is not mistaken for no sibling at all.
+  fs::remove(sibling);
+  fs::create_symlink(dir.path() / "absent.toml", sibling);
+  CHECK_THAT(errors_of(job), Catch::Contains("a symbolic link"));
+}
+
+TEST_CASE("stanzas from elsewhere are checked by the stanza rules", "[jobfile]") {
+  jobfile::PersistSpec s;
+  s.name.value = "tools";
+  s.rules = {{"~/.tools", {}}};
+  s.epoch.value = 1;
+  CHECK(jobfile::stanza_problems(s).empty());
+  auto bad = s;
+  bad.name.value = "../x";
+  CHECK(jobfile::stanza_problems(bad).size() == 1);
+  bad = s;
+  bad.rules = {{"!~/.tools", {}}};
+  CHECK(jobfile::stanza_problems(bad).size() == 1);
+  bad.rules = {};
+  CHECK(jobfile::stanza_problems(bad).size() == 1);
+  bad = s;
+  bad.rules = {{"a/**b", {}}};
+  CHECK(jobfile::stanza_problems(bad).size() == 1);
+  bad = s;
+  bad.epoch.value = -1;
+  CHECK(jobfile::stanza_problems(bad).size() == 1);
+  bad = s;
+  bad.cache_key.value = "a/b";
+  CHECK(jobfile::stanza_problems(bad).size() == 1);
 }
