@@ -842,9 +842,8 @@ std::vector<jobfile::PersistSpec> Session::nominated() {
     return out;
   }
   for (const auto& name : names) {
-    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0 ||
-        util::temp_name_pid(name)) {
-      continue; // not a nomination (a temporary file of a nomination being written)
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) {
+      continue; // not a nomination (a nomination being written ends in .tmp.<pid>.<hex>)
     }
     std::string shown = util::printable((dir->path() / name).string());
     try {
