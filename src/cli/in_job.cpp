@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <memory>
 
@@ -21,7 +22,7 @@ namespace {
 struct InJobOptions {
   std::string name;
   std::vector<std::string> rules;
-  std::optional<int64_t> epoch;
+  std::optional<std::string> epoch; // as given: epoch_of reads it
   std::optional<std::string> key;
 };
 
@@ -33,20 +34,34 @@ void check_name(const std::string& name) {
   }
 }
 
+// --epoch N, read here rather than by CLI11, which clamps an out-of-range number to the
+// largest one instead of refusing it: an integer >= 0, or a usage error.
+std::optional<int64_t> epoch_of(const InJobOptions& o, const char* command) {
+  if (!o.epoch) {
+    return std::nullopt;
+  }
+  int64_t value = -1;
+  const char* end = o.epoch->data() + o.epoch->size();
+  auto [stop, ec] = std::from_chars(o.epoch->data(), end, value);
+  if (o.epoch->empty() || ec != std::errc() || stop != end || value < 0) {
+    throw util::InputError(fmt::format("{} '{}': --epoch '{}' must be an integer >= 0", command,
+                                       util::printable(o.name), util::printable(*o.epoch)));
+  }
+  return value;
+}
+
 // A stanza from the command line: NAME, rules, --epoch (required, as in TOML), --key.
 jobfile::PersistSpec ad_hoc(const InJobOptions& o, const char* command) {
   check_name(o.name);
   if (o.rules.empty()) {
     throw util::InputError(fmt::format("{} '{}': give at least one rule", command, o.name));
   }
-  if (!o.epoch) {
+  auto epoch = epoch_of(o, command);
+  if (!epoch) {
     throw util::InputError(fmt::format(
         "{} '{}' needs --epoch N: bumping the epoch is how every old archive of this set is "
         "thrown away, so it must be chosen, as in a [[persist]] stanza",
         command, o.name));
-  }
-  if (*o.epoch < 0) {
-    throw util::InputError(fmt::format("{} '{}': --epoch must be an integer >= 0", command, o.name));
   }
   jobfile::PersistSpec s;
   s.source_file = "ephemera persist";
@@ -60,7 +75,7 @@ jobfile::PersistSpec ad_hoc(const InJobOptions& o, const char* command) {
                                          e.offset()));
     }
   }
-  s.epoch.value = *o.epoch;
+  s.epoch.value = *epoch;
   s.cache_key.value = o.key.value_or("");
   for (const auto& problem : jobfile::stanza_problems(s)) {
     throw util::InputError(fmt::format("{} '{}': {}", command, o.name, util::printable(problem)));
@@ -82,8 +97,8 @@ int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o
                                          "its stanzas, or give --rule and --epoch",
                                          c.job, o.name));
     }
-    if (o.epoch) {
-      stanza->epoch.value = *o.epoch;
+    if (auto epoch = epoch_of(o, "restore")) {
+      stanza->epoch.value = *epoch;
     }
   } else if (o.rules.empty()) {
     throw util::InputError(fmt::format(

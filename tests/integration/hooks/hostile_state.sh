@@ -162,4 +162,15 @@ set +e
 set -e
 [ "$code" = 2 ] || fail "--root '' exited $code"
 
+# 9. --epoch out of range or negative: exit 2, never clamped to the largest number.
+machine epochs
+ctx feature pull_request
+for bad in 99999999999999999999 -1 '' 1x; do
+  hook epoch persist tools '~/.tools' --epoch "$bad"
+  [ "$code" = 2 ] || fail "persist --epoch '$bad' exited $code"
+  hook epoch restore deps --job "$JOB" --epoch "$bad"
+  [ "$code" = 2 ] || fail "restore --epoch '$bad' exited $code"
+done
+[ ! -e "$M/state/nominated" ] || fail "a bad --epoch was nominated"
+
 echo "hostile state: ok"
