@@ -92,6 +92,9 @@ std::string shown(const std::string& text, const char* if_empty = "") {
   return text.empty() ? if_empty : util::printable(text);
 }
 
+// Sizes as manifests claim them: a forged one may claim 2^64 - 1, which must not wrap a total.
+uint64_t saturating_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
 int run_ls(const Globals& g, const Filter& f) {
   auto c = open_catalog(g);
   auto all = c->list(f.repository, f.target, f.name);
@@ -124,8 +127,8 @@ int run_ls(const Globals& g, const Filter& f) {
     auto& s = scopes[fmt::format("{}/{}/{}/e{}", shown(m.repository), shown(m.target, "-"),
                                  shown(m.name), m.epoch)];
     s.first += 1;
-    s.second += m.compressed_size;
-    total += m.compressed_size;
+    s.second = saturating_add(s.second, m.compressed_size);
+    total = saturating_add(total, m.compressed_size);
   }
   for (const auto& [scope, s] : scopes) {
     std::printf("total %s: %llu archives, %s\n", scope.c_str(),

@@ -28,6 +28,13 @@ bool starts_with(std::string_view s, std::string_view head) {
   return s.substr(0, head.size()) == head;
 }
 
+// Exactly what Catalog::store_now names its probes: v1/_clock/ and 16 hex digits.
+bool is_clock_probe(std::string_view key) {
+  constexpr std::string_view head = "v1/_clock/";
+  return key.size() == head.size() + 16 && starts_with(key, head) &&
+         key.substr(head.size()).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::string count(size_t n, std::string_view one, std::string_view many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
@@ -92,14 +99,23 @@ private:
     }
   }
 
+  // A superseded save goes once it has been beyond the newest `keep` for the grace period,
+  // by when a restore that chose it before its successor arrived has long finished.
   void saves_by_standing() {
     for (const auto& m : m_inv.saves) {
       auto v = m_selection.judge(m);
       switch (v.standing) {
       case Standing::invalidated:
+        drop_unless_young(m, v.why);
+        break;
       case Standing::superseded:
-        if (v.standing == Standing::invalidated || v.newer >= static_cast<size_t>(m_options.keep)) {
-          drop_unless_young(m, v.why);
+        if (v.newer >= static_cast<size_t>(m_options.keep)) {
+          const auto* since = m_selection.newer(m, static_cast<size_t>(m_options.keep));
+          if (young(saved_at(*since))) {
+            m_recent.insert(m.object);
+          } else {
+            drop_unless_young(m, v.why);
+          }
         }
         break;
       case Standing::old_epoch:
@@ -212,7 +228,7 @@ private:
       collect(o, "a piece of an interrupted write", false);
     }
     for (const auto& o : m_inv.listing) {
-      if (starts_with(o.key, "v1/_clock/")) {
+      if (is_clock_probe(o.key)) {
         collect(o, "a clock probe an interrupted gc left", false);
       }
     }
@@ -241,7 +257,7 @@ private:
   }
 
   void explain_saves() {
-    size_t restorable = 0, spared = 0, within_keep = 0;
+    size_t restorable = 0, spared = 0, within_keep = 0, recent = 0;
     for (const auto& m : m_inv.saves) {
       if (m_gone.count(m.object) != 0) {
         continue;
@@ -249,6 +265,8 @@ private:
       auto standing = m_selection.judge(m).standing;
       if (m_spared.count(m.object) != 0) {
         ++spared;
+      } else if (m_recent.count(m.object) != 0) {
+        ++recent;
       } else if (standing == Standing::superseded) {
         ++within_keep;
       } else {
@@ -267,6 +285,10 @@ private:
     if (spared > 0) {
       saves.push_back(fmt::format("{} younger than {}", count(spared, "save", "saves"), grace()));
     }
+    if (recent > 0) {
+      saves.push_back(fmt::format("{} superseded less than {} ago (a restore may be reading it)",
+                                  count(recent, "save", "saves"), grace()));
+    }
     m_plan.kept.insert(m_plan.kept.begin(), saves.begin(), saves.end());
   }
 
@@ -280,6 +302,7 @@ private:
   std::map<std::string, int> m_live_names; // archive -> saves naming it that stay
   std::set<std::string> m_gone;            // manifest objects chosen
   std::set<std::string> m_spared;          // would go, but are in their grace period
+  std::set<std::string> m_recent;          // superseded only within the grace period
 };
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -233,15 +234,43 @@ std::vector<ObjectInfo> LocalBackend::scan(const std::string& prefix, bool temps
   return out;
 }
 
+// Walks down the key's folders one at a time without following a symlink, then unlinks the
+// last component in the folder reached: a folder swapped for a symlink after gc listed it can
+// never make gc (which runs as root) unlink a file outside the store.
 void LocalBackend::remove(const std::string& key) {
   auto p = path_of(key);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; start <= key.size();) {
+    size_t end = std::min(key.find('/', start), key.size());
+    parts.push_back(key.substr(start, end - start));
+    start = end + 1;
+  }
+  std::vector<std::unique_ptr<util::Fd>> dirs;
+  dirs.push_back(
+      std::make_unique<util::Fd>(::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
+  if (dirs.back()->fd < 0) {
+    if (errno == ENOENT) {
+      return;
+    }
     fail("remove", p, errno);
   }
-  // Drop directories left empty, up to the root.
-  for (fs::path d = p.parent_path(); d != m_root && d.string().size() > m_root.string().size();
-       d = d.parent_path()) {
-    if (::rmdir(d.c_str()) != 0) {
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    int fd = ::openat(dirs.back()->fd, parts[i].c_str(),
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) {
+        return; // already gone
+      }
+      fail("remove", p, errno == ELOOP ? ENOTDIR : errno); // a symlink on the way
+    }
+    dirs.push_back(std::make_unique<util::Fd>(fd));
+  }
+  if (::unlinkat(dirs.back()->fd, parts.back().c_str(), 0) != 0 && errno != ENOENT) {
+    fail("remove", p, errno);
+  }
+  // Drop folders left empty, up to the root.
+  for (size_t i = parts.size() - 1; i > 0; --i) {
+    if (::unlinkat(dirs[i - 1]->fd, parts[i - 1].c_str(), AT_REMOVEDIR) != 0) {
       break;
     }
   }

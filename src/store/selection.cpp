@@ -95,7 +95,7 @@ Selection::Selection(const std::vector<Manifest>& saves, const std::vector<Inval
     std::sort(group.begin(), group.end(),
               [](const Manifest* a, const Manifest* b) { return a->later_than(*b); });
     for (size_t i = 0; i < group.size(); ++i) {
-      m_rank.emplace(group[i]->object, std::pair{group.front(), i});
+      m_rank.emplace(group[i]->object, std::pair{&group, i});
     }
   }
 }
@@ -107,6 +107,14 @@ const Invalidation* Selection::hidden_by(const Manifest& m) const {
     }
   }
   return nullptr;
+}
+
+const Manifest* Selection::newer(const Manifest& m, size_t n) const {
+  auto it = m_rank.find(m.object);
+  if (it == m_rank.end() || n == 0 || n > it->second.second) {
+    return nullptr;
+  }
+  return (*it->second.first)[it->second.second - n];
 }
 
 Verdict Selection::judge(const Manifest& m) const {
@@ -137,7 +145,7 @@ Verdict Selection::judge(const Manifest& m) const {
   }
   if (auto it = m_rank.find(m.object); it != m_rank.end() && it->second.second > 0) {
     v.standing = Standing::superseded;
-    v.by = it->second.first;
+    v.by = it->second.first->front();
     v.newer = it->second.second;
     v.why = fmt::format("superseded by the save of {} (job '{}')", util::printable(v.by->created),
                         util::printable(v.by->job_id));

@@ -67,6 +67,9 @@ public:
 
   // The marker that hides m, or nullptr.
   const Invalidation* hidden_by(const Manifest& m) const;
+  // The n-th save of m's group newer than m (1: the one just newer), or nullptr. From when
+  // that one arrived, m has had n newer saves: what a retention of the newest n measures by.
+  const Manifest* newer(const Manifest& m, size_t n) const;
 
 private:
   using Stanza = std::tuple<std::string, std::string, std::string>;
@@ -78,8 +81,8 @@ private:
   std::map<std::tuple<std::string, std::string, std::string, std::string>, int64_t>
       m_untrusted_epoch;                                  // per stanza and branch
   std::map<Group, std::vector<const Manifest*>> m_groups; // not hidden, newest first
-  // Object -> (its group's newest, how many of its group are newer).
-  std::map<std::string, std::pair<const Manifest*, size_t>> m_rank;
+  // Object -> (its group, newest first; how many of it are newer).
+  std::map<std::string, std::pair<const std::vector<const Manifest*>*, size_t>> m_rank;
 };
 
 } // namespace ephemera::store

@@ -253,11 +253,13 @@ TEST_CASE("gc: superseded saves go past the grace period, and gc says what it ke
   Store s;
   auto first = save("acme/widget", 1, "k", "main", k_now - 30 * k_hour);
   auto second = save("acme/widget", 1, "k", "main", k_now - 20 * k_hour);
-  auto third = save("acme/widget", 1, "k", "main", k_now - 1800);
+  auto third = save("acme/widget", 1, "k", "main", k_now - 10 * k_hour);
   auto fourth = save("acme/widget", 1, "k", "main", k_now - 60);
   for (const auto& m : {first, second, third, fourth}) {
     s.add(m);
   }
+  // A save goes once it has been superseded (beyond the newest `keep`) for the grace period.
+  const std::string reading = " ago (a restore may be reading it)";
   struct Case {
     double grace;
     int keep;
@@ -266,9 +268,23 @@ TEST_CASE("gc: superseded saves go past the grace period, and gc says what it ke
   };
   const Case cases[] = {
       {0, 1, {&first, &second, &third}, {"1 restorable save"}},
-      {k_hour, 1, {&first, &second}, {"1 restorable save", "1 save younger than --grace 1h"}},
-      {k_hour, 3, {&first}, {"1 restorable save", "2 superseded saves within --keep 3"}},
-      {48 * k_hour, 1, {}, {"1 restorable save", "3 saves younger than --grace 2d"}},
+      {k_hour,
+       1,
+       {&first, &second},
+       {"1 restorable save", "1 save superseded less than --grace 1h" + reading}},
+      {k_hour,
+       2,
+       {&first},
+       {"1 restorable save", "1 superseded save within --keep 2",
+        "1 save superseded less than --grace 1h" + reading}},
+      {15 * k_hour,
+       1,
+       {&first},
+       {"1 restorable save", "2 saves superseded less than --grace 15h" + reading}},
+      {48 * k_hour,
+       1,
+       {},
+       {"1 restorable save", "3 saves superseded less than --grace 2d" + reading}},
   };
   for (const auto& c : cases) {
     INFO("grace " << c.grace << " keep " << c.keep);
@@ -336,6 +352,7 @@ TEST_CASE("gc: clock probes and leftovers of interrupted writes go after the gra
   Store s;
   s.inv.listing.push_back({"v1/_clock/0123456789abcdef", 18, k_now - 2 * k_hour});
   s.inv.listing.push_back({"v1/_clock/fedcba9876543210", 18, k_now - 10});
+  s.inv.listing.push_back({"v1/_clock/passwd", 18, k_now - 2 * k_hour}); // not a probe
   s.inv.leftovers.push_back({"v1/a/.x.tar.zst.tmp.1", 5, k_now - 2 * k_hour});
   auto deleted = s.deleted(grace(k_hour));
   CHECK(deleted == std::set<std::string>{"v1/_clock/0123456789abcdef", "v1/a/.x.tar.zst.tmp.1"});
@@ -409,4 +426,27 @@ TEST_CASE("gc against a store: forged markers and manifests with signing on", "[
   REQUIRE(markers.size() == 1);
   CHECK(markers[0].reason == "signed");
   CHECK_THROWS_AS(signer.invalidate("", "", "", ""), util::Error);
+}
+
+TEST_CASE("removing an object never follows a folder swapped for a symlink", "[store][gc]") {
+  util::TempDir dir;
+  auto root = dir.path() / "store";
+  auto backend = store::open_backend(root.string(), {});
+  store::StringSource bytes("x");
+  backend->put("v1/_clock/0123456789abcdef", bytes);
+  backend->put("v1/a/b/one.json", bytes);
+  backend->put("v1/a/b/two.json", bytes);
+  // After the listing, a store writer swaps v1/_clock for a link to a folder outside.
+  fs::create_directories(dir.path() / "outside");
+  std::ofstream(dir.path() / "outside" / "0123456789abcdef") << "precious";
+  fs::remove_all(root / "v1" / "_clock");
+  fs::create_directory_symlink(dir.path() / "outside", root / "v1" / "_clock");
+  CHECK_THROWS_AS(backend->remove("v1/_clock/0123456789abcdef"), util::StoreError);
+  CHECK(fs::exists(dir.path() / "outside" / "0123456789abcdef"));
+  // Without a symlink, folders left empty go, up to the root.
+  backend->remove("v1/a/b/one.json");
+  CHECK(fs::exists(root / "v1" / "a" / "b" / "two.json"));
+  backend->remove("v1/a/b/two.json");
+  CHECK_FALSE(fs::exists(root / "v1" / "a"));
+  backend->remove("v1/a/b/two.json"); // a missing object is not an error
 }
