@@ -12,7 +12,7 @@
 # default the current directory), JOB_HOME (job-visible, default $HOME), EPHEMERA_STATE_DIR
 # (default /tmp/ephemera-state/<job id> under the root), and the context variables ephemera
 # reads itself: GITHUB_REPOSITORY, GITHUB_BRANCH, GITHUB_SHA, BUILDOMAT_JOB_ID,
-# EPHEMERA_EVENT, EPHEMERA_UNTRUSTED, EPHEMERA_STORE.
+# EPHEMERA_EVENT, EPHEMERA_UNTRUSTED, EPHEMERA_ORIGIN, EPHEMERA_STORE.
 set -u
 job=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 ephemera=${EPHEMERA:-ephemera}

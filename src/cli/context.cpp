@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 #include "util/sha256.hpp"
 
 #include <fmt/format.h>
@@ -25,8 +26,13 @@ void add_context_options(Command sub, ContextOptions& o, bool with_job) {
   sub.add_option("--commit", o.commit, "The commit the job builds").envname("GITHUB_SHA");
   sub.add_option("--job-id", o.job_id, "The job's id").envname("BUILDOMAT_JOB_ID");
   sub.add_option("--event", o.event, "push or pull_request").envname("EPHEMERA_EVENT");
-  sub.add_flag("--untrusted", o.untrusted, "The job is untrusted (e.g. a pull request from a fork)")
-      .envname("EPHEMERA_UNTRUSTED");
+  // No envname: CLI11 would read any value (even "-1") as a flag count or false.
+  sub.add_flag("--untrusted", o.untrusted,
+               "The job is untrusted, e.g. a pull request from a fork (EPHEMERA_UNTRUSTED=1)");
+  sub.add_option("--origin", o.origin,
+                 "For an untrusted job: the fork's repository or the pull request, which its "
+                 "saves are bound to")
+      .envname("EPHEMERA_ORIGIN");
   sub.add_option("--protected-branch", o.protected_branches,
                  "A protected branch besides main and master (repeatable)");
   sub.add_option("--workdir", o.workdir, "The job's working directory (default: current)");
@@ -36,10 +42,21 @@ void add_context_options(Command sub, ContextOptions& o, bool with_job) {
 policy::Context make_context(const ContextOptions& o) {
   policy::Context c;
   c.repository = o.repository;
-  c.branch = o.branch;
+  c.branch = policy::normalise_branch(o.branch);
   c.commit = o.commit;
   c.job_id = o.job_id;
+  c.origin = o.origin;
   c.trusted = !o.untrusted;
+  if (const char* env = std::getenv("EPHEMERA_UNTRUSTED"); env != nullptr && !o.untrusted) {
+    auto untrusted = policy::parse_switch(env);
+    if (!untrusted) {
+      throw util::InputError(fmt::format("EPHEMERA_UNTRUSTED='{}' is not a value ephemera knows: "
+                                         "use 1, true or yes (untrusted), or 0, false, no or "
+                                         "empty (trusted)",
+                                         util::printable(env)));
+    }
+    c.trusted = !*untrusted;
+  }
   if (!o.event.empty()) {
     auto event = policy::parse_event(o.event);
     if (!event) {
@@ -114,7 +131,8 @@ nlohmann::json job_json(const ContextOptions& o, const policy::Context& c, const
                         {"commit", c.commit},
                         {"job_id", c.job_id},
                         {"event", policy::to_string(c.event)},
-                        {"trusted", c.trusted}};
+                        {"trusted", c.trusted},
+                        {"origin", c.origin}};
 }
 
 } // namespace ephemera::cli

@@ -21,7 +21,8 @@ struct ContextOptions {
   std::string commit;
   std::string job_id;
   std::string event;
-  bool untrusted = false;
+  bool untrusted = false;          // --untrusted; else EPHEMERA_UNTRUSTED (see make_context)
+  std::string origin;              // --origin / EPHEMERA_ORIGIN: the fork or pull request
   std::vector<std::string> protected_branches;
   std::string workdir;             // job-visible; default: the current directory
   std::string home;                // job-visible; default: $HOME
@@ -30,7 +31,9 @@ struct ContextOptions {
 // Adds --repository, --branch, ... to a subcommand; with_job also adds --job and --persist.
 void add_context_options(Command sub, ContextOptions& options, bool with_job);
 
-// Resolves flags and environment into the policy's context. Throws InputError for a bad --event.
+// Resolves flags and environment into the policy's context; the branch loses a "refs/heads/"
+// prefix. Throws InputError for a bad --event, and for an EPHEMERA_UNTRUSTED that is not
+// one of 1/true/yes or 0/false/no/empty (a typo must not make a fork's job trusted).
 policy::Context make_context(const ContextOptions& options);
 
 // Workdir and home with their defaults applied (job-visible absolute paths).

@@ -467,6 +467,8 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     request.restore_keys = prefixes;
     request.branch = m_context.branch;
     request.own_branch_only = stanza.share == jobfile::Share::branch;
+    request.trusted = m_context.trusted;
+    request.origin = m_context.origin;
     auto candidates = catalog().lookup(request);
     if (candidates.empty()) {
       entry.result = "miss";
@@ -666,6 +668,7 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
     partial.branch = m_context.branch;
     partial.event = policy::to_string(m_context.event);
     partial.trusted = m_context.trusted;
+    partial.origin = m_context.origin;
     for (const auto& r : stanza.rules) {
       partial.rules.push_back(r.value);
     }

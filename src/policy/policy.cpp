@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 
 namespace ephemera::policy {
@@ -54,9 +55,32 @@ const char* to_string(Outcome outcome) {
   return "unknown";
 }
 
+std::string normalise_branch(std::string_view branch) {
+  constexpr std::string_view heads = "refs/heads/";
+  if (branch.substr(0, heads.size()) == heads) {
+    branch.remove_prefix(heads.size());
+  }
+  return std::string(branch);
+}
+
+std::optional<bool> parse_switch(std::string_view text) {
+  std::string lower;
+  for (char c : text) {
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower == "1" || lower == "true" || lower == "yes") {
+    return true;
+  }
+  if (lower.empty() || lower == "0" || lower == "false" || lower == "no") {
+    return false;
+  }
+  return std::nullopt;
+}
+
 bool is_protected(const Context& context) {
-  const auto& p = context.protected_branches;
-  return std::find(p.begin(), p.end(), context.branch) != p.end();
+  auto branch = normalise_branch(context.branch);
+  return std::any_of(context.protected_branches.begin(), context.protected_branches.end(),
+                     [&](const std::string& p) { return normalise_branch(p) == branch; });
 }
 
 bool context_known(const Context& context) {
@@ -114,8 +138,18 @@ Decision save_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& 
   if (protected_push(context)) {
     return {false, fmt::format("push to protected branch '{}': never saved", context.branch)};
   }
+  if (!context.trusted && context.origin.empty()) {
+    return {false, "untrusted job with no origin: its save could be told apart from no other "
+                   "untrusted job's, so it is not saved (the agent gives the fork's repository or "
+                   "the pull request with --origin/EPHEMERA_ORIGIN)"};
+  }
   return {true, fmt::format("{} on branch '{}' succeeded{}", to_string(context.event),
-                            context.branch, context.trusted ? "" : " (untrusted: own branch only)")};
+                            context.branch,
+                            context.trusted
+                                ? ""
+                                : fmt::format(" (untrusted: restored only into untrusted jobs of "
+                                              "origin '{}')",
+                                              context.origin))};
 }
 
 void KeyDigest::missing(std::string_view path) {

@@ -26,8 +26,19 @@ struct Context {
   std::string job_id;
   Event event = Event::unknown;
   bool trusted = true;
+  // Who an untrusted job is, as the agent names it and a fork cannot choose: the fork's
+  // repository or the pull request. Untrusted saves are restored only into untrusted jobs
+  // of the same origin; an untrusted job without one saves nothing.
+  std::string origin;
   std::vector<std::string> protected_branches{"main", "master"};
 };
+
+// The branch name without a "refs/heads/" prefix, so that a ref and a name compare equal.
+std::string normalise_branch(std::string_view branch);
+
+// EPHEMERA_UNTRUSTED and the like: true for "1", "true", "yes"; false for "0", "false",
+// "no" and ""; nullopt for anything else (the caller refuses it). Case-insensitive.
+std::optional<bool> parse_switch(std::string_view text);
 
 // How the job ended, as post learns it.
 enum class Outcome { success, failure, cancelled };
@@ -43,6 +54,7 @@ struct Decision {
   std::string reason;
 };
 
+// Whether the context's branch is protected, comparing normalised names.
 bool is_protected(const Context& context);
 // The context is unknown when the branch or the event is missing: restore, never save.
 bool context_known(const Context& context);

@@ -223,6 +223,9 @@ json Manifest::to_json(bool with_signature) const {
          {"trusted", trusted},
          {"rules", rules},
          {"tool_version", tool_version}};
+  if (!origin.empty()) {
+    j["origin"] = origin;
+  }
   if (with_signature && !signature.empty()) {
     j["signature"] = signature;
   }
@@ -259,6 +262,9 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
   m.tool_version = field<std::string>(j, "tool_version");
   if (j.contains("signature")) {
     m.signature = field<std::string>(j, "signature"); // optional, but a string when present
+  }
+  if (j.contains("origin")) {
+    m.origin = field<std::string>(j, "origin"); // likewise
   }
   if (m.sha256.size() != 64 || !lower_hex(m.sha256) || !canonical_time(m.created)) {
     throw StoreError(StoreErrorKind::permanent, "manifest has a malformed sha256 or created time");
@@ -451,7 +457,12 @@ std::vector<LookupResult> Catalog::lookup(const LookupRequest& r) {
         m.epoch != r.epoch) {
       return false;
     }
-    if ((!m.trusted || r.own_branch_only) && m.branch != r.branch) {
+    // An untrusted save never reaches a trusted job, and reaches an untrusted one only of
+    // its own origin: a fork chooses its branch name, but not its origin.
+    if (!m.trusted && (r.trusted || m.origin.empty() || m.origin != r.origin)) {
+      return false;
+    }
+    if (r.own_branch_only && m.branch != r.branch) {
       return false;
     }
     return std::none_of(invs.begin(), invs.end(), [&](const auto& inv) { return inv.covers(m); });
@@ -584,8 +595,10 @@ Visibility Catalog::visibility(const Manifest& m, const Selection& selection) co
     return {false, verdict.why};
   }
   if (!m.trusted) {
-    return {true,
-            fmt::format("untrusted: restored only by branch '{}'", util::printable(m.branch))};
+    return {true, m.origin.empty()
+                      ? std::string("untrusted, with no origin: never restored")
+                      : fmt::format("untrusted: restored only into untrusted jobs of origin '{}'",
+                                    util::printable(m.origin))};
   }
   return {true, ""};
 }

@@ -40,6 +40,10 @@ struct Manifest {
   std::string branch;
   std::string event;
   bool trusted = true;
+  // The untrusted job's origin (fork repository or pull request, as the agent named it); only
+  // untrusted jobs of the same origin restore an untrusted save. In the JSON (and so in what
+  // is signed) only when not empty, so manifests written before it still verify.
+  std::string origin;
   std::vector<std::string> rules;
   std::string tool_version;
   std::string signature;        // HMAC-SHA256 hex when signing is on
@@ -80,6 +84,10 @@ struct LookupRequest {
   std::vector<std::string> restore_keys;
   std::string branch;
   bool own_branch_only = false;
+  // The restoring job: a trusted one never gets an untrusted save; an untrusted one gets
+  // trusted saves and the untrusted saves of its own (non-empty) origin.
+  bool trusted = true;
+  std::string origin;
   // How many candidates a lookup gives at most: a restore passes over a missing, corrupt or
   // refused archive to the next one, and a store full of forgeries must not make it slow.
   size_t max_candidates = 3;
@@ -108,8 +116,8 @@ public:
 
   // The restorable saves in the order a restore tries them, at most max_candidates: the
   // exact key, then each restore_keys prefix; within each step the job's own branch first,
-  // then any branch, newest first; each save once. Untrusted archives only for their own
-  // branch; invalidated, badly signed or out-of-scope ones never. Empty on a miss.
+  // then any branch, newest first; each save once. Untrusted saves only for untrusted jobs of
+  // their origin; invalidated, badly signed or out-of-scope ones never. Empty on a miss.
   std::vector<LookupResult> lookup(const LookupRequest& request);
 
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch

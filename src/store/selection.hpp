@@ -40,7 +40,7 @@ enum class Standing {
   live,        // a lookup of its scope and key can choose it
   invalidated, // an operator's marker hides it
   old_epoch,   // its stanza has moved to a newer epoch
-  superseded,  // a later save of the same scope, key, branch and trust wins every lookup
+  superseded,  // a later save of the same scope, key, branch, trust and origin wins every lookup
 };
 
 struct Verdict {
@@ -60,9 +60,9 @@ public:
 
   // m's standing; m must be one of the saves given (compared by object). In order: a marker
   // that hides it; an older epoch than its stanza's current one (over trusted saves, and for
-  // an untrusted save also its own branch's untrusted ones: a fork chooses its own epoch, so
+  // an untrusted save also its own origin's untrusted ones: a fork chooses its own epoch, so
   // it can never retire a trusted save); a later save not hidden of the same scope, key,
-  // branch and trust (a lookup from any branch then chooses that one).
+  // branch, trust and origin (a lookup from any branch then chooses that one).
   Verdict judge(const Manifest& m) const;
 
   // The marker that hides m, or nullptr.
@@ -73,13 +73,13 @@ public:
 
 private:
   using Stanza = std::tuple<std::string, std::string, std::string>;
-  using Group =
-      std::tuple<std::string, std::string, std::string, int64_t, std::string, std::string, bool>;
+  using Group = std::tuple<std::string, std::string, std::string, int64_t, std::string,
+                           std::string, bool, std::string>; // ..., branch, trusted, origin
 
   std::vector<Invalidation> m_markers;
   std::map<Stanza, int64_t> m_trusted_epoch;
   std::map<std::tuple<std::string, std::string, std::string, std::string>, int64_t>
-      m_untrusted_epoch;                                  // per stanza and branch
+      m_untrusted_epoch;                                  // per stanza and origin
   std::map<Group, std::vector<const Manifest*>> m_groups; // not hidden, newest first
   // Object -> (its group, newest first; how many of it are newer).
   std::map<std::string, std::pair<const std::vector<const Manifest*>*, size_t>> m_rank;

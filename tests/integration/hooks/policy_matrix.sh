@@ -82,7 +82,7 @@ ctx topic/x push
 eph post --job "$JOB" --status 0
 expect_result post deps saved
 
-# An untrusted job's save is restored only by its own branch.
+# An untrusted job's save is restored only into untrusted jobs of its origin (see fork.sh).
 UJOB="$SCRATCH/untrusted.toml"
 cat > "$UJOB" <<'TOML'
 name = "build"
@@ -94,7 +94,7 @@ epoch = 1
 TOML
 machine fork; populate fork
 ctx fork-branch pull_request
-EPHEMERA_UNTRUSTED=1 eph post --job "$UJOB" --status 0
+EPHEMERA_UNTRUSTED=1 EPHEMERA_ORIGIN=pr/7 eph post --job "$UJOB" --status 0
 expect_result post u saved
 machine victim
 ctx victim-branch pull_request
@@ -102,7 +102,7 @@ eph pre --job "$UJOB"
 expect_result pre u miss
 machine fork2
 ctx fork-branch pull_request
-eph pre --job "$UJOB"
+EPHEMERA_UNTRUSTED=1 EPHEMERA_ORIGIN=pr/7 eph pre --job "$UJOB"
 expect_result pre u hit
 
 # A disabled job does nothing and says so.

@@ -89,13 +89,48 @@ TEST_CASE("extra protected branches, stanza switches and disabled jobs", "[polic
   CHECK_FALSE(policy::save_decision(job, plain, pr, Outcome::success).act);
 }
 
-TEST_CASE("an untrusted job still saves, and the reason says so", "[policy]") {
+TEST_CASE("an untrusted job saves only with an origin, and the reason says so", "[policy]") {
   jobfile::JobSpec job;
   jobfile::PersistSpec stanza;
-  auto d = policy::save_decision(job, stanza, ctx(Event::pull_request, "fork", false),
-                                 Outcome::success);
+  auto fork = ctx(Event::pull_request, "fork", false);
+  auto d = policy::save_decision(job, stanza, fork, Outcome::success);
+  CHECK_FALSE(d.act);
+  CHECK_THAT(d.reason, Catch::Contains("no origin") && Catch::Contains("--origin"));
+  fork.origin = "pr/42";
+  d = policy::save_decision(job, stanza, fork, Outcome::success);
   CHECK(d.act);
-  CHECK_THAT(d.reason, Catch::Contains("untrusted"));
+  CHECK_THAT(d.reason, Catch::Contains("untrusted") && Catch::Contains("origin 'pr/42'"));
+  CHECK(policy::save_decision(job, stanza, ctx(Event::pull_request, "feature"), Outcome::success).act);
+}
+
+TEST_CASE("protected branches match as refs and as names", "[policy]") {
+  CHECK(policy::normalise_branch("refs/heads/main") == "main");
+  CHECK(policy::normalise_branch("main") == "main");
+  CHECK(policy::normalise_branch("refs/tags/v1") == "refs/tags/v1");
+  CHECK(policy::is_protected(ctx(Event::push, "refs/heads/main")));
+  CHECK(policy::is_protected(ctx(Event::push, "refs/heads/master")));
+  auto extra = ctx(Event::push, "release");
+  extra.protected_branches.push_back("refs/heads/release");
+  CHECK(policy::is_protected(extra));
+  CHECK_FALSE(policy::is_protected(ctx(Event::push, "refs/heads/feature")));
+  jobfile::JobSpec job;
+  jobfile::PersistSpec stanza;
+  CHECK_FALSE(policy::save_decision(job, stanza, ctx(Event::push, "refs/heads/main"), Outcome::success).act);
+}
+
+TEST_CASE("trust switches take documented values only", "[policy]") {
+  for (const char* yes : {"1", "true", "yes", "TRUE", "Yes"}) {
+    INFO(yes);
+    CHECK(policy::parse_switch(yes) == std::optional<bool>(true));
+  }
+  for (const char* no : {"", "0", "false", "no", "False"}) {
+    INFO(no);
+    CHECK(policy::parse_switch(no) == std::optional<bool>(false));
+  }
+  for (const char* bad : {"-1", "2", "on", "y", " 1", "untrusted"}) {
+    INFO(bad);
+    CHECK_FALSE(policy::parse_switch(bad));
+  }
 }
 
 TEST_CASE("exit statuses map to outcomes", "[policy]") {

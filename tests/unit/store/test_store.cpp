@@ -173,7 +173,7 @@ TEST_CASE("store URLs choose a backend or say what is wrong", "[store]") {
   CHECK(store::redact_url("s3://user:secret@host/b") == "s3://host/b");
 }
 
-TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untrusted stays home",
+TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untrusted stays in its origin",
           "[store]") {
   util::TempDir dir;
   EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
@@ -207,9 +207,15 @@ TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untr
   wrong_epoch.epoch = 2;
   CHECK_FALSE(first_of(cat, wrong_epoch));
 
-  cat.publish(partial("fork", "fork-branch", a, false), a);
+  auto fork = partial("fork", "fork-branch", a, false);
+  fork.origin = "pr/42";
+  cat.publish(fork, a);
   CHECK_FALSE(first_of(cat, request("fork", "main")));
-  CHECK(first_of(cat, request("fork", "fork-branch")));
+  CHECK_FALSE(first_of(cat, request("fork", "fork-branch")));
+  auto same_origin = request("fork", "other-branch");
+  same_origin.trusted = false;
+  same_origin.origin = "pr/42";
+  CHECK(first_of(cat, same_origin));
 
   cat.invalidate("acme/widget", "", "cargo", "poisoned");
   CHECK_FALSE(first_of(cat, request("cargo-1", "feature")));
@@ -524,4 +530,52 @@ TEST_CASE("lookup gives the candidates in the order a restore tries them, each o
                                           "exact cargo-1 other", "prefix:cargo- cargo-0 feature own"});
   CHECK(cat.lookup(request("cargo-1", "feature", {"cargo-"})).size() == 3);
   CHECK(cat.lookup(request("cargo-9", "feature")).empty());
+}
+
+TEST_CASE("untrusted saves reach only untrusted jobs of their own origin, whatever the branch",
+          "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  store::Catalog cat(store::open_backend(url, {}), std::string("s3cret"));
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  cat.publish(partial("k", "main", a), a); // trusted, the oldest
+  std::this_thread::sleep_for(2ms);
+  // A fork's pull request from a branch it named 'main', and one that gave no origin.
+  auto fork = partial("k", "main", a, false);
+  fork.origin = "pr/42";
+  auto forked = cat.publish(fork, a);
+  std::this_thread::sleep_for(2ms);
+  cat.publish(partial("k", "main", a, false), a);
+
+  auto job = [&](bool trusted, const std::string& origin) {
+    auto r = request("k", "main");
+    r.trusted = trusted;
+    r.origin = origin;
+    std::vector<std::string> out;
+    for (const auto& c : cat.lookup(r)) {
+      out.push_back(c.manifest.trusted ? "trusted" : "untrusted " + c.manifest.origin);
+    }
+    return out;
+  };
+  using list = std::vector<std::string>;
+  CHECK(job(true, "") == list{"trusted"});
+  CHECK(job(true, "pr/42") == list{"trusted"}); // a trusted job never, origin or not
+  CHECK(job(false, "pr/42") == list{"untrusted pr/42", "trusted"});
+  CHECK(job(false, "pr/43") == list{"trusted"});
+  CHECK(job(false, "") == list{"trusted"});
+
+  // The origin is signed: rewritten or dropped, the manifest no longer verifies.
+  auto j = forked.to_json();
+  CHECK(j["origin"] == "pr/42");
+  j["origin"] = "pr/43";
+  std::ofstream(fs::path(url) / forked.object) << j.dump();
+  CHECK(job(false, "pr/43") == list{"trusted"});
+  j.erase("origin");
+  std::ofstream(fs::path(url) / forked.object) << j.dump();
+  CHECK(job(false, "") == list{"trusted"});
+  // A manifest without an origin reads back as one with none, and one with it keeps it.
+  auto m = minimal_manifest();
+  CHECK_FALSE(m.to_json().contains("origin"));
+  m.origin = "fork/widget";
+  CHECK(store::Manifest::from_json(m.to_json(), k_minimal_object).origin == "fork/widget");
 }
