@@ -171,7 +171,8 @@ public:
     m_bytes += size;
     if (m_limit && m_bytes > *m_limit) {
       throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("the store sent more than the {} bytes the manifest declares", *m_limit));
+                       fmt::format("the store sent more than the {} bytes the manifest declares",
+                                   *m_limit));
     }
     size_t done = 0;
     while (done < size) {
@@ -240,7 +241,8 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
   m.format = field<std::string>(j, "format");
   if (m.format != k_manifest_format) {
     throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("unknown manifest format '{}'", util::printable(m.format.substr(0, 80))));
+                     fmt::format("unknown manifest format '{}'",
+                                 util::printable(m.format.substr(0, 80))));
   }
   m.repository = field<std::string>(j, "repository");
   m.target = field<std::string>(j, "target");
@@ -446,7 +448,8 @@ std::vector<LookupResult> Catalog::lookup(const LookupRequest& r) {
   auto eligible = [&](const Manifest& m) {
     if (!signature_ok(m)) {
       if (!warned) {
-        util::log::warn("refusing manifest {}: {} signature", util::printable(m_backend->url(m.object)),
+        util::log::warn("refusing manifest {}: {} signature",
+                        util::printable(m_backend->url(m.object)),
                         m.signature.empty() ? "no" : "a bad");
         warned = true;
       }
