@@ -4,6 +4,8 @@
 #include "util/error.hpp"
 #include "util/log.hpp"
 
+#include "ephemera_config.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
@@ -19,7 +21,7 @@ namespace ephemera::cli {
 namespace {
 
 const Registrar k_registrars[] = {
-    add_pre, add_post, add_restore, add_persist, add_plan, add_report,
+    add_pre, add_post, add_restore, add_persist, add_plan, add_report, add_status,
     add_ls, add_show, add_invalidate, add_gc,
     add_check, add_match, add_version,
 };
@@ -122,6 +124,10 @@ int run(int argc, char** argv) {
                "machines"};
   app.name("ephemera");
   app.require_subcommand(1);
+  // What `ephemera version` prints; CLI11 prints it and exits 0 before any subcommand is
+  // required.
+  app.set_version_flag("--version", std::string("ephemera ") + EPHEMERA_VERSION,
+                       "Print the version and exit");
   app.fallthrough();
   Globals globals;
   add_globals(Command(&app), globals);

@@ -14,6 +14,7 @@ void add_plan(Command app, Globals& globals, Action& action);
 void add_restore(Command app, Globals& globals, Action& action);
 void add_persist(Command app, Globals& globals, Action& action);
 void add_report(Command app, Globals& globals, Action& action);
+void add_status(Command app, Globals& globals, Action& action);
 void add_ls(Command app, Globals& globals, Action& action);
 void add_show(Command app, Globals& globals, Action& action);
 void add_invalidate(Command app, Globals& globals, Action& action);

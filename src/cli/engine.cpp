@@ -578,8 +578,21 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
       }
     }
     const auto& m = *chosen;
-    entry.result = "hit";
     entry.seconds = seconds_since(start);
+    // An archive that wrote no file and no link (an empty set, saved before save refused
+    // them, or a store writer's) warms nothing: a miss, so the job builds cold.
+    if (unpacked.files + unpacked.symlinks == 0) {
+      entry.result = "miss";
+      entry.step.clear(); // no step hit; the archive stays, to say which one was empty
+      entry.prefix.clear();
+      entry.branch_match.clear();
+      entry.reason += "; the archive found holds no file or symlink: nothing was restored";
+      entry.warnings.push_back(fmt::format("{} holds no file or symlink: counted as a miss",
+                                           entry.archive->link));
+      util::log::info("restore '{}': miss: {}", entry.name, entry.warnings.back());
+      return entry;
+    }
+    entry.result = "hit";
     util::log::info("restored '{}' ({} key '{}', {} branch '{}'{}): {}, {}", entry.name,
                     entry.step == "exact" ? "exact" : "prefix '" + entry.prefix + "' ->",
                     util::printable(m.key), entry.branch_match, util::printable(m.branch),
@@ -644,6 +657,23 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
     opts.progress = progress.fn();
     auto packed = archive::pack(pack_items(walked, rules, m_anchors), file, opts);
     progress.finish();
+    // An archive of no file and no link would be restored as a hit, so a job's `if ephemera
+    // restore X` would call the cache warm for ever: nothing is saved (as actions/cache
+    // does for a path that matches nothing). The report has no result of its own for this
+    // (its schema is versioned): skipped, with the reason.
+    if (packed.files + packed.symlinks == 0) {
+      entry.result = "skipped";
+      entry.reason += "; the rules matched no file or symlink: nothing to save";
+      entry.warnings.push_back(
+          fmt::format("the rules matched no file or symlink{}: not saved (an empty archive "
+                      "would be restored as a hit)",
+                      packed.directories > 0
+                          ? fmt::format(" (only {} empty directories)", packed.directories)
+                          : ""));
+      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
+      entry.seconds = seconds_since(start);
+      return entry;
+    }
     if (stanza.max_size && packed.compressed_bytes > *stanza.max_size) {
       entry.result = "too_large";
       entry.warnings.push_back(fmt::format("the archive is {} compressed, over max_size {}: not saved",

@@ -74,7 +74,7 @@ int run_pre(const Globals& g, const ContextOptions& o) {
       continue;
     }
     auto e = s.restore(stanza, "pre");
-    e.reason = d.reason;
+    e.reason = d.reason + e.reason;
     entries.push_back(std::move(e));
   }
   return finish(s, entries);

@@ -85,9 +85,15 @@ jobfile::PersistSpec ad_hoc(const InJobOptions& o, const char* command) {
 
 int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
   Session s(g, c);
+  // A job file known to the job (--job, EPHEMERA_JOB) gives its target even to a set named
+  // by its rules: post saves an `ephemera persist` nomination under it, so restore must look
+  // there too.
+  if (!c.job.empty()) {
+    s.load_job();
+  }
   std::optional<jobfile::PersistSpec> stanza;
   if (o.rules.empty() && !c.job.empty()) {
-    for (const auto& st : s.load_job().persist) {
+    for (const auto& st : s.job().persist) {
       if (st.name.value == o.name) {
         stanza = st;
       }
@@ -110,7 +116,7 @@ int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o
   }
   jobfile::JobSpec none;
   const auto& job = s.has_job() ? s.job() : none;
-  auto d = policy::restore_decision(job, *stanza, s.context());
+  auto d = policy::restore_decision(job, *stanza, s.context(), policy::RestoreBy::job);
   report::Entry e;
   if (!d.act) {
     e.phase = "restore";
@@ -120,7 +126,7 @@ int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o
     util::log::info("restore '{}': not restored: {}", o.name, d.reason);
   } else {
     e = s.restore(*stanza, "restore", o.key);
-    e.reason = d.reason;
+    e.reason = d.reason + e.reason;
   }
   s.record({e});
   if (g.json) {
@@ -172,6 +178,13 @@ int run_persist(const Globals& g, const ContextOptions& c, const InJobOptions& o
 int run_report(const Globals& g, const ContextOptions& c) {
   Session s(g, c);
   auto r = report::load(s.state_dir());
+  if (r.job.empty() && r.entries.empty()) {
+    // No report.json: say where it was looked for, the usual cause being a state dir other
+    // than the one pre and post used.
+    util::log::warn("no report at {}: pre, post, restore and persist write it there; give the "
+                    "state dir they used (--state-dir, EPHEMERA_STATE_DIR)",
+                    util::printable(report::file_in(s.state_dir()).string()));
+  }
   if (g.json) {
     std::printf("%s\n", report::to_json(r).dump(2).c_str());
   } else {
@@ -180,7 +193,71 @@ int run_report(const Globals& g, const ContextOptions& c) {
   return k_exit_ok;
 }
 
+// Exit codes of status: 0 restored (any hit), 3 not restored, 2 nothing known of NAME.
+int run_status(const Globals& g, const ContextOptions& c, const std::string& name) {
+  check_name(name);
+  Session s(g, c);
+  auto r = report::load(s.state_dir());
+  std::string where = util::printable(report::file_in(s.state_dir()).string());
+  if (r.job.empty() && r.entries.empty()) {
+    throw util::InputError(fmt::format("status '{}': no report at {}: pre or an in-job restore "
+                                       "writes it there (--state-dir, EPHEMERA_STATE_DIR)",
+                                       name, where));
+  }
+  bool known = false;
+  if (!c.job.empty()) {
+    for (const auto& st : s.load_job().persist) {
+      known = known || st.name.value == name;
+    }
+  }
+  const report::Entry* last = nullptr; // the newest restore of NAME, by pre or the job
+  for (const auto& e : r.entries) {
+    if (e.name != name) {
+      continue;
+    }
+    known = true;
+    if (e.phase == "pre" || e.phase == "restore") {
+      last = &e;
+    }
+  }
+  if (!known) {
+    throw util::InputError(fmt::format("status '{}': {} has no entry for it{}", name, where,
+                                       c.job.empty() ? "" : " and the job file no such stanza"));
+  }
+  bool hit = last != nullptr && last->result == "hit";
+  std::string result = last != nullptr ? last->result : "none";
+  std::string key_found = hit && last->archive ? last->archive->key : "";
+  if (g.json) {
+    nlohmann::json out{{"name", name},
+                       {"result", result},
+                       {"step", last != nullptr ? last->step : ""},
+                       {"key_wanted", last != nullptr ? last->key_wanted : ""},
+                       {"key_found", key_found}};
+    std::printf("%s\n", out.dump(2).c_str());
+  } else if (last == nullptr) {
+    std::printf("%s: not restored\n", name.c_str());
+  } else if (hit) {
+    std::printf("%s: hit (%s key '%s', wanted '%s')\n", name.c_str(), last->step.c_str(),
+                util::printable(key_found).c_str(), util::printable(last->key_wanted).c_str());
+  } else {
+    std::printf("%s: %s (wanted '%s')\n", name.c_str(), result.c_str(),
+                util::printable(last->key_wanted).c_str());
+  }
+  return hit ? k_exit_ok : k_exit_miss;
+}
+
 } // namespace
+
+void add_status(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand(
+      "status", "In a job: whether pre or a restore restored NAME (exit 0 hit, 3 not, 2 unknown)");
+  auto c = std::make_shared<ContextOptions>();
+  auto name = std::make_shared<std::string>();
+  sub.add_option("name", *name, "The stanza or set name").required();
+  add_context_options(sub, *c, true);
+  sub.callback(
+      [&g, &action, c, name] { action = [&g, c, name] { return run_status(g, *c, *name); }; });
+}
 
 void add_restore(Command app, Globals& g, Action& action) {
   auto sub = app.add_subcommand("restore", "In a job: unfurl a set now (exit 0 hit, 3 miss)");

@@ -96,12 +96,13 @@ bool protected_push(const Context& context) {
 } // namespace
 
 Decision restore_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
-                          const Context& context) {
+                          const Context& context, RestoreBy by) {
   if (!job.enable) {
     return {false, "the job is disabled (enable = false)"};
   }
-  if (!stanza.restore) {
-    return {false, "restore = false in the stanza"};
+  if (!stanza.restore && by == RestoreBy::pre) {
+    return {false, "restore = false in the stanza: only an in-job `ephemera restore NAME` "
+                   "restores it"};
   }
   if (protected_push(context)) {
     if (stanza.restore_on_protected) {

@@ -59,8 +59,14 @@ bool is_protected(const Context& context);
 // The context is unknown when the branch or the event is missing: restore, never save.
 bool context_known(const Context& context);
 
+// Who asks for a restore: pre restores every stanza the policy allows; a job asks for one
+// stanza by name (`ephemera restore NAME`). `restore = false` keeps a stanza out of pre only,
+// so it can be restored on demand; every other rule (a disabled job, a push to a protected
+// branch) holds for both.
+enum class RestoreBy { pre, job };
+
 Decision restore_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
-                          const Context& context);
+                          const Context& context, RestoreBy by = RestoreBy::pre);
 Decision save_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& stanza,
                        const Context& context, Outcome outcome);
 

@@ -131,6 +131,10 @@ Report parse(const util::Dir& dir) {
 
 } // namespace
 
+std::filesystem::path file_in(const std::filesystem::path& dir) {
+  return dir / k_file;
+}
+
 Report load(const std::filesystem::path& dir) {
   auto d = util::Dir::open_if_exists(dir);
   if (!d) {

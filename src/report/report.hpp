@@ -64,6 +64,8 @@ Report report_from_json(const nlohmann::json& j);
 // can write the state dir: a report.json that is a symlink, not a regular file, too large
 // or not a report is an Error naming the file (its content escaped).
 Report load(const std::filesystem::path& dir);
+// Where load() and append() keep the report of the job whose state dir is dir.
+std::filesystem::path file_in(const std::filesystem::path& dir);
 // Appends entries (and refreshes the job and store fields) atomically, never writing
 // through a symlink. A report.json that load() refuses is replaced by a new report: the
 // returned warning says so. Throws Error when dir cannot be used.

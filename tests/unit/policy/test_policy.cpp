@@ -82,10 +82,15 @@ TEST_CASE("extra protected branches, stanza switches and disabled jobs", "[polic
              Catch::Contains("save = false"));
   stanza.restore = false;
   CHECK_FALSE(policy::restore_decision(job, stanza, pr).act);
+  // restore = false keeps the stanza out of pre only: the job may still ask for it...
+  CHECK(policy::restore_decision(job, stanza, pr, policy::RestoreBy::job).act);
+  // ...but the rest of the policy holds for it too.
+  CHECK_FALSE(policy::restore_decision(job, stanza, c, policy::RestoreBy::job).act);
 
   jobfile::PersistSpec plain;
   job.enable = false;
   CHECK_FALSE(policy::restore_decision(job, plain, pr).act);
+  CHECK_FALSE(policy::restore_decision(job, plain, pr, policy::RestoreBy::job).act);
   CHECK_FALSE(policy::save_decision(job, plain, pr, Outcome::success).act);
 }
 
