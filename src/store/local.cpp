@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <memory>
 #include <sys/stat.h>
@@ -23,6 +24,8 @@ using util::StoreErrorKind;
 
 namespace {
 
+constexpr size_t k_buffer = 1 << 20;
+
 [[noreturn]] void fail(const char* what, const fs::path& p, int err) {
   StoreErrorKind kind = err == ENOENT                  ? StoreErrorKind::not_found
                         : err == EACCES || err == EPERM ? StoreErrorKind::unauthorized
@@ -30,11 +33,152 @@ namespace {
   throw StoreError(kind, fmt::format("unable to {} {}: {}", what, p.string(), std::strerror(err)));
 }
 
+[[noreturn]] void refuse_symlink(const char* what, const fs::path& object, const fs::path& link) {
+  throw StoreError(StoreErrorKind::permanent,
+                   fmt::format("unable to {} {}: {} is a symlink, which the store never makes and "
+                               "never follows",
+                               what, object.string(), link.string()));
+}
+
 bool is_temp(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
+
+// Opens the directory `name` in dir without following a symlink. -1 with errno ELOOP when
+// name is a symlink (openat says ENOTDIR for one with O_DIRECTORY), ENOTDIR when it is
+// something else that is not a directory, ENOENT when it does not exist.
+int open_dir(int dir, const std::string& name) {
+  int fd = ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && (errno == ENOTDIR || errno == ELOOP)) {
+    int err = errno;
+    struct stat st {};
+    bool link = ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+    errno = link ? ELOOP : err;
+  }
+  return fd;
+}
+
+std::vector<std::string> components(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    out.push_back(
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) {
+      return out;
+    }
+    start = slash + 1;
+  }
+}
+
+// A temporary file in an open directory, removed on destruction unless kept.
+struct TempEntry {
+  int dir;
+  std::string name;
+  bool keep = false;
+  ~TempEntry() {
+    if (!keep) {
+      ::unlinkat(dir, name.c_str(), 0);
+    }
+  }
+};
 
 } // namespace
 
+// The directories above an object, each opened from the one before it (the first from the
+// root) without following a symlink, and held open so the object is reached relative to
+// its own directory whatever is renamed meanwhile.
+class LocalBackend::Parents {
+public:
+  Parents() = default;
+  Parents(Parents&& other) noexcept
+      : root(other.root), found(other.found), names(std::move(other.names)),
+        fds(std::move(other.fds)) {
+    other.fds.clear();
+  }
+  Parents(const Parents&) = delete;
+  Parents& operator=(const Parents&) = delete;
+  ~Parents() {
+    for (int fd : fds) {
+      ::close(fd);
+    }
+  }
+  // The object's directory (only when found).
+  int fd() const { return fds.empty() ? root : fds.back(); }
+  const std::string& leaf() const { return names.back(); }
+
+  int root = -1;
+  bool found = true;              // false: a directory on the way does not exist
+  std::vector<std::string> names; // the key's components
+  std::vector<int> fds;           // of names[0] .. names[n-2], as far as they were opened
+};
+
 LocalBackend::LocalBackend(fs::path root) : m_root(std::move(root)) {}
+
+LocalBackend::~LocalBackend() {
+  if (m_root_fd >= 0) {
+    ::close(m_root_fd);
+  }
+}
+
+int LocalBackend::root_fd(bool create) {
+  std::lock_guard lock(m_mutex);
+  if (m_root_fd >= 0) {
+    return m_root_fd;
+  }
+  if (create) {
+    std::error_code ec;
+    fs::create_directories(m_root, ec);
+    if (ec) {
+      fail("create the directory", m_root, ec.value());
+    }
+  }
+  // The only path resolved as a whole, symlinks and all: the operator's.
+  int fd = ::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT && !create) {
+      return -1; // a store nothing was saved to yet
+    }
+    fail("open the store", m_root, errno);
+  }
+  m_root_fd = fd;
+  return fd;
+}
+
+LocalBackend::Parents LocalBackend::parents(const std::string& key, const char* what, bool create) {
+  check_key(key); // before anything is opened: no key may name a file outside the root
+  Parents p;
+  p.names = components(key);
+  p.root = root_fd(create);
+  if (p.root < 0) {
+    p.found = false;
+    return p;
+  }
+  std::string at;
+  for (size_t i = 0; i + 1 < p.names.size(); ++i) {
+    const std::string& name = p.names[i];
+    at += (i == 0 ? "" : "/") + name;
+    int dir = p.fd();
+    int fd = open_dir(dir, name);
+    if (fd < 0 && errno == ENOENT && create) {
+      if (::mkdirat(dir, name.c_str(), 0777) != 0 && errno != EEXIST) {
+        fail("create the directory", m_root / at, errno);
+      }
+      fd = open_dir(dir, name);
+    }
+    if (fd < 0 && errno == ELOOP) {
+      refuse_symlink(what, path_of(key), m_root / at);
+    }
+    if (fd < 0 && !create && (errno == ENOENT || errno == ENOTDIR)) {
+      p.found = false;
+      return p;
+    }
+    if (fd < 0) {
+      fail(create ? "create the directory" : what, m_root / at, errno);
+    }
+    p.fds.push_back(fd);
+  }
+  return p;
+}
 
 fs::path LocalBackend::path_of(const std::string& key) const {
   check_key(key); // before the join: no key may name a file outside the root
@@ -42,48 +186,80 @@ fs::path LocalBackend::path_of(const std::string& key) const {
 }
 
 std::optional<ObjectInfo> LocalBackend::stat(const std::string& key) {
+  auto p = parents(key, "stat", false);
+  if (!p.found) {
+    return std::nullopt;
+  }
   struct stat st {};
-  if (::stat(path_of(key).c_str(), &st) != 0) {
+  if (::fstatat(p.fd(), p.leaf().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) {
       return std::nullopt;
     }
     fail("stat", path_of(key), errno);
   }
+  if (S_ISDIR(st.st_mode)) {
+    return std::nullopt; // the directory of other keys, as a prefix is on S3: no object
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format("unable to stat {}: {}", path_of(key).string(),
+                    S_ISLNK(st.st_mode) ? "it is a symlink" : "it is not a regular file"));
+  }
   return ObjectInfo{key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec};
 }
 
 void LocalBackend::get(const std::string& key, Sink& sink) {
+  read_whole(key, std::nullopt, sink);
+}
+
+void LocalBackend::get_sized(const std::string& key, uint64_t size, Sink& sink) {
+  read_whole(key, size, sink);
+}
+
+// The object, opened once: its size checked against what the caller expects and what the
+// sink takes before a byte is read.
+void LocalBackend::read_whole(const std::string& key, std::optional<uint64_t> size, Sink& sink) {
   auto p = path_of(key);
-  int fd = open_local(key);
-  util::Fd closer(fd);
+  util::Fd fd(open_local(key));
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > sink.max_bytes()) {
+  if (::fstat(fd.fd, &st) != 0) {
+    fail("stat", p, errno);
+  }
+  if (size && static_cast<uint64_t>(st.st_size) != *size) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("{} is {} bytes, expected {}", p.string(), st.st_size, *size));
+  }
+  if (static_cast<uint64_t>(st.st_size) > sink.max_bytes()) {
     throw StoreError(StoreErrorKind::permanent,
                      fmt::format("unable to read {}: it is {} bytes, more than the {} it may be",
                                  p.string(), st.st_size, sink.max_bytes()));
   }
-  std::vector<char> buf(1 << 20);
+  std::vector<char> buf(k_buffer);
   while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
+    ssize_t n = util::read_full(fd.fd, buf.data(), buf.size());
     if (n < 0) {
       fail("read", p, errno);
     }
-    if (n == 0) {
+    if (n > 0) {
+      sink.write(buf.data(), static_cast<size_t>(n));
+    }
+    if (static_cast<size_t>(n) < buf.size()) {
       break;
     }
-    sink.write(buf.data(), static_cast<size_t>(n));
   }
 }
 
 int LocalBackend::open_local(const std::string& key) {
   auto p = path_of(key);
+  auto dirs = parents(key, "read", false);
+  if (!dirs.found) {
+    fail("read", p, ENOENT);
+  }
   // Objects are regular files the store wrote: a symlink, fifo or device planted under an
   // object's name is refused before it is read (it could name any file, or never end).
   struct stat st {};
-  int fd = util::open_regular(p, st);
+  int fd = util::open_regular_in(dirs.fd(), dirs.leaf().c_str(), st);
   if (fd < 0 && (errno == ELOOP || errno == EINVAL)) {
     throw StoreError(StoreErrorKind::permanent,
                      fmt::format("unable to read {}: {}", p.string(),
@@ -95,20 +271,11 @@ int LocalBackend::open_local(const std::string& key) {
   return fd;
 }
 
-void LocalBackend::get_sized(const std::string& key, uint64_t size, Sink& sink) {
-  if (auto st = stat(key); st && st->size != size) {
-    throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("{} is {} bytes, expected {}", path_of(key).string(), st->size, size));
-  }
-  get(key, sink);
-}
-
 void LocalBackend::get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) {
   auto p = path_of(key);
-  int fd = open_local(key);
-  util::Fd closer(fd);
+  util::Fd fd(open_local(key));
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
+  if (::fstat(fd.fd, &st) != 0) {
     fail("stat", p, errno);
   }
   auto size = static_cast<uint64_t>(st.st_size);
@@ -117,19 +284,20 @@ void LocalBackend::get_range(const std::string& key, uint64_t offset, uint64_t l
                      fmt::format("unable to read bytes {}-{} of {}: it is {} bytes", offset,
                                  offset + length, p.string(), size));
   }
-  std::vector<char> buf(std::min<uint64_t>(length, 1 << 20));
+  std::vector<char> buf(std::min<uint64_t>(length, k_buffer));
   while (length > 0) {
-    ssize_t n = ::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), length), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
+    size_t want = std::min<uint64_t>(buf.size(), length);
+    ssize_t n = util::read_full(fd.fd, buf.data(), want, static_cast<off_t>(offset));
     if (n < 0) {
       fail("read", p, errno);
     }
-    if (n == 0) {
-      throw StoreError(StoreErrorKind::permanent, fmt::format("{} shrank while it was read", p.string()));
+    if (n > 0) {
+      sink.write(buf.data(), static_cast<size_t>(n));
     }
-    sink.write(buf.data(), static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < want) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("{} shrank while it was read", p.string()));
+    }
     offset += static_cast<uint64_t>(n);
     length -= static_cast<uint64_t>(n);
   }
@@ -137,140 +305,201 @@ void LocalBackend::get_range(const std::string& key, uint64_t offset, uint64_t l
 
 void LocalBackend::put(const std::string& key, Source& source) {
   auto p = path_of(key);
-  std::error_code ec;
-  fs::create_directories(p.parent_path(), ec);
-  if (ec) {
-    fail("create the directory", p.parent_path(), ec.value());
-  }
-  auto tmp = util::temp_name_beside(p);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    fail("create", tmp, errno);
+  auto dirs = parents(key, "write", true);
+  // The temporary name beside the object, in the directory already opened: O_EXCL creates
+  // it afresh (never through a symlink), renameat replaces whatever has the object's name.
+  TempEntry tmp{dirs.fd(), util::temp_name_beside(dirs.leaf()).string()};
+  auto tmp_path = p.parent_path() / tmp.name;
+  util::Fd fd(::openat(dirs.fd(), tmp.name.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (fd.fd < 0) {
+    tmp.keep = true; // not ours to remove
+    fail("create", tmp_path, errno);
   }
   source.rewind();
-  std::vector<char> buf(1 << 20);
-  auto abandon = [&](int err) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail("write", tmp, err);
-  };
+  std::vector<char> buf(k_buffer);
   while (size_t n = source.read(buf.data(), buf.size())) {
-    size_t done = 0;
-    while (done < n) {
-      ssize_t w = ::write(fd, buf.data() + done, n - done);
-      if (w < 0 && errno == EINTR) {
-        continue;
-      }
-      if (w < 0) {
-        abandon(errno);
-      }
-      done += static_cast<size_t>(w);
+    if (!util::write_all(fd.fd, std::string_view(buf.data(), n))) {
+      fail("write", tmp_path, errno);
     }
   }
-  if (::fsync(fd) != 0) {
-    abandon(errno);
+  if (::fsync(fd.fd) != 0 || ::close(fd.release()) != 0) {
+    fail("write", tmp_path, errno);
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), p.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("rename into place", p, err);
+  if (::renameat(dirs.fd(), tmp.name.c_str(), dirs.fd(), dirs.leaf().c_str()) != 0) {
+    fail("rename into place", p, errno);
   }
-  util::fsync_directory(p.parent_path());
+  tmp.keep = true;
+  ::fsync(dirs.fd()); // so the rename survives a crash
 }
 
-std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) { return scan(prefix, false); }
+std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) {
+  return scan(prefix, false);
+}
 
-std::vector<ObjectInfo> LocalBackend::leftovers(const std::string& prefix) { return scan(prefix, true); }
+std::vector<ObjectInfo> LocalBackend::leftovers(const std::string& prefix) {
+  return scan(prefix, true);
+}
+
+namespace {
+
+// What a listing skipped: counted, and the first named in one warning.
+struct Skipped {
+  uint64_t count = 0;
+  std::string first;
+  void add(const std::string& key) {
+    if (count++ == 0) {
+      first = key.substr(0, 200);
+    }
+  }
+};
+
+// One walk of the directories below a prefix, from descriptors, following no symlink.
+struct Walk {
+  const fs::path& root;
+  bool temps;
+  std::vector<ObjectInfo> out;
+  Skipped bad_names; // file names no key can have (a control byte): never handed on
+  Skipped symlinks;
+
+  // The entries of the directory fd (owned; `rel` is its path below the root with a
+  // trailing '/', or "") whose names start with tail, and everything below those.
+  void dir(int fd, const std::string& rel, std::string_view tail) {
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      int err = errno;
+      ::close(fd);
+      fail("list", root / rel, err);
+    }
+    std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+    std::vector<std::string> subdirs;
+    struct dirent* e = nullptr;
+    for (errno = 0; (e = ::readdir(d)) != nullptr; errno = 0) {
+      std::string name = e->d_name;
+      if (name == "." || name == ".." || name.compare(0, tail.size(), tail) != 0) {
+        continue;
+      }
+      std::string key = rel + name;
+      struct stat st {};
+      if (::fstatat(::dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+          continue; // removed meanwhile
+        }
+        fail("list", root / key, errno);
+      }
+      if (S_ISLNK(st.st_mode)) {
+        symlinks.add(key);
+      } else if (S_ISDIR(st.st_mode)) {
+        subdirs.push_back(std::move(name));
+      } else if (S_ISREG(st.st_mode) && is_temp(name) == temps) {
+        if (valid_key(key)) {
+          out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
+        } else {
+          bad_names.add(key);
+        }
+      }
+    }
+    if (errno != 0) {
+      fail("list", root / rel, errno);
+    }
+    for (const auto& name : subdirs) {
+      std::string key = rel + name;
+      if (key.size() >= 1024) {
+        continue; // keys are at most 1024 bytes: none lies below
+      }
+      int sub = open_dir(::dirfd(d), name);
+      if (sub < 0 && errno == ELOOP) {
+        symlinks.add(key); // made a symlink since it was read
+        continue;
+      }
+      if (sub < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        continue;
+      }
+      if (sub < 0) {
+        fail("list", root / key, errno);
+      }
+      dir(sub, key + "/", "");
+    }
+  }
+};
+
+} // namespace
 
 // Objects below prefix, or (temps) only the temporary files of interrupted puts.
 std::vector<ObjectInfo> LocalBackend::scan(const std::string& prefix, bool temps) {
   check_prefix(prefix);
-  std::vector<ObjectInfo> out;
-  size_t skipped = 0;
-  std::string first_skipped;
+  Walk walk{m_root, temps, {}, {}, {}};
+  int root = root_fd(false);
+  if (root < 0) {
+    return {};
+  }
+  // The directories the prefix names, then the walk from the last of them.
   auto slash = prefix.rfind('/');
-  fs::path dir = slash == std::string::npos ? m_root : m_root / prefix.substr(0, slash);
-  std::error_code ec;
-  struct stat st {};
-  if (::stat(m_root.c_str(), &st) != 0) {
-    if (errno == ENOENT) {
-      return out; // a store nothing was saved to yet
-    }
+  std::vector<std::string> names =
+      slash == std::string::npos ? std::vector<std::string>{} : components(prefix.substr(0, slash));
+  std::string rel;
+  int fd = ::dup(root); // the walk owns its descriptor
+  if (fd < 0) {
     fail("list", m_root, errno);
   }
-  if (!S_ISDIR(st.st_mode)) {
-    fail("list", m_root, ENOTDIR);
-  }
-  if (!fs::is_directory(dir, ec)) {
-    return out;
-  }
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (!it->is_regular_file(ec)) {
-      continue;
+  for (const auto& name : names) {
+    int next = open_dir(fd, name);
+    int err = errno;
+    ::close(fd);
+    fd = next;
+    rel += name;
+    if (fd < 0 && err == ELOOP) {
+      walk.symlinks.add(rel);
+      break;
     }
-    std::string key = fs::relative(it->path(), m_root, ec).string();
-    if (key.rfind(prefix, 0) != 0 || is_temp(it->path().filename().string()) != temps) {
-      continue;
+    if (fd < 0 && (err == ENOENT || err == ENOTDIR)) {
+      break;
     }
-    if (!valid_key(key)) { // a file name no key can have (a control byte): never handed on
-      first_skipped = skipped++ == 0 ? key : first_skipped;
-      continue;
+    if (fd < 0) {
+      fail("list", m_root / rel, err);
     }
-    struct stat st {};
-    if (::stat(it->path().c_str(), &st) == 0) {
-      out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
-    }
+    rel += '/';
   }
-  if (ec) {
-    fail("list", dir, ec.value());
+  if (fd >= 0) {
+    walk.dir(fd, rel,
+             slash == std::string::npos ? std::string_view(prefix)
+                                        : std::string_view(prefix).substr(slash + 1));
   }
-  if (skipped != 0) {
+  if (walk.bad_names.count != 0) {
     util::log::warn("skipping {} file(s) in {} whose names are not object keys, such as '{}'",
-                    skipped, m_root.string(), util::printable(first_skipped.substr(0, 200)));
+                    walk.bad_names.count, m_root.string(), util::printable(walk.bad_names.first));
   }
+  if (walk.symlinks.count != 0) {
+    warn_once(fmt::format("skipping {} symlink(s) in {}, such as '{}': the store never makes one "
+                          "and follows none",
+                          walk.symlinks.count, m_root.string(),
+                          util::printable(walk.symlinks.first)));
+  }
+  auto out = std::move(walk.out);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return out;
 }
 
-// Walks down the key's folders one at a time without following a symlink, then unlinks the
-// last component in the folder reached: a folder swapped for a symlink after gc listed it can
-// never make gc (which runs as root) unlink a file outside the store.
+void LocalBackend::warn_once(const std::string& message) {
+  std::lock_guard lock(m_mutex);
+  if (m_warned.insert(message).second) {
+    util::log::warn("{}", message);
+  }
+}
+
 void LocalBackend::remove(const std::string& key) {
-  auto p = path_of(key);
-  std::vector<std::string> parts;
-  for (size_t start = 0; start <= key.size();) {
-    size_t end = std::min(key.find('/', start), key.size());
-    parts.push_back(key.substr(start, end - start));
-    start = end + 1;
+  auto p = parents(key, "remove", false);
+  if (!p.found) {
+    return;
   }
-  std::vector<std::unique_ptr<util::Fd>> dirs;
-  dirs.push_back(
-      std::make_unique<util::Fd>(::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
-  if (dirs.back()->fd < 0) {
-    if (errno == ENOENT) {
-      return;
-    }
-    fail("remove", p, errno);
+  // unlinkat removes the name itself: an object that is a symlink loses the link only.
+  if (::unlinkat(p.fd(), p.leaf().c_str(), 0) != 0 && errno != ENOENT) {
+    fail("remove", path_of(key), errno);
   }
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    int fd = ::openat(dirs.back()->fd, parts[i].c_str(),
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) {
-        return; // already gone
-      }
-      fail("remove", p, errno == ELOOP ? ENOTDIR : errno); // a symlink on the way
-    }
-    dirs.push_back(std::make_unique<util::Fd>(fd));
-  }
-  if (::unlinkat(dirs.back()->fd, parts.back().c_str(), 0) != 0 && errno != ENOENT) {
-    fail("remove", p, errno);
-  }
-  // Drop folders left empty, up to the root.
-  for (size_t i = parts.size() - 1; i > 0; --i) {
-    if (::unlinkat(dirs[i - 1]->fd, parts[i - 1].c_str(), AT_REMOVEDIR) != 0) {
+  // Drop directories left empty, up to the root, each by its name in its open parent.
+  for (size_t i = p.fds.size(); i-- > 0;) {
+    int parent = i == 0 ? p.root : p.fds[i - 1];
+    if (::unlinkat(parent, p.names[i].c_str(), AT_REMOVEDIR) != 0) {
       break;
     }
   }

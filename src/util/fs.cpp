@@ -350,7 +350,11 @@ fs::path temp_name_beside(const fs::path& target) {
 }
 
 int open_regular(const fs::path& path, struct stat& st) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  return open_regular_in(AT_FDCWD, path.c_str(), st);
+}
+
+int open_regular_in(int dirfd, const char* name, struct stat& st) {
+  int fd = ::openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     return -1;
   }
@@ -368,6 +372,40 @@ int open_regular(const fs::path& path, struct stat& st) {
     return -1;
   }
   return fd;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+ssize_t read_full(int fd, char* buf, size_t size, off_t offset) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = offset < 0
+                    ? ::read(fd, buf + done, size - done)
+                    : ::pread(fd, buf + done, size - done, offset + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return -1;
+    }
+    if (n == 0) {
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
 }
 
 Fd::~Fd() {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,18 @@ std::filesystem::path temp_name_beside(const std::filesystem::path& target);
 // would hang or never end). Returns the descriptor, blocking again, with st filled; or -1
 // with errno set (ELOOP for a symlink, EINVAL for anything else that is not a regular file).
 int open_regular(const std::filesystem::path& path, struct stat& st);
+
+// The same, for name in the directory dirfd (AT_FDCWD: the working directory).
+int open_regular_in(int dirfd, const char* name, struct stat& st);
+
+// Writes every byte of data to fd, through short writes and EINTR. Returns false with errno
+// set when a write fails.
+bool write_all(int fd, std::string_view data);
+
+// Reads into buf until it is full or the file ends, through short reads and EINTR; from
+// offset (pread, the file position untouched) unless it is -1. Returns the bytes read,
+// fewer than size only at the end, or -1 with errno set.
+ssize_t read_full(int fd, char* buf, size_t size, off_t offset = -1);
 
 // Owns a file descriptor: closes it on destruction unless it is -1 or was released.
 struct Fd {
