@@ -47,39 +47,19 @@ const char* kind_of(mode_t mode) {
 
 // open_regular relative to dirfd (AT_FDCWD for a plain path); shown names it in errors.
 int open_regular_at(int dirfd, const char* name, bool follow_symlinks, const fs::path& shown) {
-  int flags = O_PATH | O_CLOEXEC | (follow_symlinks ? 0 : O_NOFOLLOW);
-  int path_fd = ::openat(dirfd, name, flags);
-  if (path_fd < 0) {
-    if (errno == ENOENT) {
-      return -1;
-    }
-    fail("open", shown);
-  }
-  Fd holder(path_fd);
   struct stat st {};
-  if (::fstat(path_fd, &st) != 0) {
-    fail("examine", shown);
+  int fd = open_regular_in(dirfd, name, st, follow_symlinks);
+  if (fd >= 0 || errno == ENOENT) {
+    return fd;
   }
-  if (!S_ISREG(st.st_mode)) {
+  if (errno == ELOOP || errno == EINVAL) {
     throw Error(fmt::format("{}: {}, not a regular file: refusing to read it", shown.string(),
                             kind_of(st.st_mode)));
   }
-  // Reopen the very file checked; without /proc, open the name again and make sure it
-  // is still that file (O_NONBLOCK and O_NOCTTY keep a swapped-in fifo or tty harmless).
-  int fd = ::open(fmt::format("/proc/self/fd/{}", path_fd).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    fd = ::openat(dirfd, name,
-                  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow_symlinks ? 0 : O_NOFOLLOW));
-  }
-  if (fd < 0) {
-    fail("open", shown);
-  }
-  struct stat again {};
-  if (::fstat(fd, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
-    ::close(fd);
+  if (errno == ESTALE) {
     throw Error(fmt::format("{}: replaced while it was opened: refusing to read it", shown.string()));
   }
-  return fd;
+  fail("open", shown);
 }
 
 // Reads all of fd, at most max_bytes (more is an error naming shown); closes fd.
@@ -353,22 +333,41 @@ int open_regular(const fs::path& path, struct stat& st) {
   return open_regular_in(AT_FDCWD, path.c_str(), st);
 }
 
-int open_regular_in(int dirfd, const char* name, struct stat& st) {
-  int fd = ::openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+int open_regular_in(int dirfd, const char* name, struct stat& st, bool follow_symlinks) {
+  // O_PATH opens nothing: a fifo cannot block and a device is not acted on. With
+  // O_NOFOLLOW it names the symlink itself, which fstat then shows.
+  int path_fd = ::openat(dirfd, name, O_PATH | O_CLOEXEC | (follow_symlinks ? 0 : O_NOFOLLOW));
+  if (path_fd < 0) {
+    return -1;
+  }
+  Fd holder(path_fd);
+  if (::fstat(path_fd, &st) != 0) {
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    errno = S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
+    return -1;
+  }
+  // Reopen the very file checked; without /proc, open the name again and make sure it
+  // is still that file (O_NONBLOCK and O_NOCTTY keep a swapped-in fifo or tty harmless).
+  int fd = ::open(fmt::format("/proc/self/fd/{}", path_fd).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::openat(dirfd, name,
+                  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow_symlinks ? 0 : O_NOFOLLOW));
+  }
   if (fd < 0) {
     return -1;
   }
-  int err = 0;
-  if (::fstat(fd, &st) != 0) {
-    err = errno;
-  } else if (!S_ISREG(st.st_mode)) {
-    err = EINVAL;
-  } else if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    err = errno;
-  }
-  if (err != 0) {
+  struct stat again {};
+  if (::fstat(fd, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
     ::close(fd);
-    errno = err;
+    errno = ESTALE;
+    return -1;
+  }
+  if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
     return -1;
   }
   return fd;

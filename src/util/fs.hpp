@@ -18,8 +18,8 @@ std::optional<std::string> read_file_if_exists(const std::filesystem::path& path
 
 // Opens path for reading if, and only if, it is a regular file. A fifo, socket or device
 // is never opened (an open could block forever or act on a device): the path is opened
-// O_PATH, checked with fstat and only then reopened for reading. With follow_symlinks
-// false a symlink as the last component is refused. Returns -1 (errno ENOENT) when the
+// O_PATH, checked with fstat and only then reopened for reading (open_regular_in). With
+// follow_symlinks false a symlink as the last component is refused. Returns -1 (errno ENOENT) when the
 // path does not exist; throws Error naming the path and what it is otherwise.
 int open_regular(const std::filesystem::path& path, bool follow_symlinks);
 
@@ -42,14 +42,18 @@ void fsync_directory(const std::filesystem::path& dir);
 // (fixed length, recorded in a journal before they are made).
 std::filesystem::path temp_name_beside(const std::filesystem::path& target);
 
-// Opens path read-only as a file that must be a regular one, before a byte of it is read:
-// never through a symlink at its last component and never blocking (a fifo or a device
-// would hang or never end). Returns the descriptor, blocking again, with st filled; or -1
-// with errno set (ELOOP for a symlink, EINVAL for anything else that is not a regular file).
+// Opens path read-only as a file that must be a regular one, before a byte of it is read,
+// with the check open_regular(path, bool) makes, errors as errno: never through a symlink
+// at its last component and never opening anything else (a fifo or a device would hang,
+// never end, or act). Returns the descriptor with st filled; or -1 with errno set (ELOOP
+// for a symlink and EINVAL for anything else that is not a regular file, st then filled
+// with what it is; ESTALE when the file was replaced while it was opened).
 int open_regular(const std::filesystem::path& path, struct stat& st);
 
-// The same, for name in the directory dirfd (AT_FDCWD: the working directory).
-int open_regular_in(int dirfd, const char* name, struct stat& st);
+// The same, for name in the directory dirfd (AT_FDCWD: the working directory); with
+// follow_symlinks a symlink as the last component is followed. The one mechanism every
+// open_regular uses.
+int open_regular_in(int dirfd, const char* name, struct stat& st, bool follow_symlinks = false);
 
 // Writes every byte of data to fd, through short writes and EINTR. Returns false with errno
 // set when a write fails.

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 using namespace ephemera::util;
@@ -74,6 +75,23 @@ TEST_CASE("open_regular refuses fifos, devices and (unless told) symlinks withou
   CHECK(read_regular_file_if_exists(dir.path() / "file", 3, false) == std::optional<std::string>("abc"));
   CHECK_THROWS_WITH(read_regular_file_if_exists(dir.path() / "file", 2, false),
                     Catch::Contains("larger than 2 bytes"));
+
+  // The errno form, which the store and the unpacker use, makes the same check.
+  struct stat st {};
+  CHECK(open_regular(fifo, st) == -1);
+  CHECK(errno == EINVAL);
+  CHECK(S_ISFIFO(st.st_mode));
+  CHECK(open_regular("/dev/zero", st) == -1);
+  CHECK(errno == EINVAL);
+  CHECK(open_regular(dir.path() / "link", st) == -1);
+  CHECK(errno == ELOOP);
+  CHECK(open_regular(dir.path() / "absent", st) == -1);
+  CHECK(errno == ENOENT);
+  fd = open_regular(dir.path() / "file", st);
+  REQUIRE(fd >= 0);
+  CHECK(st.st_size == 3);
+  CHECK((::fcntl(fd, F_GETFL) & O_NONBLOCK) == 0);
+  ::close(fd);
 }
 
 TEST_CASE("a Dir never reads or writes through a symlink planted in it", "[util]") {
