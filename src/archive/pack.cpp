@@ -43,19 +43,9 @@ la_ssize_t write_cb(struct archive* /*a*/, void* data, const void* buf, size_t s
   if (out->error != 0) {
     return static_cast<la_ssize_t>(size);
   }
-  const char* p = static_cast<const char*>(buf);
-  size_t left = size;
-  while (left > 0) {
-    ssize_t n = ::write(out->fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      out->error = errno;
-      return static_cast<la_ssize_t>(size);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+  if (!util::write_all(out->fd, std::string_view(static_cast<const char*>(buf), size))) {
+    out->error = errno;
+    return static_cast<la_ssize_t>(size);
   }
   out->hash.update(buf, size);
   out->bytes += size;

@@ -189,15 +189,8 @@ public:
         throw ArchiveError(fmt::format("unable to create the journal {}: {}", m_path.string(), std::strerror(errno)));
       }
     }
-    for (size_t done = 0; done < record.size();) {
-      ssize_t n = ::write(m_fd, record.data() + done, record.size() - done);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        throw ArchiveError(fmt::format("unable to write the journal {}: {}", m_path.string(), std::strerror(errno)));
-      }
-      done += static_cast<size_t>(n);
+    if (!util::write_all(m_fd, record)) {
+      throw ArchiveError(fmt::format("unable to write the journal {}: {}", m_path.string(), std::strerror(errno)));
     }
     if (first) {
       ::fsync(m_fd);
@@ -1161,7 +1154,7 @@ size_t sweep_staged(const fs::path& journal, const AdmitDir& admit) {
   {
     util::Fd guard(fd);
     char buf[65536];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+    for (ssize_t n; (n = util::read_full(fd, buf, sizeof buf)) > 0;) {
       text.append(buf, static_cast<size_t>(n));
     }
   }

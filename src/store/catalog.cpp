@@ -174,16 +174,8 @@ public:
                        fmt::format("the store sent more than the {} bytes the manifest declares",
                                    *m_limit));
     }
-    size_t done = 0;
-    while (done < size) {
-      ssize_t n = ::write(m_fd, data + done, size - done);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        throw util::Error(fmt::format("unable to write {}: {}", m_path.string(), std::strerror(errno)));
-      }
-      done += static_cast<size_t>(n);
+    if (!util::write_all(m_fd, std::string_view(data, size))) {
+      throw util::Error(fmt::format("unable to write {}: {}", m_path.string(), std::strerror(errno)));
     }
   }
   void limit(uint64_t bytes) { m_limit = bytes; }

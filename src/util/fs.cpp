@@ -68,21 +68,18 @@ std::string read_bounded(int fd, uint64_t max_bytes, const fs::path& shown) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = read_full(fd, buf, sizeof buf);
     if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
       fail("read", shown);
-    }
-    if (n == 0) {
-      return out;
     }
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
       throw Error(fmt::format("{}: larger than {} bytes: refusing to read it", shown.string(),
                               max_bytes));
     }
     out.append(buf, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < sizeof buf) {
+      return out;
+    }
   }
 }
 
@@ -229,19 +226,11 @@ void Dir::write(std::string_view name, std::string_view content) const {
     errno = e;
     fail(what, shown);
   };
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t w = ::write(fd, content.data() + done, content.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      int e = errno;
-      ::close(fd);
-      errno = e;
-      give_up("write");
-    }
-    done += static_cast<size_t>(w);
+  if (!write_all(fd, content)) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    give_up("write");
   }
   if (::fsync(fd) != 0) {
     int e = errno;
@@ -296,20 +285,17 @@ std::optional<std::string> read_file_if_exists(const fs::path& path) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = read_full(fd, buf, sizeof buf);
     if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
       int e = errno;
       ::close(fd);
       errno = e;
       fail("read", path);
     }
-    if (n == 0) {
+    out.append(buf, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < sizeof buf) {
       break;
     }
-    out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
   return out;
@@ -428,20 +414,12 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   if (fd < 0) {
     fail("create", tmp);
   }
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = e;
-      fail("write", tmp);
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd, content)) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    errno = e;
+    fail("write", tmp);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int e = errno;

@@ -65,17 +65,14 @@ std::string sha256_fd_hex(int fd, const std::string& what) {
   Sha256 h;
   std::vector<char> buf(1 << 20);
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = read_full(fd, buf.data(), buf.size());
     if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
       throw Error("unable to read " + what + ": " + std::strerror(errno));
     }
-    if (n == 0) {
+    h.update(buf.data(), static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < buf.size()) {
       break;
     }
-    h.update(buf.data(), static_cast<size_t>(n));
   }
   return h.finish_hex();
 }
