@@ -1,6 +1,6 @@
 # examples/agent.sh as a job author uses it: a job whose script calls `ephemera restore`
 # and `ephemera persist` by themselves, with nothing but what the agent exports.
-. "$SOURCE_ROOT/tests/integration/hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 export EPHEMERA_EVENT=pull_request GITHUB_REPOSITORY=acme/widget GITHUB_BRANCH=feature
 export GITHUB_SHA=feedface JOB_WORKDIR=/work/job JOB_HOME=/home/build

@@ -1,7 +1,7 @@
 # Restores over an existing tree (an in-job restore, or files already there): the job's own
 # files whose names merely look temporary survive, and names up to the file system's limit
 # are restored into directories that exist.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

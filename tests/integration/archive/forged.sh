@@ -2,7 +2,7 @@
 # that matches its archive is accepted): whatever they hold, a restore never changes a
 # directory the stanza's rules do not select, and an archive object that is not a regular
 # file is refused without hanging.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 FORGE="$SOURCE_ROOT/tests/integration/archive/forge.py"
 
 # stanza_job FILE RULE: one stanza 'deps' with that single rule.

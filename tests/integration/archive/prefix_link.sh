@@ -1,6 +1,6 @@
 # post walks a rule's literal prefix one component at a time and never through a symlink:
 # with target -> /elsewhere and the rule 'target/debug', /elsewhere/debug is not saved.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 printf 'name = "build"\nvariety = "basic"\n[[persist]]\nname = "deps"\nrules = ["target/debug"]\n' > "$JOB"

@@ -1,7 +1,7 @@
 # Writers whose clocks disagree (libfaketime shifts a process's clock): the save the store
 # received last is the one restored, and gc and invalidation go by the store's clock, so a
 # fast or slow clock never makes a fresh save look old or an old one look new.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 command -v faketime >/dev/null || fail "faketime is missing (tools/install-deps.sh test installs it)"
 # libfaketime is preloaded; a sanitizer build must not insist on coming first.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"

@@ -1,7 +1,7 @@
 # A full disk and a read-only store never fail the job and never leave half a restore or
 # half a save behind. Small tmpfs mounts (this test needs root, as the suite does) stand in
 # for a machine's full disk and an operator's read-only store.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 [ "${STORE_KIND}" = local ] || fail "this test mounts its own local store"
 MOUNTS=""
 mount_tmpfs() { # mount_tmpfs DIR SIZE

@@ -1,7 +1,7 @@
 # Load: 16 posts and 16 pres at once, of four overlapping keys, for EPHEMERA_LOAD_SECONDS
 # (30 by default; `tests/run.sh --long` gives 300). No error other than a reported miss,
 # every restore byte-identical to some complete save of its key, every manifest whole.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 seconds=${EPHEMERA_LOAD_SECONDS:-30}
 writers=16 readers=16 keys=4
 for k in $(seq 1 $keys); do

@@ -1,7 +1,7 @@
 # Several jobs save the same key at once and others restore it meanwhile: every save
 # lands whole, every manifest is valid, every restore is byte-identical to one complete
 # save, and nobody's job fails.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

@@ -2,8 +2,8 @@
 # restored as a hit, so `if ephemera restore X` would call the cache warm for ever), and an
 # archive that holds no file, planted by a store writer or left by an older version, is a
 # miss for pre and for an in-job restore.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/raw_store.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

@@ -1,8 +1,8 @@
 # When the archive a lookup chose is corrupt or missing, the restore passes over it to the
 # next candidate in the lookup order and says which it passed over and why; at most three
 # candidates are tried, so a store full of broken saves cannot make a restore slow.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/raw_store.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

@@ -2,8 +2,8 @@
 # a file outside its own archive object, one copied into the next epoch's prefix, one with a
 # negative size. Each is refused where it is read, with a warning naming it, and the
 # restore takes the real save instead; gc never touches what a forged manifest names.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/raw_store.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

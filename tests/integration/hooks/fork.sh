@@ -2,8 +2,8 @@
 # from a branch it named 'main', never reaches a trusted job, and reaches only untrusted jobs
 # of the same origin (EPHEMERA_ORIGIN, given by the agent). An untrusted job with no origin
 # saves nothing; EPHEMERA_UNTRUSTED takes documented values only.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/raw_store.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB" 'restore_on_protected = true'

@@ -1,7 +1,7 @@
 # A hostile job writes its state dir (it is exported into the job) and its tree: bad
 # bookkeeping is a warning naming the file, never a failed hook nor a lost save; a bad
 # --status, --root or job id never saves or lands somewhere unmeant; a fifo never blocks.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

@@ -1,5 +1,5 @@
 # ephemera persist and ephemera restore inside a job, and the exit codes a job script tests.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 machine one
 ctx feature pull_request

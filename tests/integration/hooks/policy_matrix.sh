@@ -1,5 +1,5 @@
 # The policy table of SPEC 4 end to end: who restores, who saves, and why.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 cat > "$JOB" <<'TOML'

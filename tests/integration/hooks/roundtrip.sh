@@ -1,6 +1,6 @@
 # Save then restore on a pristine machine: the same tree, byte for byte, with modes, mtimes
 # and symlinks; unchanged saves skipped; epochs, key files and branches honoured.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 write_job() { # epoch

@@ -1,6 +1,6 @@
 # A store that cannot be reached never fails the job: warnings, a report that says why,
 # exit 0; --strict makes it exit 1. A broken job file is the author's error: exit 2.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 printf 'name = "j"\nvariety = "basic"\n[[persist]]\nname = "d"\nrules = ["out/**/*"]\nepoch = 1\n' > "$JOB"

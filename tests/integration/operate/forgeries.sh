@@ -1,7 +1,7 @@
 # With signing on, a store writer without the key plants forged manifests and markers: gc,
 # run as an operator would (no grace, a budget), leaves every live signed save of another
 # repository and a file outside the store untouched; ls and pre agree the saves are live.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/objects.sh"
 export EPHEMERA_SIGNING_KEY=operator-secret
 

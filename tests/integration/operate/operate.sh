@@ -1,5 +1,5 @@
 # ls, show, invalidate and gc against a store with real saves.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 write_job() { # epoch

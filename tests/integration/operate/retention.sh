@@ -1,7 +1,7 @@
 # What gc keeps and why: superseded saves go after the grace period, an archive whose
 # manifest cannot be read is never an orphan, a dry run writes nothing, and what the store
 # holds reaches the terminal escaped.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/objects.sh"
 ephemera() { "$EPHEMERA" "$@"; }
 

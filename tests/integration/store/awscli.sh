@@ -1,7 +1,7 @@
 # What ephemera puts in S3 is ordinary S3 objects: awscli lists and fetches them, the
 # archive's SHA-256 is the manifest's, GNU tar reads it, and the presigned link from
 # 'ephemera show' downloads the same bytes with plain curl.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 export AWS_PAGER=""
 aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }

@@ -1,7 +1,7 @@
 # A store that fails, stalls, lies or answers garbage never fails the job, never restores
 # an unverified byte, and is retried only where retrying can help. A fault-injecting proxy
 # (tests/store/fault-proxy.py) sits in front of the real S3 server.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 
 P="$SCRATCH/proxy"

@@ -2,7 +2,7 @@
 # rewriting the real S3 server's answers) never make a command touch an object outside the
 # store's prefix, hang, hold what a request cannot legitimately return, or put the
 # server's raw text on the terminal. Every command runs under `timeout`: ending is the test.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 export AWS_PAGER=""
 aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }

@@ -1,6 +1,6 @@
 # kill -9 at any moment of a save or a restore: the store never shows a torn save, the
 # next restore is whole and clean, and gc removes what the killed processes left.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB" "level = 19"

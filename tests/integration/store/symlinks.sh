@@ -2,7 +2,7 @@
 # a repository directory and an object that point elsewhere) never let gc delete, pre read
 # or post write a file outside the store; the commands warn and exit as they would for any
 # other cache problem.
-. "$(dirname "$0")/../hooks/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 [ "${STORE_KIND}" = local ] || fail "this test needs STORE_KIND=local"
 
 JOB="$SCRATCH/job.toml"

@@ -1,5 +1,6 @@
-# Shared by the hook scripts: a scratch root per machine, a store chosen by $STORE_KIND
-# (local or s3), and small assertions that say what was expected.
+# Shared by every integration script, sourced as `. "$(dirname "$0")/../lib.sh"` from its
+# area folder: a scratch root per machine, a store chosen by $STORE_KIND (local or s3), and
+# small assertions that say what was expected. raw_store.sh beside it reaches the objects.
 set -euo pipefail
 
 : "${EPHEMERA:?EPHEMERA must name the binary}"
