@@ -1,0 +1,419 @@
+#include "cas/cas.hpp"
+
+#include "store/catalog.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace ephemera::cas {
+
+namespace fs = std::filesystem;
+using archive::ItemType;
+using util::ArchiveError;
+using util::Error;
+
+namespace {
+
+struct HashKey {
+  size_t operator()(const Hash& h) const {
+    size_t v = 0;
+    std::memcpy(&v, h.data(), sizeof v);
+    return v;
+  }
+};
+
+Hash sha256(const char* data, size_t size) {
+  util::Sha256 h;
+  h.update(data, size);
+  return h.finish();
+}
+
+int64_t mtime_of(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One save: the chunks it knows (the base's and its own new ones) and the index it builds.
+class Saver {
+public:
+  Saver(store::Backend& backend, const Scope& scope, const Index* base, const SaveOptions& options)
+      : m_backend(backend), m_scope(scope), m_options(options), m_chunker(options.sizes),
+        m_writer(backend, scope.prefix() + "packs/", options.pack), m_base(base) {
+    m_index.scope = scope.id();
+    if (m_base != nullptr) {
+      m_base_slot.assign(m_base->packs.size(), UINT32_MAX);
+      for (const Entry& e : m_base->entries) {
+        for (const ChunkRef& c : e.chunks) {
+          m_base_chunks.emplace(c.hash, &c);
+        }
+      }
+    }
+    m_buffer.resize(4 * options.sizes.max);
+  }
+
+  void add(const archive::PackItem& item) {
+    Entry e;
+    e.path = item.name;
+    e.type = item.type;
+    e.mode = item.type == ItemType::symlink ? 0777 : item.mode & 01777; // never set-id bits
+    e.mtime_ns = item.mtime_ns;
+    if (item.type == ItemType::symlink) {
+      e.link_target = item.link_target;
+      ++m_result.symlinks;
+    } else if (item.type == ItemType::directory) {
+      ++m_result.directories;
+    } else if (!add_file(item, e)) {
+      return;
+    }
+    m_index.entries.push_back(std::move(e));
+  }
+
+  SaveResult finish() {
+    m_writer.finish(m_index);
+    // A reused pack that is gone (removed by gc since the base was read) would make this
+    // state unrestorable: the caller saves again without a base.
+    for (uint32_t p = 0; p < m_base_slot.size(); ++p) {
+      if (m_base_slot[p] == UINT32_MAX) {
+        continue;
+      }
+      const PackRef& ref = m_index.packs[m_base_slot[p]];
+      auto info = m_backend.stat(pack_key(m_scope.prefix() + "packs/", ref.id));
+      if (!info || info->size != ref.size) {
+        throw BaseGone();
+      }
+    }
+    std::string object = encode(m_index);
+    m_result.index_sha256 = util::sha256_hex(object);
+    m_result.index_key = m_scope.prefix() + "index/" + m_result.index_sha256 + ".idx";
+    m_result.index_bytes = object.size();
+    store::StringSource source(std::move(object));
+    m_backend.put(m_result.index_key, source);
+    m_result.pack_bytes = m_writer.uploaded_bytes();
+    m_result.packs = m_writer.uploaded_packs();
+    m_result.base_used = m_base != nullptr;
+    return m_result;
+  }
+
+  struct BaseGone {};
+
+private:
+  // Reads the file once, chunk by chunk; false when it is gone and may be.
+  bool add_file(const archive::PackItem& item, Entry& e) {
+    util::Fd fd(::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.fd < 0) {
+      if (errno == ENOENT && item.may_change) {
+        return false;
+      }
+      throw ArchiveError(
+          fmt::format("unable to read {}: {}{}", item.source, std::strerror(errno),
+                      errno == ENOENT ? " (it disappeared while it was being saved)" : ""));
+    }
+    struct stat st {};
+    if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      throw ArchiveError(fmt::format("{} is no longer a regular file", item.source));
+    }
+    if (!item.may_change &&
+        (static_cast<uint64_t>(st.st_size) != item.size || mtime_of(st) != item.mtime_ns)) {
+      changed(item);
+    }
+    e.mtime_ns = mtime_of(st);
+    size_t filled = 0;
+    bool eof = false;
+    uint64_t total = 0;
+    bool whole = static_cast<uint64_t>(st.st_size) < m_options.sizes.whole_below;
+    while (true) {
+      if (!eof && filled < m_options.sizes.max * 2) {
+        ssize_t n = util::read_full(fd.fd, m_buffer.data() + filled, m_buffer.size() - filled);
+        if (n < 0) {
+          throw ArchiveError(
+              fmt::format("unable to read {}: {}", item.source, std::strerror(errno)));
+        }
+        filled += static_cast<size_t>(n);
+        eof = filled < m_buffer.size();
+      }
+      if (filled == 0) {
+        break;
+      }
+      size_t at = 0;
+      // Whole: a small file is one chunk (it fits the buffer unless it grew meanwhile).
+      while (filled - at > 0 && (eof || filled - at >= m_options.sizes.max)) {
+        const auto* p = reinterpret_cast<const uint8_t*>(m_buffer.data() + at);
+        size_t n = whole && eof ? filled - at : m_chunker.cut(p, filled - at);
+        e.chunks.push_back(store_chunk(m_buffer.data() + at, n));
+        at += n;
+        total += n;
+      }
+      std::memmove(m_buffer.data(), m_buffer.data() + at, filled - at);
+      filled -= at;
+      if (eof && filled == 0) {
+        break;
+      }
+    }
+    struct stat after {};
+    if (!item.may_change &&
+        (::fstat(fd.fd, &after) != 0 || total != item.size || mtime_of(after) != item.mtime_ns)) {
+      changed(item);
+    }
+    e.size = total;
+    ++m_result.files;
+    m_result.unpacked_bytes += total;
+    return true;
+  }
+
+  [[noreturn]] static void changed(const archive::PackItem& item) {
+    throw ArchiveError(fmt::format("{} changed while it was being saved; nothing torn is stored "
+                                   "(mark its rule with '%' if it may change during a save)",
+                                   item.source));
+  }
+
+  ChunkRef store_chunk(const char* data, size_t size) {
+    Hash h = sha256(data, size);
+    if (auto it = m_new_chunks.find(h); it != m_new_chunks.end()) {
+      return it->second;
+    }
+    if (auto it = m_base_chunks.find(h); it != m_base_chunks.end()) {
+      ChunkRef ref = *it->second;
+      uint32_t& slot = m_base_slot[ref.pack];
+      if (slot == UINT32_MAX) {
+        slot = static_cast<uint32_t>(m_index.packs.size());
+        m_index.packs.push_back(m_base->packs[ref.pack]);
+      }
+      ref.pack = slot;
+      m_new_chunks.emplace(h, ref);
+      return ref;
+    }
+    ChunkRef ref = m_writer.add(h, data, size, m_index);
+    m_result.new_bytes += size;
+    m_new_chunks.emplace(h, ref);
+    return ref;
+  }
+
+  store::Backend& m_backend;
+  const Scope& m_scope;
+  const SaveOptions& m_options;
+  Chunker m_chunker;
+  PackWriter m_writer;
+  const Index* m_base;
+  Index m_index;
+  SaveResult m_result;
+  std::unordered_map<Hash, const ChunkRef*, HashKey> m_base_chunks;
+  std::vector<uint32_t> m_base_slot; // base pack -> its slot in m_index.packs, once used
+  std::unordered_map<Hash, ChunkRef, HashKey> m_new_chunks;
+  std::string m_buffer;
+};
+
+// The verified entries as a plain pax tar, written to an unlinked file and hashed as it is
+// written, for archive::unpack_fd to stage and commit.
+class TarOut {
+public:
+  explicit TarOut(const fs::path& dir) {
+    fs::path d = dir.empty() ? fs::temp_directory_path() : dir;
+    m_fd.fd = ::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (m_fd.fd < 0) {
+      fs::path name = util::temp_name_beside(d / "restore");
+      m_fd.fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (m_fd.fd >= 0) {
+        ::unlink(name.c_str());
+      }
+    }
+    if (m_fd.fd < 0) {
+      throw Error(
+          fmt::format("unable to create a file in {}: {}", d.string(), std::strerror(errno)));
+    }
+    m_a.reset(archive_write_new());
+    archive_write_set_format_pax(m_a.get());
+    archive_write_set_bytes_per_block(m_a.get(), 64 * 1024);
+    archive_write_set_bytes_in_last_block(m_a.get(), 1);
+    check(archive_write_open(m_a.get(), this, nullptr, write_cb, nullptr), "start");
+  }
+
+  void header(const Entry& e) {
+    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> a(archive_entry_new(),
+                                                                    archive_entry_free);
+    archive_entry_copy_pathname(a.get(), e.path.c_str());
+    archive_entry_set_perm(a.get(), e.mode);
+    archive_entry_set_mtime(a.get(), e.mtime_ns / 1000000000, e.mtime_ns % 1000000000);
+    archive_entry_set_filetype(a.get(), e.type == ItemType::file        ? AE_IFREG
+                                        : e.type == ItemType::directory ? AE_IFDIR
+                                                                        : AE_IFLNK);
+    if (e.type == ItemType::symlink) {
+      archive_entry_copy_symlink(a.get(), e.link_target.c_str());
+    }
+    archive_entry_set_size(a.get(), static_cast<la_int64_t>(e.size));
+    check(archive_write_header(m_a.get(), a.get()), e.path.c_str());
+  }
+
+  void data(std::string_view bytes) {
+    if (archive_write_data(m_a.get(), bytes.data(), bytes.size()) !=
+        static_cast<la_ssize_t>(bytes.size())) {
+      check(ARCHIVE_FATAL, "write");
+    }
+  }
+
+  // Ends the stream; returns its size and SHA-256.
+  std::pair<uint64_t, std::string> finish() {
+    check(archive_write_close(m_a.get()), "finish");
+    return {m_bytes, m_hash.finish_hex()};
+  }
+
+  int fd() const { return m_fd.fd; }
+
+  // An abandoned stream's trailer is not worth writing.
+  ~TarOut() { m_discard = true; }
+  TarOut(const TarOut&) = delete;
+  TarOut& operator=(const TarOut&) = delete;
+
+private:
+  static la_ssize_t write_cb(struct archive*, void* self, const void* buf, size_t n) {
+    auto* t = static_cast<TarOut*>(self);
+    if (t->m_discard) {
+      return static_cast<la_ssize_t>(n);
+    }
+    if (!util::write_all(t->m_fd.fd, std::string_view(static_cast<const char*>(buf), n))) {
+      t->m_error = errno;
+      return -1;
+    }
+    t->m_hash.update(buf, n);
+    t->m_bytes += n;
+    return static_cast<la_ssize_t>(n);
+  }
+
+  void check(int r, const char* what) {
+    if (m_error != 0) {
+      throw Error(fmt::format("unable to stage the restore: {}", std::strerror(m_error)));
+    }
+    if (r < ARCHIVE_WARN) {
+      throw Error(fmt::format("unable to stage the restore ({}): {}", util::printable(what),
+                              archive_error_string(m_a.get())));
+    }
+  }
+
+  struct WriteDeleter {
+    void operator()(struct archive* a) const { archive_write_free(a); }
+  };
+  util::Fd m_fd{-1};
+  util::Sha256 m_hash;
+  uint64_t m_bytes = 0;
+  int m_error = 0;
+  bool m_discard = false;
+  // Last: freed first, while what its callback uses is still there.
+  std::unique_ptr<struct archive, WriteDeleter> m_a;
+};
+
+} // namespace
+
+std::string Scope::id() const {
+  std::string trust = trusted ? "trusted" : "untrusted/" + store::sanitise(origin);
+  return store::sanitise(repository) + "/" + store::sanitise(target) + "/" + store::sanitise(name) +
+         "/" + trust;
+}
+
+std::string Scope::prefix() const {
+  return "cas1/" + id() + "/";
+}
+
+SaveResult save(store::Backend& backend, const Scope& scope,
+                const std::vector<archive::PackItem>& items, const Index* base,
+                const SaveOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<const archive::PackItem*> sorted;
+  sorted.reserve(items.size());
+  for (const auto& i : items) {
+    sorted.push_back(&i);
+  }
+  // Path order: the packs hold new content in the order a restore writes it.
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->name < b->name; });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i]->name == sorted[i - 1]->name) {
+      throw ArchiveError(fmt::format("'{}' is listed twice", util::printable(sorted[i]->name)));
+    }
+  }
+  // Never across scopes: a base of another scope (another trust level) is not a base.
+  const Index* own = base != nullptr && base->scope == scope.id() ? base : nullptr;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      Saver saver(backend, scope, attempt == 0 ? own : nullptr, options);
+      for (const auto* i : sorted) {
+        saver.add(*i);
+      }
+      SaveResult r = saver.finish();
+      r.seconds = since(t0);
+      return r;
+    } catch (const Saver::BaseGone&) {
+      util::log::warn("a pack of the previous state is gone from the store: saving in full");
+    }
+  }
+}
+
+Index load_index(store::Backend& backend, const Scope& scope, const std::string& key,
+                 const std::string& sha256, uint64_t size) {
+  std::string prefix = scope.prefix() + "index/";
+  if (key.rfind(prefix, 0) != 0 || !store::valid_key(key)) {
+    throw Error(fmt::format("index {} lies outside its scope {}", util::printable(key),
+                            util::printable(prefix)));
+  }
+  if (size > k_max_index_object) {
+    throw Error(fmt::format("index {} of {} bytes (at most {})", util::printable(key), size,
+                            k_max_index_object));
+  }
+  store::StringSink sink(size);
+  backend.get(key, sink);
+  if (sink.data().size() != size || util::sha256_hex(sink.data()) != sha256) {
+    throw Error(fmt::format("index {} is not the one its manifest names (size or SHA-256)",
+                            util::printable(key)));
+  }
+  return parse(sink.data(), scope.id());
+}
+
+RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& index,
+                      const RestoreOptions& options) {
+  if (index.scope != scope.id()) {
+    throw Error(fmt::format("the index belongs to scope '{}', not '{}'",
+                            util::printable(index.scope), util::printable(scope.id())));
+  }
+  uint64_t total = 0;
+  for (const Entry& e : index.entries) {
+    total += e.size;
+  }
+  if (options.unpack.max_unpacked_bytes != 0 && total > options.unpack.max_unpacked_bytes) {
+    throw ArchiveError(fmt::format("the saved state holds {} bytes, more than the {} allowed",
+                                   total, options.unpack.max_unpacked_bytes));
+  }
+  ChunkReader reader(backend, scope.prefix() + "packs/", index);
+  TarOut tar(options.temp_dir);
+  for (const Entry& e : index.entries) {
+    tar.header(e);
+    for (const ChunkRef& c : e.chunks) {
+      tar.data(reader.chunk(c, e.path));
+    }
+  }
+  auto [size, digest] = tar.finish();
+  archive::UnpackOptions o = options.unpack;
+  o.expected_size = size;
+  o.expected_sha256 = digest;
+  RestoreResult r;
+  r.fetched_bytes = reader.fetched_bytes();
+  r.unpacked = archive::unpack_fd(tar.fd(), o);
+  return r;
+}
+
+} // namespace ephemera::cas

@@ -1,0 +1,101 @@
+#pragma once
+
+#include "archive/archive.hpp"
+#include "cas/chunker.hpp"
+#include "cas/index.hpp"
+#include "cas/pack.hpp"
+#include "store/backend.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+// Incremental, content-addressed saves on the store's Backend primitives. A save hashes every
+// file (cut into content-defined chunks when it is large), uploads as new packs only the
+// chunks its base index does not already hold, and writes its own index last. A restore
+// checks every chunk against its hash before its bytes go on, and writes through the
+// archive's all-or-nothing staging.
+//
+// Store layout, below the scope's prefix (Scope::prefix):
+//   packs/<sha256 of the pack>.pack     immutable, named by content
+//   index/<sha256 of the index>.idx     immutable, named by content; the commit point
+namespace ephemera::cas {
+
+// What may share packs: one repository, target and stanza name at one trust level (trusted,
+// or untrusted of one origin). A save dedups only against an index of its own scope and
+// writes only below its own prefix; a restore reads packs only below the prefix of the scope
+// it was asked for, and refuses an index that names another scope.
+struct Scope {
+  std::string repository;
+  std::string target;
+  std::string name;
+  bool trusted = true;
+  std::string origin; // untrusted saves: the origin they are bound to
+
+  // "repo/target/name/trusted" or ".../untrusted/<origin>", each component sanitised.
+  std::string id() const;
+  // "cas1/" + id() + "/"
+  std::string prefix() const;
+};
+
+struct SaveOptions {
+  ChunkSizes sizes;
+  PackOptions pack;
+};
+
+struct SaveResult {
+  std::string index_key;
+  std::string index_sha256;
+  uint64_t index_bytes = 0;
+  uint64_t pack_bytes = 0;     // compressed bytes of the new packs
+  uint32_t packs = 0;          // new packs
+  uint64_t new_bytes = 0;      // content bytes in the new packs
+  uint64_t unpacked_bytes = 0; // content bytes of every file
+  uint64_t files = 0;
+  uint64_t directories = 0;
+  uint64_t symlinks = 0;
+  bool base_used = false; // whether the base was of this scope and dedup used it
+  double seconds = 0;
+  uint64_t uploaded() const { return pack_bytes + index_bytes; }
+};
+
+// Saves items (any order; names unique). base, when given and of the same scope, is the
+// index whose chunks the save may reference instead of uploading them again; a base of
+// another scope is ignored. Reads each file once; a file that changed (size or mtime) or
+// vanished while it was read throws util::ArchiveError naming it unless its item is
+// may_change (then it is saved as read, or left out when gone). Packs are uploaded first,
+// the index last: a save killed at any moment leaves at most unreferenced packs.
+SaveResult save(store::Backend& backend, const Scope& scope,
+                const std::vector<archive::PackItem>& items, const Index* base,
+                const SaveOptions& options);
+
+// Reads and parses the index at key, which must lie below scope's prefix, with the SHA-256
+// and size a manifest gives for it. Throws util::Error otherwise.
+Index load_index(store::Backend& backend, const Scope& scope, const std::string& key,
+                 const std::string& sha256, uint64_t size);
+
+struct RestoreOptions {
+  // resolve, written, journal, progress and max_unpacked_bytes as for archive::unpack;
+  // expected_sha256 and expected_size are set by restore.
+  archive::UnpackOptions unpack;
+  // Where the verified stream is staged for the unpacker (the state dir): a file removed
+  // before restore returns, as large as the restored files.
+  std::filesystem::path temp_dir;
+};
+
+struct RestoreResult {
+  archive::UnpackResult unpacked;
+  uint64_t fetched_bytes = 0; // compressed bytes read from packs
+};
+
+// Restores the state of index (loaded with load_index for this scope). Every pack is checked
+// to exist with the index's size before any content is read; every chunk is checked against
+// its hash before its bytes go on; only then does archive::unpack_fd stage and commit every
+// entry, with its checks of each entry (confinement, type, mode, duplicates). On any failure
+// nothing is written at a destination. Throws util::Error or util::ArchiveError.
+RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& index,
+                      const RestoreOptions& options);
+
+} // namespace ephemera::cas

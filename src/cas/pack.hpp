@@ -1,0 +1,136 @@
+#pragma once
+
+#include "cas/index.hpp"
+#include "store/backend.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+// Pack objects: new chunks appended in the order they come (path order), grouped into
+// independent zstd frames of about a MiB, tens of MB of content to a pack. A pack is a plain
+// multi-frame zstd stream (`zstd -d` reads it whole); the index says where each frame lies,
+// so a restore fetches and decodes a run of frames alone.
+namespace ephemera::cas {
+
+struct PackOptions {
+  int level = 3;
+  size_t frame_bytes = 1 << 20;      // content per frame, cut at chunk boundaries
+  uint64_t pack_bytes = 64ULL << 20; // content per pack
+  std::filesystem::path temp_dir;    // where a pack is assembled before its upload
+};
+
+// Appends chunks to packs and uploads each pack as it fills, under prefix + hex(sha256) +
+// ".pack". Frames are compressed and packs uploaded on a second thread while the caller
+// reads and hashes the next files. Not copyable; one per save.
+class PackWriter {
+public:
+  PackWriter(store::Backend& backend, std::string prefix, const PackOptions& options);
+  ~PackWriter();
+  PackWriter(const PackWriter&) = delete;
+  PackWriter& operator=(const PackWriter&) = delete;
+
+  // Queues a chunk; returns where it will lie. Its pack is index.packs[ref.pack], a slot this
+  // writer adds to index.packs when it opens the pack and fills in at finish(). Rethrows the
+  // second thread's first failure.
+  ChunkRef add(const Hash& hash, const char* data, size_t size, Index& index);
+  // Compresses and uploads what is queued, waits for it, fills the packs' slots in index.
+  void finish(Index& index);
+
+  uint64_t uploaded_bytes() const { return m_uploaded; }
+  uint32_t uploaded_packs() const { return m_packs; }
+
+private:
+  struct Job {
+    uint32_t slot = 0;
+    std::string content; // one frame's
+    bool last = false;   // the pack's last frame: upload it after this one
+  };
+  struct Open; // the pack the second thread is writing
+
+  void cut_frame(bool last);
+  void run();
+  void compress(Job& job);
+  void upload(uint32_t slot);
+  void rethrow();
+
+  store::Backend& m_backend;
+  std::string m_prefix;
+  PackOptions m_options;
+  // The caller's side: the pack and frame being filled.
+  bool m_have_pack = false;
+  uint32_t m_slot = 0;
+  uint32_t m_frame = 0;
+  uint64_t m_pack_content = 0;
+  std::string m_buffer;
+  // Between the two threads.
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::deque<Job> m_queue;
+  bool m_closing = false;
+  std::exception_ptr m_error;
+  // The second thread's side.
+  std::unique_ptr<Open> m_open;
+  std::map<uint32_t, PackRef> m_done;
+  uint64_t m_uploaded = 0;
+  uint32_t m_packs = 0;
+  std::thread m_thread;
+};
+
+// Reads chunks for a restore: frames fetched in runs of consecutive needed frames (one
+// ranged read each, or pread where the store is a local directory), decoded, and each chunk
+// checked against its SHA-256 before it is handed out.
+class ChunkReader {
+public:
+  // Every pack of index is checked first: it must exist at prefix + hex(id) + ".pack" with
+  // the index's size, else util::Error, before a byte of content is read.
+  ChunkReader(store::Backend& backend, std::string prefix, const Index& index);
+  ~ChunkReader();
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+
+  // The chunk's bytes, verified: throws util::Error naming `what` when they are not the
+  // bytes of its hash (or its frame does not decode to its declared size). Valid until the
+  // next call.
+  std::string_view chunk(const ChunkRef& ref, std::string_view what);
+
+  uint64_t fetched_bytes() const { return m_fetched; }
+
+private:
+  // Compressed runs of frames fetched ahead, a few packs at a time, most recent first: the
+  // state's files come in path order from each pack, interleaved across packs.
+  struct Run {
+    uint32_t pack = 0;
+    uint32_t first = 0;
+    uint32_t count = 0;
+    std::string bytes;
+  };
+
+  const std::string& frame(uint32_t pack, uint32_t frame, std::string_view what);
+  const Run& fetch_run(uint32_t pack, uint32_t frame);
+
+  store::Backend& m_backend;
+  std::string m_prefix;
+  const Index& m_index;
+  std::vector<std::vector<bool>> m_needed;
+  std::vector<int> m_fds;       // per pack: open_local's descriptor, or -1
+  std::list<Run> m_runs;        // see Run
+  std::vector<int64_t> m_ahead; // per pack: the last frame read ahead, or -1
+  // Decoded frames, most recent first.
+  std::list<std::pair<uint64_t, std::string>> m_cache;
+  uint64_t m_fetched = 0;
+  void* m_dctx = nullptr;
+};
+
+std::string pack_key(const std::string& prefix, const Hash& id);
+
+} // namespace ephemera::cas

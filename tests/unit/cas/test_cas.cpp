@@ -1,0 +1,343 @@
+#include "cas/cas.hpp"
+#include "store/local.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace ephemera;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+}
+
+std::string random_bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) {
+    c = static_cast<char>(rng() % 64); // compressible, but not trivially
+  }
+  return s;
+}
+
+void set_mtime(const fs::path& p, int64_t sec) {
+  struct timespec t[2] = {{sec, 123}, {sec, 123}};
+  REQUIRE(::utimensat(AT_FDCWD, p.c_str(), t, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+// Every entry below dir as a save gets it: names "work/<rel>".
+std::vector<archive::PackItem> items_of(const fs::path& dir) {
+  std::vector<archive::PackItem> out;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+       ++it) {
+    struct stat st {};
+    REQUIRE(::lstat(it->path().c_str(), &st) == 0);
+    archive::PackItem i;
+    i.name = "work/" + it->path().lexically_relative(dir).string();
+    i.source = it->path().string();
+    i.type = S_ISDIR(st.st_mode)   ? archive::ItemType::directory
+             : S_ISLNK(st.st_mode) ? archive::ItemType::symlink
+                                   : archive::ItemType::file;
+    i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+    i.mode = st.st_mode & 07777;
+    i.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    if (S_ISLNK(st.st_mode)) {
+      i.link_target = fs::read_symlink(it->path()).string();
+    }
+    out.push_back(i);
+  }
+  return out;
+}
+
+// What a user sees of a tree: per path its type, mode, mtime (files, symlinks) and content.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+       ++it) {
+    struct stat st {};
+    REQUIRE(::lstat(it->path().c_str(), &st) == 0);
+    std::string rel = it->path().lexically_relative(dir).string();
+    std::string v;
+    if (S_ISDIR(st.st_mode)) {
+      v = "dir " + std::to_string(st.st_mode & 07777);
+    } else if (S_ISLNK(st.st_mode)) {
+      v = "link " + fs::read_symlink(it->path()).string();
+    } else {
+      v = "file " + std::to_string(st.st_mode & 07777) + " " + std::to_string(st.st_mtim.tv_sec) +
+          "." + std::to_string(st.st_mtim.tv_nsec) + " " + util::read_file(it->path());
+    }
+    out[rel] = v;
+  }
+  return out;
+}
+
+struct Fixture {
+  util::TempDir tmp;
+  fs::path store_dir = tmp.path() / "store";
+  fs::path src = tmp.path() / "src";
+  store::LocalBackend backend{store_dir};
+  cas::Scope scope{"acme/app", "linux", "deps", true, ""};
+  cas::SaveOptions options;
+  int restores = 0;
+
+  Fixture() {
+    fs::create_directories(src);
+    options.pack.temp_dir = tmp.path();
+    // Small packs and frames, so that a few MiB exercise several of each.
+    options.pack.pack_bytes = 1 << 20;
+    options.pack.frame_bytes = 128 << 10;
+  }
+
+  cas::SaveResult save(const cas::Index* base, const cas::Scope* other = nullptr) {
+    return cas::save(backend, other ? *other : scope, items_of(src), base, options);
+  }
+
+  cas::Index load(const cas::SaveResult& r, const cas::Scope* other = nullptr) {
+    return cas::load_index(backend, other ? *other : scope, r.index_key, r.index_sha256,
+                           r.index_bytes);
+  }
+
+  // Restores index into a fresh directory and returns it.
+  fs::path restore(const cas::Index& index, const cas::Scope* other = nullptr) {
+    fs::path dest = tmp.path() / ("dest" + std::to_string(++restores));
+    cas::RestoreOptions o;
+    o.temp_dir = tmp.path();
+    o.unpack.max_unpacked_bytes = 1ULL << 34;
+    o.unpack.resolve = [dest](std::string_view name,
+                              archive::ItemType) -> std::optional<archive::Destination> {
+      if (name.substr(0, 5) != "work/") {
+        return std::nullopt;
+      }
+      return archive::Destination{dest, std::string(name.substr(5))};
+    };
+    cas::restore(backend, other ? *other : scope, index, o);
+    return dest;
+  }
+
+  // The file of the store that holds key.
+  fs::path object(const std::string& key) { return store_dir / key; }
+};
+
+// Nothing of a refused restore is at its destination, nor staged beside it.
+void nothing_written(const Fixture& f) {
+  for (const auto& e : fs::directory_iterator(f.tmp.path())) {
+    std::string n = e.path().filename().string();
+    CHECK(n.rfind("dest", 0) != 0);
+    CHECK(n.find("ephemera") == std::string::npos);
+  }
+}
+
+} // namespace
+
+TEST_CASE("a chain of states round-trips entry by entry", "[cas]") {
+  Fixture f;
+  // State 1: small and large files, a directory, a symlink, and entries that change type.
+  write(f.src / "a.txt", "alpha");
+  write(f.src / "big.bin", random_bytes(3 << 20, 1));
+  write(f.src / "d/x", "x");
+  write(f.src / "d/same1", std::string(70000, 'q'));
+  write(f.src / "d/same2", std::string(70000, 'q'));
+  write(f.src / "t", "a file that becomes a directory");
+  fs::create_directories(f.src / "u");
+  write(f.src / "m", "mode only");
+  write(f.src / "n", "mtime only");
+  fs::create_symlink("a.txt", f.src / "v");
+  write(f.src / "empty", "");
+  set_mtime(f.src / "n", 1000000000);
+  auto s1 = snapshot(f.src);
+  auto r1 = f.save(nullptr);
+  CHECK_FALSE(r1.base_used);
+  CHECK(r1.files == 9);
+  CHECK(r1.packs >= 2);
+  auto i1 = f.load(r1);
+  CHECK(snapshot(f.restore(i1)) == s1);
+
+  SECTION("mode-only and mtime-only changes upload an index and no pack") {
+    fs::permissions(f.src / "m", fs::perms(0600));
+    set_mtime(f.src / "n", 1100000000);
+    auto s2 = snapshot(f.src);
+    auto r2 = f.save(&i1);
+    CHECK(r2.base_used);
+    CHECK(r2.pack_bytes == 0);
+    CHECK(r2.new_bytes == 0);
+    CHECK(snapshot(f.restore(f.load(r2))) == s2);
+  }
+
+  SECTION("added, modified, deleted and retyped entries, over three states") {
+    // State 2: an insertion inside the large file, a new file and directory, deletions,
+    // and each type change.
+    std::string big = util::read_file(f.src / "big.bin");
+    write(f.src / "big.bin", big.substr(0, 1500000) + "inserted" + big.substr(1500000));
+    write(f.src / "new/deep/file", "new");
+    fs::remove(f.src / "a.txt");
+    fs::remove(f.src / "t");
+    write(f.src / "t/inner", "now a directory");
+    fs::remove(f.src / "u");
+    fs::create_symlink("d", f.src / "u");
+    fs::remove(f.src / "v");
+    write(f.src / "v", "a symlink that became a file");
+    auto s2 = snapshot(f.src);
+    auto r2 = f.save(&i1);
+    CHECK(r2.base_used);
+    // Only the chunks around the insertion are new.
+    CHECK(r2.new_bytes < 700000);
+    CHECK(r2.uploaded() * 4 < r1.uploaded());
+    auto i2 = f.load(r2);
+    CHECK(snapshot(f.restore(i2)) == s2);
+
+    // State 3: a directory and the large file gone; state 2's content referenced through
+    // packs of both earlier saves.
+    fs::remove_all(f.src / "d");
+    fs::remove(f.src / "big.bin");
+    write(f.src / "d", "d is a file now");
+    auto s3 = snapshot(f.src);
+    auto r3 = f.save(&i2);
+    CHECK(r3.new_bytes == 15);
+    CHECK(snapshot(f.restore(f.load(r3))) == s3);
+  }
+}
+
+TEST_CASE("dedup never crosses a scope or a trust level", "[cas]") {
+  Fixture f;
+  write(f.src / "big.bin", random_bytes(2 << 20, 2));
+  auto r1 = f.save(nullptr);
+  auto i1 = f.load(r1);
+  cas::Scope fork = f.scope;
+  fork.trusted = false;
+  fork.origin = "github.com/someone/fork";
+  auto before = f.backend.list("");
+  auto r2 = f.save(&i1, &fork);
+  CHECK_FALSE(r2.base_used);
+  CHECK(r2.new_bytes == 2 << 20);
+  // Everything the untrusted save wrote is below its own prefix.
+  std::set<std::string> old;
+  for (const auto& o : before) {
+    old.insert(o.key);
+  }
+  for (const auto& o : f.backend.list("")) {
+    if (old.count(o.key) == 0) {
+      CHECK(o.key.rfind(fork.prefix(), 0) == 0);
+    }
+  }
+  // The trusted index cannot be read as the fork's, nor the fork's as the trusted one's.
+  CHECK_THROWS_WITH(f.load(r1, &fork), Catch::Contains("outside its scope"));
+  CHECK_THROWS_WITH(f.load(r2), Catch::Contains("outside its scope"));
+  CHECK_THROWS_WITH(f.restore(i1, &fork), Catch::Contains("belongs to scope"));
+  // Copied into the fork's folder, the trusted index still names its own scope.
+  std::string copy = fork.prefix() + "index/" + r1.index_sha256 + ".idx";
+  write(f.object(copy), util::read_file(f.object(r1.index_key)));
+  CHECK_THROWS_WITH(cas::load_index(f.backend, fork, copy, r1.index_sha256, r1.index_bytes),
+                    Catch::Contains("belongs to scope"));
+  CHECK(snapshot(f.restore(f.load(r2, &fork), &fork)) == snapshot(f.src));
+}
+
+TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]") {
+  Fixture f;
+  write(f.src / "big.bin", random_bytes(2 << 20, 3));
+  write(f.src / "small", "small");
+  auto r1 = f.save(nullptr);
+  auto i1 = f.load(r1);
+  auto file_entry = [&](cas::Index& x) -> cas::Entry& {
+    for (auto& e : x.entries) {
+      if (e.path == "work/big.bin") {
+        return e;
+      }
+    }
+    FAIL("no big.bin");
+    return x.entries[0];
+  };
+
+  SECTION("a chunk whose bytes do not match its hash") {
+    cas::Index x = i1;
+    file_entry(x).chunks.back().hash[0] ^= 1;
+    CHECK_THROWS_WITH(f.restore(cas::parse(cas::encode(x), x.scope)),
+                      Catch::Contains("SHA-256 mismatch"));
+  }
+  SECTION("a pack rewritten in the store, of the same size") {
+    std::string key = cas::pack_key(f.scope.prefix() + "packs/", i1.packs.back().id);
+    std::string bytes = util::read_file(f.object(key));
+    bytes[bytes.size() / 2] ^= 0x55;
+    write(f.object(key), bytes);
+    CHECK_THROWS_WITH(f.restore(i1), Catch::Contains("pack"));
+  }
+  SECTION("a pack whose frames decode to other content of the declared size") {
+    // A frame swapped for another valid frame: it decodes, but to bytes of other hashes.
+    cas::Index x = i1;
+    auto& pack = x.packs[0];
+    REQUIRE(pack.frames.size() >= 2);
+    std::swap(file_entry(x).chunks[0].hash, file_entry(x).chunks[1].hash);
+    CHECK_THROWS_WITH(f.restore(cas::parse(cas::encode(x), x.scope)),
+                      Catch::Contains("SHA-256 mismatch"));
+  }
+  SECTION("an index pointing past a pack's end") {
+    cas::Index x = i1;
+    x.packs[0].size += 100;
+    x.packs[0].frames.back().compressed += 100;
+    CHECK_THROWS_WITH(f.restore(cas::parse(cas::encode(x), x.scope)), Catch::Contains("past"));
+  }
+  SECTION("an index naming a pack that is not in its scope's folder") {
+    cas::Index x = i1;
+    x.packs[0].id.fill(0xab);
+    CHECK_THROWS_WITH(f.restore(cas::parse(cas::encode(x), x.scope)), Catch::Contains("missing"));
+  }
+  SECTION("an index that is not the manifest's") {
+    CHECK_THROWS_WITH(
+        cas::load_index(f.backend, f.scope, r1.index_key, std::string(64, '0'), r1.index_bytes),
+        Catch::Contains("not the one its manifest names"));
+    CHECK_THROWS_WITH(cas::load_index(f.backend, f.scope, f.scope.prefix() + "index/../../x.idx",
+                                      r1.index_sha256, r1.index_bytes),
+                      Catch::Contains("outside its scope"));
+  }
+  SECTION("more bytes than a restore may write") {
+    fs::path dest = f.tmp.path() / "dest-limit";
+    cas::RestoreOptions o;
+    o.temp_dir = f.tmp.path();
+    o.unpack.max_unpacked_bytes = 1000;
+    o.unpack.resolve = [dest](std::string_view name, archive::ItemType) {
+      return std::optional<archive::Destination>(
+          archive::Destination{dest, std::string(name.substr(5))});
+    };
+    CHECK_THROWS_WITH(cas::restore(f.backend, f.scope, i1, o),
+                      Catch::Contains("more than the 1000 allowed"));
+  }
+  nothing_written(f);
+}
+
+TEST_CASE("a save whose base lost a pack saves in full", "[cas]") {
+  Fixture f;
+  write(f.src / "big.bin", random_bytes(1 << 20, 4));
+  auto r1 = f.save(nullptr);
+  auto i1 = f.load(r1);
+  for (const auto& p : i1.packs) {
+    fs::remove(f.object(cas::pack_key(f.scope.prefix() + "packs/", p.id)));
+  }
+  write(f.src / "other", "other");
+  auto r2 = f.save(&i1);
+  CHECK_FALSE(r2.base_used);
+  CHECK(r2.new_bytes == (1 << 20) + 5);
+  CHECK(snapshot(f.restore(f.load(r2))) == snapshot(f.src));
+}
+
+TEST_CASE("a file that changes while it is saved is refused", "[cas]") {
+  Fixture f;
+  write(f.src / "f", "one");
+  auto items = items_of(f.src);
+  write(f.src / "f", "changed");
+  CHECK_THROWS_WITH(cas::save(f.backend, f.scope, items, nullptr, f.options),
+                    Catch::Contains("changed while"));
+  CHECK(f.backend.list(f.scope.prefix() + "index/").empty());
+}
