@@ -1,5 +1,6 @@
 #include "cas/cas.hpp"
 
+#include "cas/gc.hpp"
 #include "store/catalog.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -349,6 +350,11 @@ SaveResult save(store::Backend& backend, const Scope& scope,
   }
   // Never across scopes: a base of another scope (another trust level) is not a base.
   const Index* own = base != nullptr && base->scope == scope.id() ? base : nullptr;
+  // A base whose packs are mostly dead content, or too many: this save is a new base.
+  bool rebased = own != nullptr && should_rebase(*own, options.pack.pack_bytes);
+  if (rebased) {
+    own = nullptr;
+  }
   for (int attempt = 0;; ++attempt) {
     try {
       Saver saver(backend, scope, attempt == 0 ? own : nullptr, options);
@@ -356,6 +362,7 @@ SaveResult save(store::Backend& backend, const Scope& scope,
         saver.add(*i);
       }
       SaveResult r = saver.finish();
+      r.rebased = rebased;
       r.seconds = since(t0);
       return r;
     } catch (const Saver::BaseGone&) {

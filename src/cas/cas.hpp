@@ -57,15 +57,17 @@ struct SaveResult {
   uint64_t directories = 0;
   uint64_t symlinks = 0;
   bool base_used = false; // whether the base was of this scope and dedup used it
+  bool rebased = false;   // the base was of this scope, but should_rebase said start over
   double seconds = 0;
   uint64_t uploaded() const { return pack_bytes + index_bytes; }
 };
 
 // Saves items (any order; names unique). base, when given and of the same scope, is the
 // index whose chunks the save may reference instead of uploading them again; a base of
-// another scope is ignored. Reads each file once; a file that changed (size or mtime) or
-// vanished while it was read throws util::ArchiveError naming it unless its item is
-// may_change (then it is saved as read, or left out when gone). Packs are uploaded first,
+// another scope is ignored, and so is one that should_rebase (gc.hpp) finds too sparse.
+// Reads each file once; a file that changed (size or mtime) or vanished while it was read
+// throws util::ArchiveError naming it unless its item is may_change (then it is saved as
+// read, or left out when gone). Packs are uploaded first,
 // the index last: a save killed at any moment leaves at most unreferenced packs.
 SaveResult save(store::Backend& backend, const Scope& scope,
                 const std::vector<archive::PackItem>& items, const Index* base,

@@ -1,10 +1,13 @@
 #include "cas/cas.hpp"
+#include "cas/gc.hpp"
 #include "store/local.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
@@ -340,4 +343,71 @@ TEST_CASE("a file that changes while it is saved is refused", "[cas]") {
   CHECK_THROWS_WITH(cas::save(f.backend, f.scope, items, nullptr, f.options),
                     Catch::Contains("changed while"));
   CHECK(f.backend.list(f.scope.prefix() + "index/").empty());
+}
+
+TEST_CASE("gc removes what no live index references, once past the grace period", "[cas]") {
+  Fixture f;
+  write(f.src / "big.bin", random_bytes(3 << 20, 5));
+  auto r1 = f.save(nullptr);
+  auto i1 = f.load(r1);
+  // State 2 replaces most of the content: some of state 1's packs hold nothing of it.
+  write(f.src / "big.bin", random_bytes(3 << 20, 6));
+  auto r2 = f.save(&i1);
+  auto i2 = f.load(r2);
+  auto now = static_cast<int64_t>(::time(nullptr));
+  size_t objects = f.backend.list(f.scope.prefix()).size();
+
+  // Within the grace period nothing goes, whatever references it.
+  auto young = cas::collect(f.backend, f.scope, {i2}, {r2.index_key}, now, 3600);
+  CHECK(young.removed.empty());
+  CHECK(young.kept_young > 0);
+  CHECK(f.backend.list(f.scope.prefix()).size() == objects);
+
+  // Both states live: nothing goes.
+  auto both =
+      cas::collect(f.backend, f.scope, {i1, i2}, {r1.index_key, r2.index_key}, now + 7200, 3600);
+  CHECK(both.removed.empty());
+
+  // Only state 2 live: state 1's index and the packs only it used go; state 2 restores.
+  auto gone = cas::collect(f.backend, f.scope, {i2}, {r2.index_key}, now + 7200, 3600);
+  CHECK(std::find(gone.removed.begin(), gone.removed.end(), r1.index_key) != gone.removed.end());
+  for (const auto& p : i2.packs) {
+    CHECK(f.backend.stat(cas::pack_key(f.scope.prefix() + "packs/", p.id)));
+  }
+  size_t dead = 0;
+  for (const auto& p : i1.packs) {
+    bool in2 =
+        std::any_of(i2.packs.begin(), i2.packs.end(), [&](const auto& q) { return q.id == p.id; });
+    if (!in2) {
+      ++dead;
+      CHECK_FALSE(f.backend.stat(cas::pack_key(f.scope.prefix() + "packs/", p.id)));
+    }
+  }
+  CHECK(dead > 0);
+  CHECK(gone.removed.size() == dead + 1);
+  CHECK(snapshot(f.restore(i2)) == snapshot(f.src));
+}
+
+TEST_CASE("a save on a base that is mostly dead content writes a new base", "[cas]") {
+  Fixture f;
+  f.options.pack.pack_bytes = 64ULL << 20; // one pack: the dead content stays in it
+  write(f.src / "a.bin", random_bytes(1 << 20, 7));
+  write(f.src / "b.bin", random_bytes(1 << 20, 8));
+  write(f.src / "c.bin", random_bytes(1 << 20, 9));
+  auto i1 = f.load(f.save(nullptr));
+  CHECK_FALSE(cas::should_rebase(i1, f.options.pack.pack_bytes));
+  fs::remove(f.src / "a.bin");
+  fs::remove(f.src / "b.bin");
+  auto r2 = f.save(&i1);
+  CHECK(r2.base_used);
+  CHECK(r2.new_bytes == 0);
+  auto i2 = f.load(r2);
+  // A third of i2's pack is content i2 uses: the next save starts over.
+  CHECK(cas::should_rebase(i2, f.options.pack.pack_bytes));
+  write(f.src / "d", "d");
+  auto r3 = f.save(&i2);
+  CHECK(r3.rebased);
+  CHECK_FALSE(r3.base_used);
+  CHECK(r3.new_bytes == (1 << 20) + 1);
+  CHECK(f.load(r3).packs.size() == 1);
 }

@@ -1,0 +1,163 @@
+#!/bin/sh
+# Incremental saves against today's single archive, side by side on the same states, warm
+# cache, stores and restores in tmpfs (a VM disk's writeback throttling swamps the formats):
+# for each pair of states A -> B, the bytes a second, content-addressed save of B uploads
+# against a base of A, beside a full tar.zst of B; its wall time beside a full pack of B; a
+# verified restore of B beside a full-archive restore of B; and the first (full) save of A
+# beside a full pack of A. Ratios are ours / full.
+#   npm-1  a node_modules from the npm registry, then five patch bumps (lockfile kept)
+#   npm-2  npm-1's B, then five minor and major bumps
+#   npm-3  npm-1 with every mtime fresh, as `rm -rf node_modules && npm ci` leaves it
+#   ccache a ccache dir of compiled C++ objects, then 3% of the sources edited and rebuilt
+# usage: sh bench/incremental.sh [PAIR...]   (BENCH_DIR, default /tmp/ephemera-incremental;
+#        STORE: a store URL to use instead of a tmpfs directory, e.g. s3://bucket/bench)
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+B=${BENCH_DIR:-/tmp/ephemera-incremental}
+T=${TMPFS_DIR:-/dev/shm/ephemera-incremental}
+mkdir -p "$B" "$T"
+sh tools/install-deps.sh build >/dev/null
+command -v npm >/dev/null || apt-get install -y -qq npm >/dev/null
+command -v ccache >/dev/null || apt-get install -y -qq ccache >/dev/null
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build bench/cas/bench_cas bench/archive/bench_archive >/dev/null
+cas="$top/build/bench/cas/bench_cas"
+full="$top/build/bench/archive/bench_archive"
+pairs=${*:-npm-1 npm-2 npm-3 ccache}
+
+# npm_state DIR [PKG@VERSION...]: DIR/node_modules from A's package.json, or DIR copied from
+# npm-1's B (npm-2) with the given packages installed over it.
+npm_a() {
+  [ -d "$B/npm-a/node_modules" ] && return
+  mkdir -p "$B/npm-a"
+  cp "$top/bench/incremental-package.json" "$B/npm-a/package.json"
+  (cd "$B/npm-a" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+}
+npm_over() { # NEW FROM PKG...
+  new=$1 from=$2
+  shift 2
+  [ -d "$B/$new/node_modules" ] && return
+  rm -rf "$B/$new"
+  cp -a "$B/$from" "$B/$new"
+  (cd "$B/$new" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error "$@" >/dev/null)
+}
+npm_b() { npm_a; npm_over npm-b npm-a webpack@5.76.0 eslint@8.31.0 @babel/core@7.20.12 typescript@4.9.5 lodash@4.17.21; }
+npm_c() { npm_b; npm_over npm-c npm-b typescript@5.0.4 jest@29.7.0 eslint@8.57.0 @babel/preset-env@7.23.2 webpack@5.88.2; }
+npm_fresh() {
+  npm_b
+  [ -d "$B/npm-b-fresh/node_modules" ] && return
+  cp -a "$B/npm-b" "$B/npm-b-fresh"
+  find "$B/npm-b-fresh/node_modules" -exec touch -h -d @1764590400 {} +
+}
+
+# A synthetic C++ project (generated, deterministic) compiled through ccache into a fresh
+# cache dir (state A), then 3% of its sources edited and built again (state B).
+ccache_states() {
+  [ -d "$B/ccache-b/cache" ] && return
+  n=${CCACHE_FILES:-100}
+  rm -rf "$B/ccache-src" "$B/ccache-a" "$B/ccache-b"
+  mkdir -p "$B/ccache-src" "$B/ccache-a"
+  i=0
+  while [ $i -lt $n ]; do
+    cat > "$B/ccache-src/f$i.cpp" <<CPP
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+template <typename T> struct Box$i { std::vector<T> v; std::map<std::string, T> m; };
+int value$i() { return $i * 7; }
+std::string f$i(int x) {
+  Box$i<int> b;
+  for (int k = 0; k < x + value$i(); ++k) { b.v.push_back(k); b.m[std::to_string(k)] = k; }
+  std::sort(b.v.begin(), b.v.end());
+  return std::to_string(b.v.size() + b.m.size());
+}
+CPP
+    i=$((i + 1))
+  done
+  build_ccache() {
+    for f in "$B"/ccache-src/*.cpp; do
+      CCACHE_DIR="$1" ccache g++ -std=c++17 -O1 -g -c "$f" -o "${f%.cpp}.o"
+    done
+  }
+  build_ccache "$B/ccache-a/cache"
+  cp -a "$B/ccache-a" "$B/ccache-b"
+  edits=$(( (n * 3 + 99) / 100 ))
+  i=0
+  while [ $i -lt "$edits" ]; do
+    sed -i "s/return $i \* 7;/return $i * 11;/" "$B/ccache-src/f$i.cpp"
+    i=$((i + 1))
+  done
+  build_ccache "$B/ccache-b/cache"
+}
+
+# t OUT CMD...: CMD's stdout to OUT; its wall seconds, peak RSS (KiB) and CPU seconds (user
+# + system: what a loaded machine changes least) to OUT.t.
+t() {
+  out=$1
+  shift
+  /usr/bin/time -f '%e %M %U %S' -o "$out.t" "$@" >"$out"
+  awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$out.t" >"$out.t2" && mv "$out.t2" "$out.t"
+}
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+mib() { awk -v a="$1" 'BEGIN { printf "%.2f", a / 1048576 }'; }
+
+store_for() { # PAIR: a fresh store
+  if [ -n "${STORE:-}" ]; then
+    echo "$STORE/$1-$(date +%s)"
+  else
+    rm -rf "$T/store-$1"
+    echo "$T/store-$1"
+  fi
+}
+
+printf '%-7s %9s %9s %7s | %7s %7s %6s | %7s %7s %6s | %7s %7s %6s | %6s %6s\n' \
+  pair full_MiB 2nd_MiB ratio full_s 2nd_s ratio unpk_s rest_s ratio pack_A_s 1st_s ratio \
+  rss_MiB full_rss
+for pair in $pairs; do
+  case $pair in
+  npm-1) npm_b; a="$B/npm-a/node_modules" b="$B/npm-b/node_modules" ;;
+  npm-2) npm_c; a="$B/npm-b/node_modules" b="$B/npm-c/node_modules" ;;
+  npm-3) npm_fresh; a="$B/npm-a/node_modules" b="$B/npm-b-fresh/node_modules" ;;
+  ccache) ccache_states; a="$B/ccache-a/cache" b="$B/ccache-b/cache" ;;
+  *) echo "unknown pair $pair" >&2; exit 2 ;;
+  esac
+  find "$a" "$b" -type f -exec cat {} + >/dev/null # warm
+  o="$T/$pair"
+  rm -rf "$o" && mkdir -p "$o"
+  # Today: a full archive of A and of B, and a restore of B's.
+  t "$o/pack-a" "$full" pack "$a" "$o/a.tar.zst"
+  t "$o/pack-b" "$full" pack "$b" "$o/b.tar.zst"
+  t "$o/unpack-b" "$full" unpack "$o/b.tar.zst" "$o/full-out"
+  # Ours: the first save of A, the second of B on A's index, a verified restore of B.
+  st=$(store_for "$pair")
+  t "$o/save-a" "$cas" save "$st" "$a"
+  base=$(sed -n "s/^index='\([^']*\)'.*/\1/p" "$o/save-a")
+  t "$o/save-b" "$cas" save "$st" "$b" "$base"
+  idx=$(sed -n "s/^index='\([^']*\)'.*/\1/p" "$o/save-b")
+  t "$o/restore-b" "$cas" restore "$st" "$idx" "$o/cas-out"
+  diff -r "$o/full-out" "$o/cas-out" >/dev/null || { echo "$pair: restores differ" >&2; exit 1; }
+  full_bytes=$(stat -c %s "$o/b.tar.zst")
+  second=$(field uploaded "$o/save-b")
+  read -r pack_a_s pack_a_rss pack_a_cpu <"$o/pack-a.t"
+  read -r pack_b_s pack_b_rss pack_b_cpu <"$o/pack-b.t"
+  read -r unpack_s _ unpack_cpu <"$o/unpack-b.t"
+  read -r first_s first_rss first_cpu <"$o/save-a.t"
+  read -r second_s second_rss second_cpu <"$o/save-b.t"
+  read -r restore_s restore_rss restore_cpu <"$o/restore-b.t"
+  rss=$(printf '%s\n' "$first_rss" "$second_rss" "$restore_rss" | sort -n | tail -1)
+  printf '%-7s %9s %9s %7s | %7s %7s %6s | %7s %7s %6s | %7s %7s %6s | %6s %6s\n' "$pair" \
+    "$(mib "$full_bytes")" "$(mib "$second")" "$(ratio "$second" "$full_bytes")" \
+    "$pack_b_s" "$second_s" "$(ratio "$second_s" "$pack_b_s")" \
+    "$unpack_s" "$restore_s" "$(ratio "$restore_s" "$unpack_s")" \
+    "$pack_a_s" "$first_s" "$(ratio "$first_s" "$pack_a_s")" \
+    "$((rss / 1024))" "$((pack_b_rss / 1024))"
+  echo "  second save: $(grep -o 'packs=.*new_bytes=[0-9]*' "$o/save-b")"
+  echo "  cpu s: full pack B $pack_b_cpu, 2nd save $second_cpu ($(ratio "$second_cpu" "$pack_b_cpu")x);" \
+    "full unpack $unpack_cpu, restore $restore_cpu ($(ratio "$restore_cpu" "$unpack_cpu")x);" \
+    "pack A $pack_a_cpu, 1st save $first_cpu ($(ratio "$first_cpu" "$pack_a_cpu")x)"
+  rm -rf "$o/full-out" "$o/cas-out"
+  [ -n "${STORE:-}" ] || rm -rf "$st"
+done
