@@ -4,7 +4,10 @@
 # for each pair of states A -> B, the bytes a second, content-addressed save of B uploads
 # against a base of A, beside a full tar.zst of B; its wall time beside a full pack of B; a
 # verified restore of B beside a full-archive restore of B; and the first (full) save of A
-# beside a full pack of A. Ratios are ours / full.
+# beside a full pack of A. Ratios are ours / full. As in a job, B is made where A was restored:
+# A is restored from the store into a work dir (recording what it wrote), B is brought over it
+# with `rsync --checksum --delete` (changed files rewritten, the others untouched, as npm and
+# ccache leave them), and the second save reads only what the restore did not write as it is.
 #   npm-1  a node_modules from the npm registry, then five patch bumps (lockfile kept)
 #   npm-2  npm-1's B, then five minor and major bumps
 #   npm-3  npm-1 with every mtime fresh, as `rm -rf node_modules && npm ci` leaves it
@@ -20,6 +23,7 @@ mkdir -p "$B" "$T"
 sh tools/install-deps.sh build >/dev/null
 command -v npm >/dev/null || apt-get install -y -qq npm >/dev/null
 command -v ccache >/dev/null || apt-get install -y -qq ccache >/dev/null
+command -v rsync >/dev/null || apt-get install -y -qq rsync >/dev/null
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build bench/cas/bench_cas bench/archive/bench_archive >/dev/null
 cas="$top/build/bench/cas/bench_cas"
@@ -127,18 +131,23 @@ for pair in $pairs; do
   find "$a" "$b" -type f -exec cat {} + >/dev/null # warm
   o="$T/$pair"
   rm -rf "$o" && mkdir -p "$o"
-  # Today: a full archive of A and of B, and a restore of B's.
-  t "$o/pack-a" "$full" pack "$a" "$o/a.tar.zst"
-  t "$o/pack-b" "$full" pack "$b" "$o/b.tar.zst"
-  t "$o/unpack-b" "$full" unpack "$o/b.tar.zst" "$o/full-out"
-  # Ours: the first save of A, the second of B on A's index, a verified restore of B.
+  # Ours: the first save of A; A restored into a work dir and turned into B there, as a job
+  # does; the second save of it on A's index; a verified restore of B.
   st=$(store_for "$pair")
   t "$o/save-a" "$cas" save "$st" "$a"
   base=$(sed -n "s/^index='\([^']*\)'.*/\1/p" "$o/save-a")
-  t "$o/save-b" "$cas" save "$st" "$b" "$base"
+  w="$o/work/$(basename "$b")"
+  EPHEMERA_CAS_SEEN="$o/seen" "$cas" restore "$st" "$base" "$o/work" >/dev/null
+  rsync -a --checksum --delete "$b/" "$w/"
+  t "$o/save-b" env EPHEMERA_CAS_SEEN="$o/seen" "$cas" save "$st" "$w" "$base"
   idx=$(sed -n "s/^index='\([^']*\)'.*/\1/p" "$o/save-b")
   t "$o/restore-b" "$cas" restore "$st" "$idx" "$o/cas-out"
+  # Today: a full archive of A and of B, and a restore of B's.
+  t "$o/pack-a" "$full" pack "$a" "$o/a.tar.zst"
+  t "$o/pack-b" "$full" pack "$w" "$o/b.tar.zst"
+  t "$o/unpack-b" "$full" unpack "$o/b.tar.zst" "$o/full-out"
   diff -r "$o/full-out" "$o/cas-out" >/dev/null || { echo "$pair: restores differ" >&2; exit 1; }
+  diff -r "$b" "$o/cas-out/$(basename "$b")" >/dev/null || { echo "$pair: the restore is not B" >&2; exit 1; }
   full_bytes=$(stat -c %s "$o/b.tar.zst")
   second=$(field uploaded "$o/save-b")
   read -r pack_a_s pack_a_rss pack_a_cpu <"$o/pack-a.t"
@@ -154,10 +163,10 @@ for pair in $pairs; do
     "$unpack_s" "$restore_s" "$(ratio "$restore_s" "$unpack_s")" \
     "$pack_a_s" "$first_s" "$(ratio "$first_s" "$pack_a_s")" \
     "$((rss / 1024))" "$((pack_b_rss / 1024))"
-  echo "  second save: $(grep -o 'packs=.*new_bytes=[0-9]*' "$o/save-b")"
+  echo "  second save: $(grep -o 'packs=.*files_read=[0-9]*' "$o/save-b")"
   echo "  cpu s: full pack B $pack_b_cpu, 2nd save $second_cpu ($(ratio "$second_cpu" "$pack_b_cpu")x);" \
     "full unpack $unpack_cpu, restore $restore_cpu ($(ratio "$restore_cpu" "$unpack_cpu")x);" \
     "pack A $pack_a_cpu, 1st save $first_cpu ($(ratio "$first_cpu" "$pack_a_cpu")x)"
-  rm -rf "$o/full-out" "$o/cas-out"
+  rm -rf "$o/full-out" "$o/cas-out" "$o/work"
   [ -n "${STORE:-}" ] || rm -rf "$st"
 done

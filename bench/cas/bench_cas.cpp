@@ -5,11 +5,14 @@
 //                                       BASE is "key sha256 size" of the previous index
 //   bench_cas restore STORE INDEX DEST  INDEX as "key sha256 size"; restore below DEST
 // Prints one line of key=value figures. EPHEMERA_CAS_SIZES="whole,min,avg,max" (bytes)
-// overrides the chunk sizes, for measuring them.
+// overrides the chunk sizes, for measuring them. EPHEMERA_CAS_SEEN=FILE: the record of the
+// files a restore wrote or a save read (cas::SeenFiles), written by both and read by a save,
+// as the state dir would keep it between a job's restore and its save.
 #include "cas/cas.hpp"
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
 #include "store/url.hpp"
+#include "util/fs.hpp"
 #include "util/memory.hpp"
 
 #include <cstdio>
@@ -81,10 +84,22 @@ int main(int argc, char** argv) {
       if (argc > 4) {
         base = load(*backend, argv[4]);
       }
+      const char* seen_file = std::getenv("EPHEMERA_CAS_SEEN");
+      cas::SeenFiles seen, record;
+      if (seen_file != nullptr) {
+        if (auto bytes = util::read_file_if_exists(seen_file)) {
+          seen = cas::parse_seen(*bytes);
+        }
+        o.seen = &seen;
+        o.record = &record;
+      }
       auto items = walk(fs::absolute(argv[3]).lexically_normal());
       auto r = cas::save(*backend, k_scope, items, base ? &*base : nullptr, o);
+      if (seen_file != nullptr) {
+        util::write_file_atomic(seen_file, cas::encode_seen(record));
+      }
       std::printf("index='%s %s %llu' uploaded=%llu packs=%u pack_bytes=%llu index_bytes=%llu "
-                  "new_bytes=%llu bytes=%llu files=%llu seconds=%.3f\n",
+                  "new_bytes=%llu bytes=%llu files=%llu files_read=%llu seconds=%.3f\n",
                   r.index_key.c_str(), r.index_sha256.c_str(),
                   static_cast<unsigned long long>(r.index_bytes),
                   static_cast<unsigned long long>(r.uploaded()), r.packs,
@@ -92,7 +107,8 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.index_bytes),
                   static_cast<unsigned long long>(r.new_bytes),
                   static_cast<unsigned long long>(r.unpacked_bytes),
-                  static_cast<unsigned long long>(r.files), r.seconds);
+                  static_cast<unsigned long long>(r.files),
+                  static_cast<unsigned long long>(r.files_read), r.seconds);
     } else if (verb == "restore") {
       auto index = load(*backend, argv[3]);
       fs::path dest = fs::absolute(argv[4]);
@@ -106,7 +122,15 @@ int main(int argc, char** argv) {
         }
         return archive::Destination{dest, std::string(name.substr(5))};
       };
+      const char* seen_file = std::getenv("EPHEMERA_CAS_SEEN");
+      cas::SeenFiles record;
+      if (seen_file != nullptr) {
+        o.record = &record;
+      }
       auto r = cas::restore(*backend, k_scope, index, o);
+      if (seen_file != nullptr) {
+        util::write_file_atomic(seen_file, cas::encode_seen(record));
+      }
       std::printf("files=%llu bytes=%llu fetched=%llu\n",
                   static_cast<unsigned long long>(r.unpacked.files),
                   static_cast<unsigned long long>(r.unpacked.bytes),

@@ -48,6 +48,10 @@ int64_t mtime_of(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+int64_t ctime_of(const struct stat& st) {
+  return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+}
+
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -118,6 +122,9 @@ public:
 private:
   // Reads the file once, chunk by chunk; false when it is gone and may be.
   bool add_file(const archive::PackItem& item, Entry& e) {
+    if (m_options.seen != nullptr && reuse_seen(item, e)) {
+      return true;
+    }
     util::Fd fd(::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.fd < 0) {
       if (errno == ENOENT && item.may_change) {
@@ -169,13 +176,77 @@ private:
       }
     }
     struct stat after {};
-    if (!item.may_change &&
-        (::fstat(fd.fd, &after) != 0 || total != item.size || mtime_of(after) != item.mtime_ns)) {
+    bool same = ::fstat(fd.fd, &after) == 0 && total == static_cast<uint64_t>(st.st_size) &&
+                mtime_of(after) == mtime_of(st) && ctime_of(after) == ctime_of(st);
+    if (!item.may_change && (!same || total != item.size || mtime_of(after) != item.mtime_ns)) {
       changed(item);
     }
     e.size = total;
     ++m_result.files;
+    ++m_result.files_read;
     m_result.unpacked_bytes += total;
+    if (m_options.record != nullptr && same) {
+      (*m_options.record)[item.source] = seen_of(after, e);
+    }
+    return true;
+  }
+
+  static Seen seen_of(const struct stat& st, const Entry& e) {
+    Seen s{static_cast<uint64_t>(st.st_dev),
+           static_cast<uint64_t>(st.st_ino),
+           e.size,
+           mtime_of(st),
+           ctime_of(st),
+           {}};
+    s.chunks.reserve(e.chunks.size());
+    for (const ChunkRef& c : e.chunks) {
+      s.chunks.push_back(c.hash);
+    }
+    return s;
+  }
+
+  // The file's chunks without reading it, when it is as it was seen and every chunk is known.
+  bool reuse_seen(const archive::PackItem& item, Entry& e) {
+    auto it = m_options.seen->find(item.source);
+    struct stat st {};
+    if (it == m_options.seen->end() || ::lstat(item.source.c_str(), &st) != 0 ||
+        !S_ISREG(st.st_mode)) {
+      return false;
+    }
+    const Seen& s = it->second;
+    if (s.dev != static_cast<uint64_t>(st.st_dev) || s.ino != static_cast<uint64_t>(st.st_ino) ||
+        s.size != static_cast<uint64_t>(st.st_size) || s.mtime_ns != mtime_of(st) ||
+        s.ctime_ns != ctime_of(st) || s.size != item.size) {
+      return false;
+    }
+    // Every chunk known, and their lengths the file's size, before any is taken: taking one
+    // adds its pack to the index.
+    uint64_t total = 0;
+    for (const Hash& h : s.chunks) {
+      if (auto n = m_new_chunks.find(h); n != m_new_chunks.end()) {
+        total += n->second.length;
+      } else if (auto b = m_base_chunks.find(h); b != m_base_chunks.end()) {
+        total += b->second->length;
+      } else {
+        return false;
+      }
+    }
+    if (total != s.size) {
+      return false;
+    }
+    std::vector<ChunkRef> refs;
+    refs.reserve(s.chunks.size());
+    for (const Hash& h : s.chunks) {
+      refs.push_back(*known(h));
+    }
+    e.chunks = std::move(refs);
+    e.size = total;
+    e.mtime_ns = mtime_of(st);
+    ++m_result.files;
+    m_result.unpacked_bytes += total;
+    if (m_options.record != nullptr) {
+      (*m_options.record)[item.source] = s;
+    }
     return true;
   }
 
@@ -185,8 +256,8 @@ private:
                                    item.source));
   }
 
-  ChunkRef store_chunk(const char* data, size_t size) {
-    Hash h = sha256(data, size);
+  // The chunk of this hash where this save already has it (new, or the base's), if anywhere.
+  std::optional<ChunkRef> known(const Hash& h) {
     if (auto it = m_new_chunks.find(h); it != m_new_chunks.end()) {
       return it->second;
     }
@@ -200,6 +271,14 @@ private:
       ref.pack = slot;
       m_new_chunks.emplace(h, ref);
       return ref;
+    }
+    return std::nullopt;
+  }
+
+  ChunkRef store_chunk(const char* data, size_t size) {
+    Hash h = sha256(data, size);
+    if (auto ref = known(h)) {
+      return *ref;
     }
     ChunkRef ref = m_writer.add(h, data, size, m_index);
     m_result.new_bytes += size;
@@ -321,6 +400,81 @@ private:
 
 } // namespace
 
+std::string encode_seen(const SeenFiles& seen) {
+  std::string out = "ephemera-cas-seen/1\n";
+  auto put = [&out](uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); };
+  put(seen.size());
+  for (const auto& [path, s] : seen) {
+    put(path.size());
+    out += path;
+    put(s.dev);
+    put(s.ino);
+    put(s.size);
+    put(static_cast<uint64_t>(s.mtime_ns));
+    put(static_cast<uint64_t>(s.ctime_ns));
+    put(s.chunks.size());
+    for (const Hash& h : s.chunks) {
+      out.append(reinterpret_cast<const char*>(h.data()), h.size());
+    }
+  }
+  return out;
+}
+
+SeenFiles parse_seen(std::string_view in) {
+  std::string_view magic = "ephemera-cas-seen/1\n";
+  size_t at = 0;
+  auto take = [&](size_t n) {
+    if (n > in.size() - at) {
+      throw Error("the record of seen files is truncated");
+    }
+    std::string_view v = in.substr(at, n);
+    at += n;
+    return v;
+  };
+  auto get = [&]() {
+    uint64_t v = 0;
+    std::memcpy(&v, take(8).data(), 8);
+    return v;
+  };
+  if (in.substr(0, magic.size()) != magic) {
+    throw Error("not a record of seen files");
+  }
+  take(magic.size());
+  uint64_t n = get();
+  if (n > k_max_entries) {
+    throw Error("the record of seen files is too large");
+  }
+  SeenFiles out;
+  uint64_t chunks = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t len = get();
+    if (len > k_max_path) {
+      throw Error("a path in the record of seen files is too long");
+    }
+    std::string path(take(len));
+    Seen s;
+    s.dev = get();
+    s.ino = get();
+    s.size = get();
+    s.mtime_ns = static_cast<int64_t>(get());
+    s.ctime_ns = static_cast<int64_t>(get());
+    uint64_t c = get();
+    chunks += c;
+    if (chunks > k_max_chunks || c * 32 > in.size() - at) {
+      throw Error("the record of seen files is too large or truncated");
+    }
+    s.chunks.resize(c);
+    for (Hash& h : s.chunks) {
+      std::memcpy(h.data(), take(32).data(), 32);
+    }
+    out[path] = std::move(s);
+  }
+  if (at != in.size()) {
+    throw Error("bytes after the record of seen files");
+  }
+  return out;
+}
+
 std::string Scope::id() const {
   std::string trust = trusted ? "trusted" : "untrusted/" + store::sanitise(origin);
   return store::sanitise(repository) + "/" + store::sanitise(target) + "/" + store::sanitise(name) +
@@ -417,9 +571,39 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
   archive::UnpackOptions o = options.unpack;
   o.expected_size = size;
   o.expected_sha256 = digest;
+  // Where each file goes, as the caller's resolve decides it, for the record.
+  std::unordered_map<std::string, std::string> where;
+  if (options.record != nullptr) {
+    o.resolve = [&where, &options](std::string_view name, ItemType type) {
+      auto d = options.unpack.resolve(name, type);
+      if (d && type == ItemType::file) {
+        where[std::string(name)] = (d->base / d->rel).string();
+      }
+      return d;
+    };
+  }
   RestoreResult r;
   r.fetched_bytes = reader.fetched_bytes();
   r.unpacked = archive::unpack_fd(tar.fd(), o);
+  if (options.record != nullptr) {
+    for (const Entry& e : index.entries) {
+      auto it = where.find(e.path);
+      struct stat st {};
+      if (it != where.end() && ::lstat(it->second.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          static_cast<uint64_t>(st.st_size) == e.size) {
+        Seen s{static_cast<uint64_t>(st.st_dev),
+               static_cast<uint64_t>(st.st_ino),
+               e.size,
+               mtime_of(st),
+               ctime_of(st),
+               {}};
+        for (const ChunkRef& c : e.chunks) {
+          s.chunks.push_back(c.hash);
+        }
+        (*options.record)[it->second] = std::move(s);
+      }
+    }
+  }
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 // Incremental, content-addressed saves on the store's Backend primitives. A save hashes every
@@ -40,9 +41,34 @@ struct Scope {
   std::string prefix() const;
 };
 
+// What a save or a restore saw of each file it read or wrote, by host path: enough to know
+// that a file is unchanged without reading it again. The kernel changes a file's ctime on
+// every write and no call sets it back, so a file whose device, inode, size, mtime and ctime
+// are all the recorded ones still holds the recorded content (size and mtime alone are not
+// enough: npm gives every file of a package one fixed mtime, and a patch bump keeps sizes).
+struct Seen {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  std::vector<Hash> chunks;
+};
+using SeenFiles = std::unordered_map<std::string, Seen>;
+
+// The record as bytes (for the state dir), and back. parse_seen throws util::Error on
+// anything malformed or beyond k_max_entries files and k_max_chunks chunks.
+std::string encode_seen(const SeenFiles& seen);
+SeenFiles parse_seen(std::string_view bytes);
+
 struct SaveOptions {
   ChunkSizes sizes;
   PackOptions pack;
+  // Optional: files a previous save or restore saw; one unchanged since is not read again
+  // when its chunks are in the base (or already in this save).
+  const SeenFiles* seen = nullptr;
+  // Optional: filled with what this save saw, for the next one.
+  SeenFiles* record = nullptr;
 };
 
 struct SaveResult {
@@ -56,8 +82,9 @@ struct SaveResult {
   uint64_t files = 0;
   uint64_t directories = 0;
   uint64_t symlinks = 0;
-  bool base_used = false; // whether the base was of this scope and dedup used it
-  bool rebased = false;   // the base was of this scope, but should_rebase said start over
+  uint64_t files_read = 0; // files read (the others were unchanged since `seen`)
+  bool base_used = false;  // whether the base was of this scope and dedup used it
+  bool rebased = false;    // the base was of this scope, but should_rebase said start over
   double seconds = 0;
   uint64_t uploaded() const { return pack_bytes + index_bytes; }
 };
@@ -85,6 +112,8 @@ struct RestoreOptions {
   // Where the verified stream is staged for the unpacker (the state dir): a file removed
   // before restore returns, as large as the restored files.
   std::filesystem::path temp_dir;
+  // Optional: filled with what the restore wrote, for the next save's SaveOptions::seen.
+  SeenFiles* record = nullptr;
 };
 
 struct RestoreResult {

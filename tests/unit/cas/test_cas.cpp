@@ -411,3 +411,54 @@ TEST_CASE("a save on a base that is mostly dead content writes a new base", "[ca
   CHECK(r3.new_bytes == (1 << 20) + 1);
   CHECK(f.load(r3).packs.size() == 1);
 }
+
+TEST_CASE("a file unchanged since it was seen is not read again; one rewritten is", "[cas]") {
+  Fixture f;
+  write(f.src / "a", std::string(100000, 'a'));
+  write(f.src / "b", "version 4.17.20");
+  write(f.src / "c", "c");
+  set_mtime(f.src / "b", 499162500); // npm's fixed mtime: a patch bump keeps it and the size
+  cas::SeenFiles seen1;
+  f.options.record = &seen1;
+  auto r1 = f.save(nullptr);
+  CHECK(r1.files_read == 3);
+  REQUIRE(seen1.size() == 3);
+  auto i1 = f.load(r1);
+
+  // The record survives its own encoding, and a forged one is refused.
+  auto again = cas::parse_seen(cas::encode_seen(seen1));
+  CHECK(again.size() == 3);
+  CHECK_THROWS(cas::parse_seen(cas::encode_seen(seen1).substr(0, 40)));
+
+  // Same size, same mtime, other content: only ctime tells, and the file is read.
+  write(f.src / "b", "version 4.17.21");
+  set_mtime(f.src / "b", 499162500);
+  cas::SeenFiles seen2;
+  f.options.seen = &again;
+  f.options.record = &seen2;
+  auto r2 = f.save(&i1);
+  CHECK(r2.files_read == 1);
+  CHECK(r2.new_bytes == 15);
+  auto i2 = f.load(r2);
+  CHECK(snapshot(f.restore(i2)) == snapshot(f.src));
+
+  // A restore records what it wrote: a save of the restored tree reads nothing.
+  cas::SeenFiles restored;
+  fs::path dest = f.tmp.path() / "restored";
+  cas::RestoreOptions o;
+  o.temp_dir = f.tmp.path();
+  o.record = &restored;
+  o.unpack.max_unpacked_bytes = 1 << 30;
+  o.unpack.resolve = [dest](std::string_view name, archive::ItemType) {
+    return std::optional<archive::Destination>(
+        archive::Destination{dest, std::string(name.substr(5))});
+  };
+  cas::restore(f.backend, f.scope, i2, o);
+  CHECK(restored.size() == 3);
+  f.options.seen = &restored;
+  f.options.record = nullptr;
+  auto r3 = cas::save(f.backend, f.scope, items_of(dest), &i2, f.options);
+  CHECK(r3.files_read == 0);
+  CHECK(r3.pack_bytes == 0);
+  CHECK(snapshot(f.restore(f.load(r3))) == snapshot(f.src));
+}
