@@ -43,9 +43,7 @@ int main(int argc, char** argv) {
         archive::PackItem i;
         i.name = "work/" + e.rel;
         i.source = work_host + e.rel;
-        i.type = e.type == rules::EntryType::file      ? archive::ItemType::file
-                 : e.type == rules::EntryType::symlink ? archive::ItemType::symlink
-                                                       : archive::ItemType::directory;
+        i.type = e.type;
         i.size = e.size;
         i.mode = e.mode;
         i.mtime_ns = e.mtime_ns;
@@ -72,7 +70,8 @@ int main(int argc, char** argv) {
       o.expected_sha256 = sidecar ? sidecar->substr(0, 64) : util::sha256_file_hex(argv[2]);
       o.expected_size = fs::file_size(argv[2]);
       o.max_unpacked_bytes = ~0ULL;
-      o.resolve = [dest](std::string_view name, archive::ItemType) -> std::optional<archive::Destination> {
+      o.resolve = [dest](std::string_view name,
+                         archive::EntryType) -> std::optional<archive::Destination> {
         if (name.substr(0, 5) != "work/") {
           return std::nullopt;
         }

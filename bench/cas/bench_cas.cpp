@@ -43,9 +43,7 @@ std::vector<archive::PackItem> walk(const fs::path& dir) {
     archive::PackItem i;
     i.name = "work/" + e.rel;
     i.source = host + e.rel;
-    i.type = e.type == rules::EntryType::file      ? archive::ItemType::file
-             : e.type == rules::EntryType::symlink ? archive::ItemType::symlink
-                                                   : archive::ItemType::directory;
+    i.type = e.type;
     i.size = e.size;
     i.mode = e.mode;
     i.mtime_ns = e.mtime_ns;
@@ -116,7 +114,7 @@ int main(int argc, char** argv) {
       o.temp_dir = dest.parent_path();
       o.unpack.max_unpacked_bytes = ~0ULL;
       o.unpack.resolve = [dest](std::string_view name,
-                                archive::ItemType) -> std::optional<archive::Destination> {
+                                archive::EntryType) -> std::optional<archive::Destination> {
         if (name.substr(0, 5) != "work/") {
           return std::nullopt;
         }

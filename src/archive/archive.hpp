@@ -1,5 +1,7 @@
 #pragma once
 
+#include "util/entry_type.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -12,13 +14,14 @@
 // confinement reaches it as a callback, archives as local files.
 namespace ephemera::archive {
 
-enum class ItemType { file, symlink, directory };
+// The walk's own type (rules::EntryType is the same): a walked entry packs unconverted.
+using util::EntryType;
 
 // One walked entry, as the walker stat'ed it.
 struct PackItem {
   std::string name;             // archive path, e.g. "home/.cargo/registry/x"; never absolute
   std::string source;           // where to read it on the host
-  ItemType type = ItemType::file;
+  EntryType type = EntryType::file;
   uint64_t size = 0;
   uint32_t mode = 0;
   int64_t mtime_ns = 0;
@@ -65,12 +68,12 @@ struct Destination {
   std::string rel;
 };
 // Decides each entry: its destination, or nullopt to refuse the archive.
-using Resolve = std::function<std::optional<Destination>(std::string_view name, ItemType type)>;
+using Resolve = std::function<std::optional<Destination>(std::string_view name, EntryType type)>;
 
 // An accepted entry as it will stand once the restore is committed.
 struct Written {
   std::string_view name;        // as in the archive, without a trailing '/'
-  ItemType type = ItemType::file;
+  EntryType type = EntryType::file;
   uint64_t size = 0;            // files (0 for a hard link: see hardlink)
   uint32_t mode = 0;            // as set; 0777 for a symlink
   int64_t mtime_ns = 0;

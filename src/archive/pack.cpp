@@ -96,18 +96,18 @@ public:
     archive_entry_set_uid(e.get(), 0);
     archive_entry_set_gid(e.get(), 0);
     switch (item.type) {
-    case ItemType::directory:
+    case EntryType::directory:
       archive_entry_set_filetype(e.get(), AE_IFDIR);
       header(e.get(), item);
       ++result.directories;
       return;
-    case ItemType::symlink:
+    case EntryType::symlink:
       archive_entry_set_filetype(e.get(), AE_IFLNK);
       archive_entry_copy_symlink(e.get(), item.link_target.c_str());
       header(e.get(), item);
       ++result.symlinks;
       return;
-    case ItemType::file:
+    case EntryType::file:
       add_file(e.get(), item, result);
       return;
     }
@@ -187,10 +187,8 @@ private:
     header(e, item);
     uint64_t done = 0;
     while (done < size) {
-      ssize_t n = ::read(fd, m_buffer.data(), std::min<uint64_t>(m_buffer.size(), size - done));
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
+      ssize_t n =
+          util::read_full(fd, m_buffer.data(), std::min<uint64_t>(m_buffer.size(), size - done));
       if (n <= 0) {
         break; // shrank: detected below
       }

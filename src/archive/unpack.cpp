@@ -3,6 +3,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
+#include "util/temp_name.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -20,7 +21,6 @@
 #include <list>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -86,26 +86,6 @@ bool safe_name(std::string_view name) {
     }
     start = end + 1;
   }
-}
-
-// Staging names: fixed length, whatever the entry's name (a name near NAME_MAX must still
-// be restorable into an existing directory), and of one shape only this unpacker makes,
-// recorded in the journal before each is made.
-constexpr std::string_view k_stage_prefix = ".ephemera-";
-constexpr size_t k_stage_size = k_stage_prefix.size() + 16 + 1 + 8;
-
-bool is_stage_name(std::string_view n) {
-  if (n.size() != k_stage_size || n.substr(0, k_stage_prefix.size()) != k_stage_prefix ||
-      n[k_stage_prefix.size() + 16] != '-') {
-    return false;
-  }
-  for (size_t i = k_stage_prefix.size(); i < n.size(); ++i) {
-    bool hex = (n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f');
-    if (!hex && i != k_stage_prefix.size() + 16) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Removes the entry name in dir_fd and, for a directory, everything below it, never
@@ -219,18 +199,8 @@ int write_sparse(int fd, const char* p, size_t size, off_t at, bool& holes) {
     size_t piece = std::min(size, k_hole_piece);
     if (piece == k_hole_piece && p[0] == 0 && std::memcmp(p, p + 1, piece - 1) == 0) {
       holes = true;
-    } else {
-      size_t done = 0;
-      while (done < piece) {
-        ssize_t n = ::pwrite(fd, p + done, piece - done, at + static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) {
-          continue;
-        }
-        if (n < 0) {
-          return errno;
-        }
-        done += static_cast<size_t>(n);
-      }
+    } else if (!util::write_all(fd, std::string_view(p, piece), at)) {
+      return errno;
     }
     p += piece;
     at += static_cast<off_t>(piece);
@@ -572,10 +542,8 @@ private:
     if (left == 0) {
       return 0;
     }
-    ssize_t n = 0;
-    do {
-      n = ::pread(m_fd, m_buf.data(), std::min<uint64_t>(left, m_buf.size()), static_cast<off_t>(m_offset));
-    } while (n < 0 && errno == EINTR);
+    ssize_t n = util::read_full(m_fd, m_buf.data(), std::min<uint64_t>(left, m_buf.size()),
+                                static_cast<off_t>(m_offset));
     if (n > 0) {
       m_hash.update(m_buf.data(), static_cast<size_t>(n));
       m_offset += static_cast<uint64_t>(n);
@@ -617,8 +585,7 @@ struct Dir {
 class Unpacker {
 public:
   explicit Unpacker(const UnpackOptions& options)
-      : m_options(options), m_writers(current_umask()), m_journal(options.journal),
-        m_token(std::random_device{}() * 0x100000000ULL + std::random_device{}()) {}
+      : m_options(options), m_writers(current_umask()), m_journal(options.journal) {}
 
   ~Unpacker() {
     m_writers.stop();
@@ -691,13 +658,13 @@ private:
     }
     mode_t type = archive_entry_filetype(e);
     const char* hardlink = archive_entry_hardlink(e);
-    ItemType kind;
+    EntryType kind;
     if (hardlink != nullptr || type == AE_IFREG) {
-      kind = ItemType::file;
+      kind = EntryType::file;
     } else if (type == AE_IFDIR) {
-      kind = ItemType::directory;
+      kind = EntryType::directory;
     } else if (type == AE_IFLNK) {
-      kind = ItemType::symlink;
+      kind = EntryType::symlink;
     } else {
       refuse(name, "device nodes, fifos and sockets are never restored");
     }
@@ -730,7 +697,7 @@ private:
     int64_t sec = archive_entry_mtime(e);
     long nsec = archive_entry_mtime_nsec(e);
     const int64_t mtime_ns = sec * 1000000000 + nsec;
-    if (kind == ItemType::directory) {
+    if (kind == EntryType::directory) {
       m_dir_meta.push_back({&directory(name, base, dest->rel), mode, sec, nsec});
       tell({name, kind, 0, mode & 01777, mtime_ns, {}, {}});
       ++result.directories;
@@ -766,7 +733,7 @@ private:
       ++result.files;
       return;
     }
-    if (kind == ItemType::symlink) {
+    if (kind == EntryType::symlink) {
       const char* to = archive_entry_symlink(e);
       if (to == nullptr || ::symlinkat(to, dirfd->fd, target.c_str()) != 0) {
         refuse(name, fmt::format("unable to create the link: {}", std::strerror(errno)));
@@ -970,7 +937,7 @@ private:
 
   // A fresh staging name in the existing directory dir, recorded in the journal first.
   std::string stage(const Dir& dir) {
-    std::string n = fmt::format("{}{:016x}-{:08x}", k_stage_prefix, m_token, m_staged++);
+    std::string n = util::temp_name();
     m_journal.add(dir.base, dir.rel, n);
     return n;
   }
@@ -1117,8 +1084,6 @@ private:
   const UnpackOptions& m_options;
   WriterPool m_writers;
   Journal m_journal;
-  uint64_t m_token;                                                // of this unpack's staging names
-  uint64_t m_staged = 0;
   std::unordered_map<std::string, Dir> m_dirs;                    // final path -> where
   std::unordered_map<const Dir*, std::pair<FdRef, std::list<const Dir*>::iterator>> m_fds;
   std::list<const Dir*> m_lru;
@@ -1176,7 +1141,7 @@ size_t sweep_staged(const fs::path& journal, const AdmitDir& admit) {
     // Only names of the staging shape, only where the caller's rules reach, never through
     // a symlink below the base: a job that rewrites the journal can make this remove
     // nothing but what looks like staging inside its own stanza.
-    if (!is_stage_name(name) || (!rel.empty() && !safe_name(rel)) || !admit(base, rel)) {
+    if (!util::is_temp_name(name) || (!rel.empty() && !safe_name(rel)) || !admit(base, rel)) {
       continue;
     }
     int base_fd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -6,6 +6,7 @@
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
+#include "util/temp_name.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -24,7 +25,7 @@
 namespace ephemera::cas {
 
 namespace fs = std::filesystem;
-using archive::ItemType;
+using archive::EntryType;
 using util::ArchiveError;
 using util::Error;
 
@@ -78,12 +79,12 @@ public:
     Entry e;
     e.path = item.name;
     e.type = item.type;
-    e.mode = item.type == ItemType::symlink ? 0777 : item.mode & 01777; // never set-id bits
+    e.mode = item.type == EntryType::symlink ? 0777 : item.mode & 01777; // never set-id bits
     e.mtime_ns = item.mtime_ns;
-    if (item.type == ItemType::symlink) {
+    if (item.type == EntryType::symlink) {
       e.link_target = item.link_target;
       ++m_result.symlinks;
-    } else if (item.type == ItemType::directory) {
+    } else if (item.type == EntryType::directory) {
       ++m_result.directories;
     } else if (!add_file(item, e)) {
       return;
@@ -331,10 +332,10 @@ public:
     archive_entry_copy_pathname(a.get(), e.path.c_str());
     archive_entry_set_perm(a.get(), e.mode);
     archive_entry_set_mtime(a.get(), e.mtime_ns / 1000000000, e.mtime_ns % 1000000000);
-    archive_entry_set_filetype(a.get(), e.type == ItemType::file        ? AE_IFREG
-                                        : e.type == ItemType::directory ? AE_IFDIR
+    archive_entry_set_filetype(a.get(), e.type == EntryType::file        ? AE_IFREG
+                                        : e.type == EntryType::directory ? AE_IFDIR
                                                                         : AE_IFLNK);
-    if (e.type == ItemType::symlink) {
+    if (e.type == EntryType::symlink) {
       archive_entry_copy_symlink(a.get(), e.link_target.c_str());
     }
     archive_entry_set_size(a.get(), static_cast<la_int64_t>(e.size));
@@ -574,9 +575,9 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
   // Where each file goes, as the caller's resolve decides it, for the record.
   std::unordered_map<std::string, std::string> where;
   if (options.record != nullptr) {
-    o.resolve = [&where, &options](std::string_view name, ItemType type) {
+    o.resolve = [&where, &options](std::string_view name, EntryType type) {
       auto d = options.unpack.resolve(name, type);
-      if (d && type == ItemType::file) {
+      if (d && type == EntryType::file) {
         where[std::string(name)] = (d->base / d->rel).string();
       }
       return d;

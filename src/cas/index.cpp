@@ -177,10 +177,10 @@ void validate(const Index& index) {
     if ((e.mode & ~01777U) != 0) {
       bad_entry(e.path, fmt::format("mode {:o}", e.mode));
     }
-    if (e.type != archive::ItemType::file && (e.size != 0 || !e.chunks.empty())) {
+    if (e.type != archive::EntryType::file && (e.size != 0 || !e.chunks.empty())) {
       bad_entry(e.path, "content on a directory or symlink");
     }
-    if ((e.type == archive::ItemType::symlink) != !e.link_target.empty()) {
+    if ((e.type == archive::EntryType::symlink) != !e.link_target.empty()) {
       bad_entry(e.path, "a link target on other than a symlink, or a symlink without one");
     }
     if (e.link_target.size() > k_max_path || e.link_target.find('\0') != std::string::npos) {
@@ -264,10 +264,10 @@ std::string encode(const Index& index) {
   w.u32(static_cast<uint32_t>(index.entries.size()));
   for (const Entry& e : index.entries) {
     w.str(e.path);
-    w.u8(e.type == archive::ItemType::file ? 0 : e.type == archive::ItemType::directory ? 1 : 2);
+    w.u8(e.type == archive::EntryType::file ? 0 : e.type == archive::EntryType::directory ? 1 : 2);
     w.u32(e.mode);
     w.u64(static_cast<uint64_t>(e.mtime_ns));
-    if (e.type == archive::ItemType::file) {
+    if (e.type == archive::EntryType::file) {
       w.u64(e.size);
       w.u32(static_cast<uint32_t>(e.chunks.size()));
       for (const ChunkRef& c : e.chunks) {
@@ -277,7 +277,7 @@ std::string encode(const Index& index) {
         w.u32(c.length);
         w.hash(c.hash);
       }
-    } else if (e.type == archive::ItemType::symlink) {
+    } else if (e.type == archive::EntryType::symlink) {
       w.str(e.link_target);
     }
   }
@@ -335,12 +335,12 @@ Index parse_body(std::string_view body, std::string_view expected_scope) {
     if (type > 2) {
       bad_entry(e.path, fmt::format("unknown type {}", type));
     }
-    e.type = type == 0   ? archive::ItemType::file
-             : type == 1 ? archive::ItemType::directory
-                         : archive::ItemType::symlink;
+    e.type = type == 0   ? archive::EntryType::file
+             : type == 1 ? archive::EntryType::directory
+                         : archive::EntryType::symlink;
     e.mode = r.u32();
     e.mtime_ns = static_cast<int64_t>(r.u64());
-    if (e.type == archive::ItemType::file) {
+    if (e.type == archive::EntryType::file) {
       e.size = r.u64();
       uint64_t n = r.count(r.u32(), k_max_chunks - chunks, 48, "chunks");
       chunks += n;
@@ -352,7 +352,7 @@ Index parse_body(std::string_view body, std::string_view expected_scope) {
         c.length = r.u32();
         c.hash = r.hash();
       }
-    } else if (e.type == archive::ItemType::symlink) {
+    } else if (e.type == archive::EntryType::symlink) {
       e.link_target = r.str(k_max_path, "a link target");
       if (e.link_target.empty()) {
         bad_entry(e.path, "a symlink without a target");

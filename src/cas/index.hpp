@@ -67,7 +67,7 @@ struct ChunkRef {
 
 struct Entry {
   std::string path; // archive name, e.g. "work/node_modules/x/index.js"
-  archive::ItemType type = archive::ItemType::file;
+  archive::EntryType type = archive::EntryType::file;
   uint32_t mode = 0;
   int64_t mtime_ns = 0;
   uint64_t size = 0;       // files: the sum of their chunks' lengths

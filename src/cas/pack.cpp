@@ -4,6 +4,7 @@
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
+#include "util/temp_name.hpp"
 
 #include <fmt/format.h>
 

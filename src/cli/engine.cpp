@@ -103,18 +103,6 @@ std::string fingerprint(const rules::WalkResult& walked) {
   return h.finish_hex();
 }
 
-archive::ItemType item_type(rules::EntryType type) {
-  switch (type) {
-  case rules::EntryType::file:
-    return archive::ItemType::file;
-  case rules::EntryType::symlink:
-    return archive::ItemType::symlink;
-  case rules::EntryType::directory:
-    return archive::ItemType::directory;
-  }
-  return archive::ItemType::file;
-}
-
 std::vector<archive::PackItem> pack_items(const rules::WalkResult& walked,
                                           const rules::RuleSet& rules,
                                           const rules::Anchors& anchors) {
@@ -135,7 +123,7 @@ std::vector<archive::PackItem> pack_items(const rules::WalkResult& walked,
     archive::PackItem item;
     item.name = fmt::format("{}/{}", rules::folder(e.anchor), e.rel);
     item.source = base.at(static_cast<size_t>(e.anchor)) + e.rel;
-    item.type = item_type(e.type);
+    item.type = e.type;
     item.size = e.size;
     item.mode = e.mode;
     item.mtime_ns = e.mtime_ns;
@@ -260,7 +248,7 @@ private:
     }
     auto& [anchor, rel] = *where;
     // A walk reports the directories the rules select, not the parents they pass through.
-    if (w.type == archive::ItemType::directory && !m_rules.selects(anchor, rel)) {
+    if (w.type == archive::EntryType::directory && !m_rules.selects(anchor, rel)) {
       return;
     }
     if (!w.hardlink.empty()) {
@@ -269,9 +257,7 @@ private:
     rules::Entry e;
     e.anchor = anchor;
     e.rel = std::move(rel);
-    e.type = w.type == archive::ItemType::directory ? rules::EntryType::directory
-             : w.type == archive::ItemType::symlink ? rules::EntryType::symlink
-                                                    : rules::EntryType::file;
+    e.type = w.type;
     e.size = w.size;
     e.mode = w.mode;
     e.mtime_ns = w.mtime_ns;
@@ -536,7 +522,7 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
         hosts.at(static_cast<size_t>(a)) = m_anchors.host(a);
       }
       opts.resolve = [&](std::string_view name,
-                         archive::ItemType /*type*/) -> std::optional<archive::Destination> {
+                         archive::EntryType /*type*/) -> std::optional<archive::Destination> {
         auto where = split_name(name);
         if (!where) {
           return std::nullopt;
@@ -876,7 +862,7 @@ std::vector<jobfile::PersistSpec> Session::nominated() {
   }
   for (const auto& name : names) {
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) {
-      continue; // not a nomination (a nomination being written ends in .tmp.<pid>.<hex>)
+      continue; // not a nomination (one being written has a util::temp_name)
     }
     std::string shown = util::printable((dir->path() / name).string());
     try {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "rules/rules.hpp"
+#include "util/entry_type.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -23,7 +24,8 @@ struct Anchors {
   std::string visible_path(Anchor a, const std::string& rel) const; // job-visible, absolute
 };
 
-enum class EntryType { file, symlink, directory };
+// The archive's own type (archive::EntryType is the same).
+using util::EntryType;
 
 struct Entry {
   Anchor anchor = Anchor::work;

@@ -3,6 +3,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/temp_name.hpp"
 
 #include <fmt/format.h>
 
@@ -39,8 +40,6 @@ constexpr size_t k_buffer = 1 << 20;
                                "never follows",
                                what, object.string(), link.string()));
 }
-
-bool is_temp(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
 
 // Opens the directory `name` in dir without following a symlink. -1 with errno ELOOP when
 // name is a symlink (openat says ENOTDIR for one with O_DIRECTORY), ENOTDIR when it is
@@ -391,7 +390,7 @@ struct Walk {
         symlinks.add(key);
       } else if (S_ISDIR(st.st_mode)) {
         subdirs.push_back(std::move(name));
-      } else if (S_ISREG(st.st_mode) && is_temp(name) == temps) {
+      } else if (S_ISREG(st.st_mode) && util::is_temp_name(name) == temps) {
         if (valid_key(key)) {
           out.push_back({key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
         } else {

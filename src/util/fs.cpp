@@ -1,6 +1,7 @@
 #include "util/fs.hpp"
 
 #include "util/error.hpp"
+#include "util/temp_name.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +10,6 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <random>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,11 +310,6 @@ std::string read_file(const fs::path& path) {
   return *content;
 }
 
-fs::path temp_name_beside(const fs::path& target) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fs::path(fmt::format("{}.tmp.{}.{:016x}", target.string(), ::getpid(), rng()));
-}
-
 int open_regular(const fs::path& path, struct stat& st) {
   return open_regular_in(AT_FDCWD, path.c_str(), st);
 }
@@ -359,9 +354,11 @@ int open_regular_in(int dirfd, const char* name, struct stat& st, bool follow_sy
   return fd;
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+bool write_all(int fd, std::string_view data, off_t offset) {
+  for (size_t done = 0; !data.empty();) {
+    ssize_t n = offset < 0
+                    ? ::write(fd, data.data(), data.size())
+                    : ::pwrite(fd, data.data(), data.size(), offset + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -369,6 +366,7 @@ bool write_all(int fd, std::string_view data) {
       return false;
     }
     data.remove_prefix(static_cast<size_t>(n));
+    done += static_cast<size_t>(n);
   }
   return true;
 }

@@ -36,12 +36,6 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // fsync a directory so a rename inside it survives a crash.
 void fsync_directory(const std::filesystem::path& dir);
 
-// A unique name beside target ("target.tmp.<pid>.<random>") for write-then-rename of the
-// tool's own files (the state dir, the local store). Nothing ever removes a file because
-// its name looks like one: a job's files may. The unpacker stages under names of its own
-// (fixed length, recorded in a journal before they are made).
-std::filesystem::path temp_name_beside(const std::filesystem::path& target);
-
 // Opens path read-only as a file that must be a regular one, before a byte of it is read,
 // with the check open_regular(path, bool) makes, errors as errno: never through a symlink
 // at its last component and never opening anything else (a fifo or a device would hang,
@@ -55,9 +49,9 @@ int open_regular(const std::filesystem::path& path, struct stat& st);
 // open_regular uses.
 int open_regular_in(int dirfd, const char* name, struct stat& st, bool follow_symlinks = false);
 
-// Writes every byte of data to fd, through short writes and EINTR. Returns false with errno
-// set when a write fails.
-bool write_all(int fd, std::string_view data);
+// Writes every byte of data to fd, through short writes and EINTR; at offset (pwrite, the
+// file position untouched) unless it is -1. Returns false with errno set when a write fails.
+bool write_all(int fd, std::string_view data, off_t offset = -1);
 
 // Reads into buf until it is full or the file ends, through short reads and EINTR; from
 // offset (pread, the file position untouched) unless it is -1. Returns the bytes read,

@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.max_unpacked_bytes = 1 << 20;
   o.journal = base / "journal"; // must be gone afterwards, whatever happened
   fs::path dest = base / "dest";
-  o.resolve = [dest](std::string_view name, ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
+  o.resolve = [dest](std::string_view name,
+                     ephemera::archive::EntryType) -> std::optional<ephemera::archive::Destination> {
     if (name.substr(0, 5) != "work/" || name.find("secret") != std::string_view::npos) {
       return std::nullopt;
     }

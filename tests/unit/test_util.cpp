@@ -2,9 +2,11 @@
 #include "util/log.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
+#include "util/temp_name.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -43,12 +45,43 @@ TEST_CASE("diagnostics print gcc style", "[util]") {
   CHECK(rebase("/", "/home/x") == "/home/x");
 }
 
-TEST_CASE("temporary names are unique and beside their target", "[util]") {
-  auto a = ephemera::util::temp_name_beside("/w/target/blob");
-  auto b = ephemera::util::temp_name_beside("/w/target/blob");
+TEST_CASE("temporary names: one fixed-length shape, unique, recognised exactly", "[util]") {
+  auto a = temp_name_beside("/w/target/blob");
+  auto b = temp_name_beside("/w/target/blob");
   CHECK(a != b);
   CHECK(a.parent_path() == "/w/target");
-  CHECK(a.filename().string().rfind("blob.tmp.", 0) == 0);
+  CHECK(is_temp_name(a.filename().string()));
+  // Whatever the target's length: a name at the file system's limit still has one.
+  CHECK(temp_name_beside(std::string(255, 'n')).string().size() == temp_name().size());
+  CHECK(temp_name().size() == 35);
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string n = temp_name();
+    CHECK(is_temp_name(n));
+    seen.insert(n);
+  }
+  CHECK(seen.size() == 1000);
+  for (const char* lookalike :
+       {"", ".ephemera-", ".ephemera-0123456789abcdef-0123456",
+        ".ephemera-0123456789abcdef-012345678",
+        ".ephemera-0123456789ABCDEF-01234567", ".ephemera-0123456789abcdef_01234567",
+        "x.ephemera-0123456789abcdef-0123456", "ephemera-0123456789abcdef-012345678",
+        ".ephemera-0123456789abcdeg-01234567", "a.json.tmp.1.0123456789abcdef", "x.tmp.y.json"}) {
+    INFO(lookalike);
+    CHECK_FALSE(is_temp_name(lookalike));
+  }
+  CHECK(is_temp_name(".ephemera-0123456789abcdef-01234567"));
+}
+
+TEST_CASE("an atomic write of a name at the file system's limit succeeds", "[util]") {
+  TempDir dir;
+  std::string name(255, 'n');
+  write_file_atomic(dir.path() / name, "long");
+  CHECK(read_file(dir.path() / name) == "long");
+  auto d = Dir::open(dir.path(), false);
+  d.write(name, "longer");
+  CHECK(d.read(name, 100) == std::optional<std::string>("longer"));
+  CHECK(d.list() == std::vector<std::string>{name});
 }
 
 TEST_CASE("printable escapes what could move a terminal or forge a log line", "[util]") {
@@ -109,4 +142,32 @@ TEST_CASE("a Dir never reads or writes through a symlink planted in it", "[util]
   CHECK_THROWS_WITH(Dir::open(d.path() / "sub", false), Catch::Contains("a symbolic link"));
   CHECK_THROWS(d.read("../x", 100));
   CHECK(d.list() == std::vector<std::string>{"report.json", "sub"});
+}
+
+TEST_CASE("write_all and read_full at an offset leave the file position alone", "[util]") {
+  TempDir dir;
+  auto path = dir.path() / "f";
+  write_file_atomic(path, "0123456789");
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  Fd guard(fd);
+  REQUIRE(::lseek(fd, 2, SEEK_SET) == 2);
+  CHECK(write_all(fd, "abc", 5));
+  CHECK(::lseek(fd, 0, SEEK_CUR) == 2);
+  CHECK(read_file(path) == "01234abc89");
+  // Past the end, larger than any one write the kernel takes from a pipe or a page cache.
+  std::string big(3 << 20, 'x');
+  big.back() = 'y';
+  CHECK(write_all(fd, big, 10));
+  CHECK(::lseek(fd, 0, SEEK_CUR) == 2);
+  std::string back(big.size() + 1, '\0');
+  CHECK(read_full(fd, back.data(), back.size(), 9) == static_cast<ssize_t>(big.size() + 1));
+  CHECK(back == "9" + big);
+  CHECK(::lseek(fd, 0, SEEK_CUR) == 2);
+  // Without an offset: at the file position, which moves.
+  CHECK(write_all(fd, "Z"));
+  CHECK(::lseek(fd, 0, SEEK_CUR) == 3);
+  CHECK(read_file(path).substr(0, 4) == "01Z3");
+  CHECK_FALSE(write_all(-1, "x", 0));
+  CHECK(errno == EBADF);
 }

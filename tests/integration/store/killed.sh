@@ -71,7 +71,7 @@ fi
 "$EPHEMERA" gc --grace 0s --dry-run > "$SCRATCH/gc2.txt" 2>&1
 grep -qi "orphan" "$SCRATCH/gc2.txt" && fail "orphans left after gc: $(cat "$SCRATCH/gc2.txt")"
 if [ "$STORE_KIND" = local ]; then
-  find "$STORE" -name '*.tmp.*' | grep -q . && fail "temporary files left in the store after gc"
+  find "$STORE" -name '.ephemera-*' | grep -q . && fail "temporary files left in the store after gc"
   for a in $(find "$STORE" -name '*.tar.zst'); do
     [ -f "${a%.tar.zst}.json" ] || fail "archive without a manifest after gc: $a"
   done

@@ -22,7 +22,7 @@ ln -s "$OUT/deps" "$STORE/v1/acme~2Fwidget/~/deps"
 # Beside it, what gc would take for an archive no manifest names and a killed save's file.
 keydir="$OUT/deps/e1/deps"
 echo victim > "$keydir/20200101T000000.000000Z-00000000.tar.zst"
-echo victim > "$keydir/20200101T000000.000000Z-00000000.json.tmp.1.0123456789abcdef"
+echo victim > "$keydir/.ephemera-0123456789abcdef-00000000"
 # A repository directory that points outside, and an object that is a link to a file.
 mkdir -p "$OUT/repo/~/deps/e1/deps"
 echo victim > "$OUT/repo/~/deps/e1/deps/20200101T000000.000000Z-11111111.tar.zst"
@@ -34,7 +34,7 @@ ln -s "$OUT/file" "$STORE/v1/acme~2Fwidget/~/20200101T000000.000000Z-22222222.ta
 STORE2="$SCRATCH/store2"
 mkdir -p "$STORE2" "$OUT/top/acme~2Fwidget/~/deps/e1/deps"
 echo victim > "$OUT/top/acme~2Fwidget/~/deps/e1/deps/20200101T000000.000000Z-33333333.tar.zst"
-echo victim > "$OUT/top/acme~2Fwidget/~/deps/e1/deps/x.json.tmp.1.0123456789abcdef"
+echo victim > "$OUT/top/acme~2Fwidget/~/deps/e1/deps/.ephemera-0123456789abcdef-00000001"
 ln -s "$OUT/top" "$STORE2/v1"
 find "$OUT" -exec touch -h -d '2020-01-01 00:00:00' {} +
 snapshot() {

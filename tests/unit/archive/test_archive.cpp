@@ -1,4 +1,5 @@
 #include "archive/archive.hpp"
+#include "rules/walk.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -12,9 +13,11 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <map>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <tuple>
+#include <type_traits>
 #include <unistd.h>
 
 using namespace ephemera;
@@ -105,7 +108,7 @@ ephemera::archive::UnpackOptions options(const fs::path& archive_file, const fs:
   o.expected_size = fs::file_size(archive_file);
   o.max_unpacked_bytes = max;
   o.resolve = [dest](std::string_view name,
-                     ephemera::archive::ItemType) -> std::optional<ephemera::archive::Destination> {
+                     ephemera::archive::EntryType) -> std::optional<ephemera::archive::Destination> {
     if (name.rfind("work/", 0) != 0 || name.find("secret") != std::string_view::npos) {
       return std::nullopt;
     }
@@ -143,9 +146,9 @@ ephemera::archive::PackItem item_of(const fs::path& src, const std::string& name
   ephemera::archive::PackItem i;
   i.name = name;
   i.source = src;
-  i.type = S_ISDIR(st.st_mode)   ? ephemera::archive::ItemType::directory
-           : S_ISLNK(st.st_mode) ? ephemera::archive::ItemType::symlink
-                                 : ephemera::archive::ItemType::file;
+  i.type = S_ISDIR(st.st_mode)   ? ephemera::archive::EntryType::directory
+           : S_ISLNK(st.st_mode) ? ephemera::archive::EntryType::symlink
+                                 : ephemera::archive::EntryType::file;
   i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
   i.mode = st.st_mode & 07777;
   i.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -234,7 +237,7 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
   auto packed = ephemera::archive::pack(items, out, {});
   auto dest = dir.path() / "dest";
   auto o = options(out, dest);
-  std::vector<std::tuple<std::string, ephemera::archive::ItemType, uint64_t, uint32_t, int64_t,
+  std::vector<std::tuple<std::string, ephemera::archive::EntryType, uint64_t, uint32_t, int64_t,
                          std::string, std::string>>
       told;
   o.written = [&](const ephemera::archive::Written& w) {
@@ -255,13 +258,13 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
     }
     CHECK(mode == (st.st_mode & 07777));
     CHECK(mtime_ns == static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
-    CHECK(type == (S_ISDIR(st.st_mode)   ? ephemera::archive::ItemType::directory
-                   : S_ISLNK(st.st_mode) ? ephemera::archive::ItemType::symlink
-                                         : ephemera::archive::ItemType::file));
-    if (type == ephemera::archive::ItemType::file) {
+    CHECK(type == (S_ISDIR(st.st_mode)   ? ephemera::archive::EntryType::directory
+                   : S_ISLNK(st.st_mode) ? ephemera::archive::EntryType::symlink
+                                         : ephemera::archive::EntryType::file));
+    if (type == ephemera::archive::EntryType::file) {
       CHECK(size == static_cast<uint64_t>(st.st_size));
     }
-    if (type == ephemera::archive::ItemType::symlink) {
+    if (type == ephemera::archive::EntryType::symlink) {
       CHECK(link == fs::read_symlink(dest / name.substr(5)).string());
     }
     const std::string& entry = name; // a structured binding is not captured by clang 14
@@ -269,6 +272,41 @@ TEST_CASE("what an unpack reports writing is what lstat finds after it", "[archi
         *std::find_if(items.begin(), items.end(), [&](const auto& x) { return x.name == entry; });
     CHECK(mtime_ns == i.mtime_ns);
   }
+}
+
+TEST_CASE("a walked entry packs as the walk typed it and unpacks reporting that type",
+          "[archive]") {
+  // One entry type for the walk and the archive: the walk's type is the item's, unconverted.
+  static_assert(std::is_same_v<rules::EntryType, ephemera::archive::EntryType>);
+  util::TempDir dir;
+  auto work = dir.path() / "work";
+  write(work / "t/a.txt", "a");
+  fs::create_symlink("a.txt", work / "t/l");
+  fs::create_directories(work / "t/d");
+  rules::Anchors anchors;
+  anchors.home = "/home/none";
+  anchors.work = work.string();
+  auto walked = rules::walk(rules::RuleSet::compile({rules::parse_rule("t")}), anchors);
+  std::vector<ephemera::archive::PackItem> items;
+  std::map<std::string, ephemera::archive::EntryType> walked_types;
+  for (const auto& e : walked.entries) {
+    auto i = item_of(work / e.rel, "work/" + e.rel);
+    i.type = e.type;
+    items.push_back(i);
+    walked_types.emplace(i.name, e.type);
+  }
+  REQUIRE(walked_types.size() == 4);
+  auto out = dir.path() / "a.tar.zst";
+  ephemera::archive::pack(items, out, {});
+  auto o = options(out, dir.path() / "dest");
+  std::map<std::string, ephemera::archive::EntryType> told;
+  o.written = [&](const ephemera::archive::Written& w) {
+    told.emplace(std::string(w.name), w.type);
+  };
+  ephemera::archive::unpack(out, o);
+  CHECK(told == walked_types);
+  CHECK(told["work/t/l"] == rules::EntryType::symlink);
+  CHECK(told["work/t/d"] == rules::EntryType::directory);
 }
 
 TEST_CASE("GNU tar and zstd read what ephemera packs", "[archive]") {
@@ -497,7 +535,7 @@ TEST_CASE("a killed unpack's staging is swept from its journal, and nothing else
   REQUIRE(pid >= 0);
   if (pid == 0) {
     auto inner = o.resolve;
-    o.resolve = [&](std::string_view name, ephemera::archive::ItemType type) {
+    o.resolve = [&](std::string_view name, ephemera::archive::EntryType type) {
       if (name == "work/t/stop") {
         ::_exit(0);
       }
@@ -741,7 +779,7 @@ TEST_CASE("bytes that are not the manifest's are never committed, even if they c
   auto [a2, b2] = twins(dir.path());
   auto o2 = options(a2, dest, 8 << 20);
   bool swapped = false;
-  o2.resolve = [&, inner = o2.resolve](std::string_view name, ephemera::archive::ItemType type) {
+  o2.resolve = [&, inner = o2.resolve](std::string_view name, ephemera::archive::EntryType type) {
     if (!swapped) {
       overwrite(a2, evil);
       swapped = true;
@@ -776,7 +814,7 @@ TEST_CASE("a directory swapped for a symlink during the unpack never redirects a
                                                 reg("work/t/last", "l")});
   auto o = options(file, dest);
   auto inner = o.resolve;
-  o.resolve = [&](std::string_view name, ephemera::archive::ItemType type) {
+  o.resolve = [&](std::string_view name, ephemera::archive::EntryType type) {
     if (name == "work/t/sub/g") {
       fs::rename(dest / "t/sub", dest / "t/moved");
       fs::create_symlink(outside, dest / "t/sub");

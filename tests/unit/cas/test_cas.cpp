@@ -52,9 +52,9 @@ std::vector<archive::PackItem> items_of(const fs::path& dir) {
     archive::PackItem i;
     i.name = "work/" + it->path().lexically_relative(dir).string();
     i.source = it->path().string();
-    i.type = S_ISDIR(st.st_mode)   ? archive::ItemType::directory
-             : S_ISLNK(st.st_mode) ? archive::ItemType::symlink
-                                   : archive::ItemType::file;
+    i.type = S_ISDIR(st.st_mode)   ? archive::EntryType::directory
+             : S_ISLNK(st.st_mode) ? archive::EntryType::symlink
+                                   : archive::EntryType::file;
     i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
     i.mode = st.st_mode & 07777;
     i.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
@@ -121,7 +121,7 @@ struct Fixture {
     o.temp_dir = tmp.path();
     o.unpack.max_unpacked_bytes = 1ULL << 34;
     o.unpack.resolve = [dest](std::string_view name,
-                              archive::ItemType) -> std::optional<archive::Destination> {
+                              archive::EntryType) -> std::optional<archive::Destination> {
       if (name.substr(0, 5) != "work/") {
         return std::nullopt;
       }
@@ -310,7 +310,7 @@ TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]")
     cas::RestoreOptions o;
     o.temp_dir = f.tmp.path();
     o.unpack.max_unpacked_bytes = 1000;
-    o.unpack.resolve = [dest](std::string_view name, archive::ItemType) {
+    o.unpack.resolve = [dest](std::string_view name, archive::EntryType) {
       return std::optional<archive::Destination>(
           archive::Destination{dest, std::string(name.substr(5))});
     };
@@ -449,7 +449,7 @@ TEST_CASE("a file unchanged since it was seen is not read again; one rewritten i
   o.temp_dir = f.tmp.path();
   o.record = &restored;
   o.unpack.max_unpacked_bytes = 1 << 30;
-  o.unpack.resolve = [dest](std::string_view name, archive::ItemType) {
+  o.unpack.resolve = [dest](std::string_view name, archive::EntryType) {
     return std::optional<archive::Destination>(
         archive::Destination{dest, std::string(name.substr(5))});
   };

@@ -33,7 +33,7 @@ Index sample() {
   x.packs.push_back(p);
   cas::Entry d;
   d.path = "work/d";
-  d.type = archive::ItemType::directory;
+  d.type = archive::EntryType::directory;
   d.mode = 0755;
   cas::Entry f;
   f.path = "work/d/f";
@@ -43,7 +43,7 @@ Index sample() {
   f.size = 1100;
   cas::Entry l;
   l.path = "work/d/l";
-  l.type = archive::ItemType::symlink;
+  l.type = archive::EntryType::symlink;
   l.mode = 0777;
   l.link_target = "f";
   x.entries = {d, f, l};

@@ -71,7 +71,7 @@ TEST_CASE("the local store follows no symlinked directory out of its root, at an
       }
     }
     write(beyond / "x.json", "the victim's bytes");
-    write(beyond / "x.json.tmp.1.0123456789abcdef", "a victim too");
+    write(beyond / ".ephemera-0123456789abcdef-00000000", "a victim too");
     write(beyond / "deeper" / "y.json", "and another");
     fs::create_directories(link.parent_path());
     fs::create_symlink(outside, link);
@@ -83,8 +83,8 @@ TEST_CASE("the local store follows no symlinked directory out of its root, at an
     CHECK_THAT(refusal([&] { b.put(k_key.substr(0, k_key.size() - 6) + "new/z.json", src); }),
                Catch::Contains("is a symlink"));
     CHECK_THAT(refusal([&] { b.remove(k_key); }), Catch::Contains(link.string()));
-    CHECK_THAT(refusal([&] { b.remove(k_key + ".tmp.1.0123456789abcdef"); }),
-               Catch::Contains("is a symlink"));
+    std::string temp = k_key.substr(0, k_key.rfind('/') + 1) + ".ephemera-0123456789abcdef-00000000";
+    CHECK_THAT(refusal([&] { b.remove(temp); }), Catch::Contains("is a symlink"));
     CHECK_THAT(refusal([&] { b.stat(k_key); }), Catch::Contains("is a symlink"));
     store::StringSink sink;
     CHECK_THAT(refusal([&] { b.get(k_key, sink); }), Catch::Contains("is a symlink"));
@@ -194,4 +194,27 @@ TEST_CASE("a failed local put leaves no temporary file behind", "[store]") {
   store::LocalBackend b(dir.path());
   CHECK_THROWS_WITH(b.put("v1/a/x", failing), Catch::Contains("the source broke"));
   CHECK(tree(dir.path()) == std::map<std::string, std::string>{{"v1", "dir"}, {"v1/a", "dir"}});
+}
+
+TEST_CASE("only the tool's temporary names are leftovers: an object named like one is listed",
+          "[store]") {
+  util::TempDir dir;
+  store::LocalBackend b(dir.path());
+  store::StringSource src("bytes");
+  // Names a key may take (a cache key is [A-Za-z0-9._-]) that the store once took for a
+  // killed write's, hiding the object from every lookup and handing it to gc.
+  for (std::string key : {"v1/a/x.tmp.y.json", "v1/a/z.json.tmp.1.0123456789abcdef"}) {
+    b.put(key, src);
+  }
+  // What a killed put leaves: the tool's own temporary shape.
+  write(dir.path() / "v1/a/.ephemera-0123456789abcdef-00000000", "half");
+  std::vector<std::string> listed;
+  for (const auto& o : b.list("v1/")) {
+    listed.push_back(o.key);
+  }
+  CHECK(listed ==
+        std::vector<std::string>{"v1/a/x.tmp.y.json", "v1/a/z.json.tmp.1.0123456789abcdef"});
+  auto left = b.leftovers("v1/");
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].key == "v1/a/.ephemera-0123456789abcdef-00000000");
 }
