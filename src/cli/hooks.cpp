@@ -4,12 +4,13 @@
 #include "cli/engine.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <charconv>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 namespace ephemera::cli {
@@ -89,16 +90,15 @@ struct PostOptions {
 // usage error, never a success: an empty value is what `--status "$status"` gives with
 // $status unset, and saving on it would save after a job nobody saw succeed.
 int parse_status(const std::string& text) {
-  int value = 0;
-  const char* end = text.data() + text.size();
-  auto [stop, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || stop != end) {
+  auto value = util::parse_integer(text, std::numeric_limits<int>::min(),
+                                   std::numeric_limits<int>::max());
+  if (!value) {
     throw util::InputError(fmt::format(
         "--status '{}' is not an exit status: give the job's exit code as an integer (0: "
         "success){}",
         util::printable(text), text.empty() ? "; an empty value is usually an unset variable" : ""));
   }
-  return value;
+  return *value;
 }
 
 policy::Outcome outcome_of(const PostOptions& p) {

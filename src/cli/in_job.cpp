@@ -7,12 +7,13 @@
 #include "rules/walk.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <charconv>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 namespace ephemera::cli {
@@ -40,14 +41,12 @@ std::optional<int64_t> epoch_of(const InJobOptions& o, const char* command) {
   if (!o.epoch) {
     return std::nullopt;
   }
-  int64_t value = -1;
-  const char* end = o.epoch->data() + o.epoch->size();
-  auto [stop, ec] = std::from_chars(o.epoch->data(), end, value);
-  if (o.epoch->empty() || ec != std::errc() || stop != end || value < 0) {
+  auto value = util::parse_integer(*o.epoch, 0, std::numeric_limits<int64_t>::max());
+  if (!value) {
     throw util::InputError(fmt::format("{} '{}': --epoch '{}' must be an integer >= 0", command,
                                        util::printable(o.name), util::printable(*o.epoch)));
   }
-  return value;
+  return *value;
 }
 
 // A stanza from the command line: NAME, rules, --epoch (required, as in TOML), --key.

@@ -8,6 +8,7 @@
 #include "store/url.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -54,23 +55,6 @@ std::string age(const std::string& created) {
     return fmt::format("{:.0f}h", s / 3600);
   }
   return fmt::format("{:.0f}d", s / 86400);
-}
-
-// NUMBER[.FRACTION][s|m|h|d|w], no spaces: seconds.
-std::optional<double> parse_duration(const std::string& text) {
-  size_t end = 0;
-  auto v = jobfile::parse_decimal_prefix(text, end);
-  if (!v) {
-    return std::nullopt;
-  }
-  const std::pair<std::string_view, double> units[] = {
-      {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
-  for (const auto& [unit, factor] : units) {
-    if (std::string_view(text).substr(end) == unit) {
-      return *v * factor;
-    }
-  }
-  return std::nullopt;
 }
 
 struct Filter {
@@ -213,20 +197,20 @@ store::GcOptions gc_options(const GcFlags& flags) {
   }
   o.keep = flags.keep;
   if (!flags.max_age.empty()) {
-    o.max_age = parse_duration(flags.max_age);
+    o.max_age = util::parse_duration(flags.max_age);
     if (!o.max_age) {
       throw util::InputError(
           fmt::format("--max-age '{}': give a duration such as 30d, 12h, 90m", flags.max_age));
     }
   }
   if (!flags.max_bytes.empty()) {
-    o.max_bytes = jobfile::parse_size(flags.max_bytes);
+    o.max_bytes = util::parse_size(flags.max_bytes);
     if (!o.max_bytes) {
       throw util::InputError(
           fmt::format("--max-bytes '{}': give a size such as 50GiB", flags.max_bytes));
     }
   }
-  auto grace = parse_duration(flags.grace);
+  auto grace = util::parse_duration(flags.grace);
   if (!grace) {
     throw util::InputError(fmt::format("--grace '{}': give a duration such as 1h", flags.grace));
   }

@@ -3,12 +3,12 @@
 #include "jobfile/frontmatter.hpp"
 #include "rules/rules.hpp"
 #include "util/fs.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <toml.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -27,9 +27,6 @@ fs::path sibling_persist_file(const fs::path& job_file) {
 
 namespace {
 
-bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
 bool digit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -84,66 +81,6 @@ std::vector<std::string> stanza_problems(const PersistSpec& stanza) {
                               stanza.cache_key.value));
   }
   return out;
-}
-
-std::optional<double> parse_decimal_prefix(std::string_view text, size_t& end) {
-  size_t i = 0;
-  auto digits = [&] {
-    size_t from = i;
-    while (i < text.size() && digit(text[i])) {
-      ++i;
-    }
-    return i > from;
-  };
-  if (!digits()) {
-    return std::nullopt;
-  }
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    if (!digits()) {
-      return std::nullopt;
-    }
-  }
-  end = i;
-  return std::stod(std::string(text.substr(0, i)));
-}
-
-std::optional<uint64_t> parse_size(std::string_view text) {
-  // NUMBER[.FRACTION] [UNIT], spaces around.
-  while (!text.empty() && space(text.front())) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && space(text.back())) {
-    text.remove_suffix(1);
-  }
-  size_t i = 0;
-  auto number = parse_decimal_prefix(text, i);
-  if (!number) {
-    return std::nullopt;
-  }
-  double value = *number;
-  while (i < text.size() && space(text[i])) {
-    ++i;
-  }
-  std::string unit(text.substr(i));
-  if (!std::all_of(unit.begin(), unit.end(), letter)) {
-    return std::nullopt;
-  }
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
-  double mult = 0;
-  const std::pair<const char*, double> units[] = {
-      {"", 1},       {"b", 1},       {"k", 1e3},     {"kb", 1e3},  {"kib", 1024.0},
-      {"m", 1e6},    {"mb", 1e6},    {"mib", 1048576.0}, {"g", 1e9}, {"gb", 1e9},
-      {"gib", 1073741824.0}, {"t", 1e12}, {"tb", 1e12}, {"tib", 1099511627776.0}};
-  for (const auto& [name, factor] : units) {
-    if (unit == name) {
-      mult = factor;
-    }
-  }
-  if (mult == 0 || value * mult > 1.8e19) {
-    return std::nullopt;
-  }
-  return static_cast<uint64_t>(std::llround(value * mult));
 }
 
 namespace {
@@ -446,7 +383,7 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       if (v.is_integer() && v.as_integer() > 0) {
         size = static_cast<uint64_t>(v.as_integer());
       } else if (v.is_string()) {
-        size = parse_size(v.as_string().str);
+        size = util::parse_size(v.as_string().str);
       }
       if (!size || *size == 0) {
         val.error(src.at(v), fmt::format("{} must be a size such as \"4GiB\", \"500MB\" or a "

@@ -28,13 +28,6 @@ bool valid_stanza_name(std::string_view name);
 // One message each; empty when it is valid.
 std::vector<std::string> stanza_problems(const PersistSpec& stanza);
 
-// "4GiB", "500MB", "10k", "1024": bytes; nullopt when malformed.
-std::optional<uint64_t> parse_size(std::string_view text);
-
-// The decimal number text starts with, [0-9]+(.[0-9]+)?, and in end where it stops;
-// nullopt when text does not start with one.
-std::optional<double> parse_decimal_prefix(std::string_view text, size_t& end);
-
 // The closest of candidates within a small edit distance, for "did you mean".
 std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
 
