@@ -14,7 +14,9 @@ constexpr size_t k_token_digits = 16;
 constexpr size_t k_count_digits = 8;
 constexpr size_t k_size = k_prefix.size() + k_token_digits + 1 + k_count_digits;
 
-bool lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool lower_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 } // namespace
 
