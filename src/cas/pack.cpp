@@ -25,7 +25,7 @@ namespace {
 
 // Decoded frames kept for chunks that come back to a frame (files of equal content far
 // apart in path order share their chunks).
-constexpr size_t k_cached_frames = 16;
+constexpr size_t k_cached_frames = 32;
 // The most compressed bytes fetched in one run of frames, and runs kept at once.
 constexpr uint64_t k_max_run = 8ULL << 20;
 constexpr size_t k_runs = 4;
