@@ -246,6 +246,11 @@ ChunkReader::ChunkReader(store::Backend& backend, std::string prefix, const Inde
                               util::printable(key), info->size, pack.size));
     }
   }
+  uint64_t content = 0;
+  for (const Entry& e : index.entries) {
+    content += e.size;
+  }
+  m_max_decoded = 16 * content + (256ULL << 20);
   m_dctx = ZSTD_createDCtx();
 }
 
@@ -344,6 +349,12 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
   if (ZSTD_isError(n) != 0 || n != f.compressed || ZSTD_isError(d) != 0 || d != f.size) {
     throw Error(fmt::format("frame {} of pack {} (for '{}') does not decode to its {} bytes", frame,
                             hex(p.id), util::printable(what), f.size));
+  }
+  m_decoded += f.size;
+  if (m_decoded > m_max_decoded) {
+    throw Error(fmt::format("the index makes a restore decode more than {} bytes for {} of content "
+                            "(its chunks hop between frames)",
+                            m_max_decoded, (m_max_decoded - (256ULL << 20)) / 16));
   }
   if (m_cache.size() >= k_cached_frames) {
     m_cache.pop_back();

@@ -99,8 +99,10 @@ public:
   ChunkReader& operator=(const ChunkReader&) = delete;
 
   // The chunk's bytes, verified: throws util::Error naming `what` when they are not the
-  // bytes of its hash (or its frame does not decode to its declared size). Valid until the
-  // next call.
+  // bytes of its hash (or its frame does not decode to its declared size), and when the
+  // frames decoded so far exceed 16 times the state's content plus 256 MiB (an index whose
+  // chunks hop between frames to make a restore decode without end). Valid until the next
+  // call.
   std::string_view chunk(const ChunkRef& ref, std::string_view what);
 
   uint64_t fetched_bytes() const { return m_fetched; }
@@ -128,6 +130,8 @@ private:
   // Decoded frames, most recent first.
   std::list<std::pair<uint64_t, std::string>> m_cache;
   uint64_t m_fetched = 0;
+  uint64_t m_decoded = 0;
+  uint64_t m_max_decoded = 0; // see k_decode_factor
   void* m_dctx = nullptr;
 };
 

@@ -3,6 +3,7 @@
 #include "store/local.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/sha256.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -250,7 +251,7 @@ TEST_CASE("dedup never crosses a scope or a trust level", "[cas]") {
 
 TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]") {
   Fixture f;
-  write(f.src / "big.bin", random_bytes(2 << 20, 3));
+  write(f.src / "big.bin", random_bytes(5 << 20, 3));
   write(f.src / "small", "small");
   auto r1 = f.save(nullptr);
   auto i1 = f.load(r1);
@@ -285,6 +286,34 @@ TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]")
     std::swap(file_entry(x).chunks[0].hash, file_entry(x).chunks[1].hash);
     CHECK_THROWS_WITH(f.restore(cas::parse(cas::encode(x), x.scope)),
                       Catch::Contains("SHA-256 mismatch"));
+  }
+  SECTION("an index whose chunks hop between frames to make a restore decode without end") {
+    cas::Index x = i1;
+    std::string content = util::read_file(f.src / "big.bin");
+    // The first byte of every frame, 4000 times over: 4000 bytes of content, a frame decoded
+    // for each (more frames than the restore keeps decoded).
+    std::vector<cas::ChunkRef> firsts;
+    uint64_t at = 0;
+    for (const auto& c : file_entry(i1).chunks) {
+      if (c.offset == 0) {
+        cas::ChunkRef one = c;
+        one.length = 1;
+        util::Sha256 h;
+        h.update(content.data() + at, 1);
+        one.hash = h.finish();
+        firsts.push_back(one);
+      }
+      at += c.length;
+    }
+    REQUIRE(firsts.size() > 33);
+    auto& e = file_entry(x);
+    e.chunks.clear();
+    for (size_t k = 0; k < 4000; ++k) {
+      e.chunks.push_back(firsts[k % firsts.size()]);
+    }
+    e.size = e.chunks.size();
+    CHECK_THROWS_WITH(f.restore(cas::parse(cas::encode(x), x.scope)),
+                      Catch::Contains("hop between frames"));
   }
   SECTION("an index pointing past a pack's end") {
     cas::Index x = i1;
