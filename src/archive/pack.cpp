@@ -164,18 +164,23 @@ private:
       }
       m_links.emplace(key, item.name);
     }
-    int fd = ::open(item.source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    // Opened only if it is still a regular file: the job's tree may have a fifo (which
+    // would block the save forever) or a device in its place by now.
+    struct stat st {};
+    int fd = util::open_regular(item.source, st);
     if (fd < 0) {
-      if (errno == ENOENT && item.may_change) {
-        return; // '%': gone since the walk, skipped
+      bool replaced = errno == ELOOP || errno == EINVAL || errno == ESTALE;
+      if ((errno == ENOENT || replaced) && item.may_change) {
+        return; // '%': gone since the walk (as a regular file), skipped
       }
       if (errno == ENOENT) {
         changed(item, "disappeared");
       }
+      if (replaced) {
+        changed(item, "was replaced by something that is not a regular file");
+      }
       throw ArchiveError(fmt::format("unable to read {}: {}", item.source, std::strerror(errno)));
     }
-    struct stat st {};
-    ::fstat(fd, &st);
     if (!item.may_change && (static_cast<uint64_t>(st.st_size) != item.size || mtime_of(st) != item.mtime_ns)) {
       ::close(fd);
       changed(item, "changed");
@@ -189,7 +194,12 @@ private:
     while (done < size) {
       ssize_t n =
           util::read_full(fd, m_buffer.data(), std::min<uint64_t>(m_buffer.size(), size - done));
-      if (n <= 0) {
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        throw ArchiveError(fmt::format("unable to read {}: {}", item.source, std::strerror(err)));
+      }
+      if (n == 0) {
         break; // shrank: detected below
       }
       if (archive_write_data(m_a.get(), m_buffer.data(), static_cast<size_t>(n)) < 0 || m_out.error != 0) {

@@ -347,6 +347,29 @@ TEST_CASE("a file that changes during a save fails it, unless its rule says '%'"
   CHECK(r.files == 0);
 }
 
+TEST_CASE("a walked file swapped for a fifo, a device or a link is never opened by the save",
+          "[archive]") {
+  util::TempDir dir;
+  auto f = dir.path() / "f";
+  write(f, "walked");
+  auto item = item_of(f, "work/f");
+  auto out = dir.path() / "a.tar.zst";
+  // A fifo nobody writes would block an open for reading forever; /dev/zero never ends.
+  fs::remove(f);
+  REQUIRE(::mkfifo(f.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(ephemera::archive::pack({item}, out, {}),
+                    Catch::Contains("replaced by something that is not a regular file"));
+  CHECK_FALSE(fs::exists(out));
+  fs::remove(f);
+  fs::create_symlink("/dev/zero", f);
+  CHECK_THROWS_WITH(ephemera::archive::pack({item}, out, {}),
+                    Catch::Contains("replaced by something that is not a regular file"));
+  // '%': no longer a regular file is as good as gone, and skipped like a vanished one.
+  item.may_change = true;
+  auto r = ephemera::archive::pack({item}, out, {});
+  CHECK(r.files == 0);
+}
+
 TEST_CASE("hostile archives are refused and the destination is as before", "[archive]") {
   struct Case {
     const char* what;
