@@ -43,6 +43,14 @@ GcResult collect(store::Backend& backend, const Scope& scope, const std::vector<
   // Indexes first: a pack is never gone while an index that names it is still there.
   sweep(scope.prefix() + "index/", ".idx", live_index);
   sweep(packs, ".pack", referenced);
+  // Pieces of uploads a killed save left (a local store's temporary files).
+  for (const auto& o : backend.leftovers(scope.prefix())) {
+    if (now - o.mtime >= grace_seconds) {
+      backend.remove(o.key);
+      result.removed.push_back(o.key);
+      result.removed_bytes += o.size;
+    }
+  }
   return result;
 }
 

@@ -23,8 +23,9 @@ struct GcResult {
 // index whose key is not in live_keys, once the store's time of the object is at least
 // grace_seconds before now (store clock): a save in progress uploads its packs before its
 // index, so its packs are young while they are not yet referenced, and a save or gc killed
-// at any moment leaves either the old state or the new one. Objects of other names below the
-// prefix are left alone. live must have been loaded for this scope.
+// at any moment leaves either the old state or the new one. The leftovers of interrupted
+// uploads below the prefix go after the grace period too; objects of other names stay. live must
+// have been loaded for this scope.
 GcResult collect(store::Backend& backend, const Scope& scope, const std::vector<Index>& live,
                  const std::vector<std::string>& live_keys, int64_t now, int64_t grace_seconds);
 

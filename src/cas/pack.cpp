@@ -49,16 +49,55 @@ std::string pack_key(const std::string& prefix, const Hash& id) {
 struct PackWriter::Open {
   uint32_t slot = 0;
   util::Fd fd{-1};
-  fs::path path;
+  fs::path dir;
   util::Sha256 hash;
   PackRef ref;
-  ~Open() {
-    if (!path.empty()) {
-      std::error_code ec;
-      fs::remove(path, ec);
+};
+
+namespace {
+
+// An unlinked file, O_TMPFILE where the file system has it: nothing is left when the process
+// is killed.
+int unlinked_file(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    fs::path name = util::temp_name_beside(dir / "pack");
+    fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      ::unlink(name.c_str());
     }
   }
+  if (fd < 0) {
+    throw Error(
+        fmt::format("unable to create a file in {}: {}", dir.string(), std::strerror(errno)));
+  }
+  return fd;
+}
+
+// The assembled pack, read back by descriptor for the upload (and again for a retry).
+class FdSource : public store::Source {
+public:
+  FdSource(int fd, uint64_t size) : m_fd(fd), m_size(size) {}
+  uint64_t size() const override { return m_size; }
+  size_t read(char* buf, size_t max) override {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(max, m_size - m_pos));
+    ssize_t n = util::read_full(m_fd, buf, want, static_cast<off_t>(m_pos));
+    if (n < 0 || static_cast<size_t>(n) != want) {
+      throw Error(fmt::format("unable to read back a pack: {}",
+                              n < 0 ? std::strerror(errno) : "short read"));
+    }
+    m_pos += want;
+    return want;
+  }
+  void rewind() override { m_pos = 0; }
+
+private:
+  int m_fd;
+  uint64_t m_size;
+  uint64_t m_pos = 0;
 };
+
+} // namespace
 
 PackWriter::PackWriter(store::Backend& backend, std::string prefix, const PackOptions& options)
     : m_backend(backend), m_prefix(std::move(prefix)), m_options(options) {
@@ -179,14 +218,8 @@ void PackWriter::compress(Job& job) {
   if (!m_open) {
     m_open = std::make_unique<Open>();
     m_open->slot = job.slot;
-    fs::path dir = m_options.temp_dir.empty() ? fs::temp_directory_path() : m_options.temp_dir;
-    m_open->path = util::temp_name_beside(dir / "pack");
-    m_open->fd.fd =
-        ::open(m_open->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (m_open->fd.fd < 0) {
-      throw Error(
-          fmt::format("unable to create {}: {}", m_open->path.string(), std::strerror(errno)));
-    }
+    m_open->dir = m_options.temp_dir.empty() ? fs::temp_directory_path() : m_options.temp_dir;
+    m_open->fd.fd = unlinked_file(m_open->dir);
   }
   std::string out(ZSTD_compressBound(job.content.size()), '\0');
   size_t n = ZSTD_compress(out.data(), out.size(), job.content.data(), job.content.size(),
@@ -195,7 +228,8 @@ void PackWriter::compress(Job& job) {
     throw Error(fmt::format("unable to compress a pack frame: {}", ZSTD_getErrorName(n)));
   }
   if (!util::write_all(m_open->fd.fd, std::string_view(out.data(), n))) {
-    throw Error(fmt::format("unable to write {}: {}", m_open->path.string(), std::strerror(errno)));
+    throw Error(fmt::format("unable to write a pack in {}: {}", m_open->dir.string(),
+                            std::strerror(errno)));
   }
   m_open->hash.update(out.data(), n);
   Frame f;
@@ -209,10 +243,7 @@ void PackWriter::compress(Job& job) {
 void PackWriter::upload(uint32_t slot) {
   std::unique_ptr<Open> open = std::move(m_open);
   open->ref.id = open->hash.finish();
-  store::FileSource source(open->path);
-  if (source.size() != open->ref.size) {
-    throw Error(fmt::format("pack {} changed while it was written", open->path.string()));
-  }
+  FdSource source(open->fd.fd, open->ref.size);
   std::string key = pack_key(m_prefix, open->ref.id);
   m_backend.put(key, source);
   m_uploaded += open->ref.size;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <ctime>
 #include <fcntl.h>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <set>
 #include <string>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -490,4 +492,47 @@ TEST_CASE("a file unchanged since it was seen is not read again; one rewritten i
   CHECK(r3.files_read == 0);
   CHECK(r3.pack_bytes == 0);
   CHECK(snapshot(f.restore(f.load(r3))) == snapshot(f.src));
+}
+
+TEST_CASE("a save killed at any moment leaves the old state or the complete new one", "[cas]") {
+  Fixture f;
+  write(f.src / "big.bin", random_bytes(4 << 20, 10));
+  write(f.src / "small", "one");
+  auto r1 = f.save(nullptr);
+  auto i1 = f.load(r1);
+  auto s1 = snapshot(f.src);
+  write(f.src / "big.bin", random_bytes(4 << 20, 11));
+  write(f.src / "small", "two");
+  auto s2 = snapshot(f.src);
+  auto items = items_of(f.src);
+  for (int delay_us : {0, 500, 2000, 5000, 10000, 20000, 40000, 80000}) {
+    INFO("killed after " << delay_us << " us");
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      try {
+        cas::save(f.backend, f.scope, items, &i1, f.options);
+      } catch (...) {
+      }
+      ::_exit(0);
+    }
+    ::usleep(static_cast<useconds_t>(delay_us));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    // Every index in the store is one of the two states, whole.
+    for (const auto& o : f.backend.list(f.scope.prefix() + "index/")) {
+      std::string sha = o.key.substr(o.key.size() - 68, 64);
+      auto index = cas::load_index(f.backend, f.scope, o.key, sha, o.size);
+      auto got = snapshot(f.restore(index));
+      CHECK((got == s1 || got == s2));
+    }
+  }
+  // Past the grace period, gc keeps what state 1 needs and nothing a killed save left.
+  auto now = static_cast<int64_t>(::time(nullptr));
+  cas::collect(f.backend, f.scope, {i1}, {r1.index_key}, now + 7200, 3600);
+  CHECK(f.backend.list(f.scope.prefix() + "index/").size() == 1);
+  CHECK(f.backend.list(f.scope.prefix() + "packs/").size() == i1.packs.size());
+  CHECK(f.backend.leftovers(f.scope.prefix()).empty());
+  CHECK(snapshot(f.restore(i1)) == s1);
 }
