@@ -25,36 +25,19 @@
 #: [dependencies.build-tools]
 #: job = "build-tools"
 #:
-#: # The crates cargo downloads: keyed by the lock file, any older set is a good start.
+#: # The crates cargo downloads, keyed by the lock file (`ephemera presets` shows what a
+#: # preset expands to; any key written here overrides the preset's).
 #: [[persist]]
-#: name = "cargo-registry"
-#: rules = [
-#:	"~/.cargo/registry/**/*",
-#:	"!~/.cargo/registry/src/**/*",	# cargo re-extracts these from the .crate files
-#:	"~/.cargo/git/db",
-#: ]
+#: preset = "cargo-registry"
 #: epoch = 1
-#: cache_key = "registry"
-#: key_files = ["Cargo.lock"]
-#: restore_keys = ["registry"]
 #: max_size = "2GiB"
 #:
-#: # Build outputs of dependencies, per branch; incremental state is never worth it.
+#: # Build outputs of third-party crates, keyed by the toolchain and the lock file; the
+#: # workspace's own crates are left out, so editing them saves nothing.
 #: [[persist]]
-#: name = "target"
-#: rules = [
-#:	"target/debug/deps/**/*",
-#:	"target/debug/build/**/*",
-#:	"target/debug/.fingerprint/**/*",
-#:	"!target/debug/incremental",
-#:	"!target/**/*.d",
-#: ]
+#: preset = "cargo-deps"
 #: epoch = 3
-#: cache_key = "debug"
-#: key_files = ["Cargo.lock", "rust-toolchain.toml"]
-#: restore_keys = ["debug"]
 #: share = "branch"
-#: level = 1
 #
 
 set -o errexit

@@ -1,5 +1,6 @@
 // check: validate job files the way pre and post read them.
 #include "cli/commands.hpp"
+#include "cli/preset_view.hpp"
 #include "jobfile/reader.hpp"
 #include "util/error.hpp"
 
@@ -45,6 +46,7 @@ json to_json(const jobfile::JobSpec& job) {
         {"share", s.share == jobfile::Share::branch ? "branch" : "repository"},
         {"max_size", s.max_size ? json(*s.max_size) : json(nullptr)},
         {"level", s.level ? json(*s.level) : json(nullptr)},
+        {"preset", preset_json(s)},
     });
   }
   json warnings = json::array();
@@ -100,6 +102,9 @@ int run_check(const Globals& g, const std::vector<std::string>& files, const std
         for (const auto& s : job.persist) {
           std::printf("  %s: %s (epoch %lld)\n", s.name.value.c_str(), s.pos.str().c_str(),
                       static_cast<long long>(s.epoch.value));
+          for (const auto& line : preset_lines(s)) {
+            std::printf("    %s\n", line.c_str());
+          }
         }
       }
     } catch (const util::InputError& e) {

@@ -19,5 +19,6 @@ void add_ls(Command app, Globals& globals, Action& action);
 void add_show(Command app, Globals& globals, Action& action);
 void add_invalidate(Command app, Globals& globals, Action& action);
 void add_gc(Command app, Globals& globals, Action& action);
+void add_presets(Command app, Globals& globals, Action& action);
 
 } // namespace ephemera::cli

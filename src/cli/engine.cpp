@@ -2,6 +2,7 @@
 
 #include "archive/archive.hpp"
 #include "jobfile/reader.hpp"
+#include "presets/expand.hpp"
 #include "rules/walk.hpp"
 #include "store/catalog.hpp"
 #include "store/url.hpp"
@@ -91,11 +92,17 @@ rules::RuleSet compile(const jobfile::PersistSpec& stanza) {
 }
 
 // Paths, types, sizes, mtimes, modes and link targets of a stanza's file set.
-std::string fingerprint(const rules::WalkResult& walked) {
+// For a content-addressed stanza (PersistSpec::content_addressed) without mtimes and
+// directories.
+std::string fingerprint(const rules::WalkResult& walked, bool content_addressed = false) {
   util::Sha256 h;
+  const bool mtimes = !content_addressed;
   for (const auto& e : walked.entries) {
+    if (content_addressed && e.type == rules::EntryType::directory) {
+      continue;
+    }
     h.update(fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\n", rules::folder(e.anchor), e.rel.size(),
-                         static_cast<int>(e.type), e.size, e.mtime_ns, e.mode,
+                         static_cast<int>(e.type), e.size, mtimes ? e.mtime_ns : 0, e.mode,
                          e.link_target.size()));
     h.update(e.rel);
     h.update(e.link_target);
@@ -339,6 +346,9 @@ const jobfile::JobSpec& Session::load_job() {
   for (const auto& w : m_job.warnings) {
     util::log::write("", w.str());
   }
+  for (auto& stanza : m_job.persist) {
+    stanza = presets::resolve(std::move(stanza), m_anchors); // before anything is restored
+  }
   for (const auto& stanza : m_job.persist) {
     compile(stanza); // a malformed rule is the author's error: exit 2 before anything runs
   }
@@ -413,6 +423,10 @@ std::string Session::key_of(const jobfile::PersistSpec& stanza) const {
     if (read != static_cast<uint64_t>(st.st_size)) {
       throw util::Error(fmt::format("key file '{}' changed while it was read", shown));
     }
+  }
+  for (const auto& [command, output] : stanza.probe_outputs) {
+    digest.content(command, output.size());
+    digest.update(output);
   }
   return digest.key(stanza.cache_key.value);
 }
@@ -594,7 +608,8 @@ report::Entry Session::restore(const jobfile::PersistSpec& stanza, const std::st
     if (!restored) {
       restored = rules::walk(rules, m_anchors);
     }
-    save_fingerprint(stanza.name.value, entry.key_wanted, fingerprint(*restored));
+    save_fingerprint(stanza.name.value, entry.key_wanted,
+                     fingerprint(*restored, stanza.content_addressed));
   } catch (const util::InputError&) {
     throw;
   } catch (const std::exception& e) {
@@ -625,7 +640,7 @@ report::Entry Session::save(const jobfile::PersistSpec& stanza, const std::strin
                                       "none", rule.text));
       }
     }
-    auto print = fingerprint(walked);
+    auto print = fingerprint(walked, stanza.content_addressed);
     if (auto previous = load_fingerprint(stanza.name.value);
         previous && previous->first == entry.key_wanted && previous->second == print) {
       entry.result = "unchanged";

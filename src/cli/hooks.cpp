@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "cli/engine.hpp"
+#include "cli/preset_view.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
@@ -170,6 +171,7 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
                        {"key", key},
                        {"restore_keys", prefixes},
                        {"epoch", stanza.epoch.value},
+                       {"preset", preset_json(stanza)},
                        {"pre", {{"restore", r.act}, {"reason", r.reason}}},
                        {"post", {{"save", w.act}, {"reason", w.reason}, {"outcome",
                                                                          policy::to_string(outcome)}}}});
@@ -177,6 +179,9 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
       std::printf("%s (epoch %lld, key '%s', from %s)\n", stanza.name.value.c_str(),
                   static_cast<long long>(stanza.epoch.value), key.c_str(),
                   stanza.source_file.c_str());
+      for (const auto& line : preset_lines(stanza)) {
+        std::printf("  %s\n", line.c_str());
+      }
       std::printf("  pre:  %s: %s\n", r.act ? "restore" : "no restore", r.reason.c_str());
       std::printf("  post: %s: %s (if the job ends in %s)\n", w.act ? "save" : "no save",
                   w.reason.c_str(), policy::to_string(outcome));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ephemera::jobfile {
@@ -33,6 +34,15 @@ struct PersistSpec {
   std::optional<int> level;                // zstd 1..19
   util::Position pos;                      // the [[persist]] header
   std::string source_file;                 // job file or sibling persist file
+  // From `preset = "NAME"` (src/presets/), never set by a key of their own: the preset, the
+  // name of each toolchain probe its key hashes and, once presets::resolve has run, their
+  // outputs; whether the tool names its entries by their content and touches those it uses
+  // (ccache, go's build cache), so that "nothing changed" compares only the paths, types,
+  // sizes, modes and link targets of files and symlinks, not mtimes or directories.
+  Located<std::string> preset;             // "" when none
+  bool derived_rules = false;              // presets::resolve adds rules from the job's tree
+  std::vector<std::pair<std::string, std::string>> probe_outputs; // command line, output
+  bool content_addressed = false;
 };
 
 // A job file after reading (SPEC 2).

@@ -2,6 +2,7 @@
 
 #include "jobfile/frontmatter.hpp"
 #include "jobfile/toml_text.hpp"
+#include "presets/expand.hpp"
 #include "rules/rules.hpp"
 #include "util/fs.hpp"
 #include "util/units.hpp"
@@ -125,7 +126,7 @@ namespace {
 
 const std::vector<std::string> k_persist_keys = {
     "name",     "rules",   "epoch", "cache_key", "key_files", "restore_keys", "restore",
-    "save",     "restore_on_protected", "share", "max_size", "level"};
+    "save",     "restore_on_protected", "share", "max_size", "level", "preset"};
 
 // Keys buildomat knows at the top level (accepted and left alone).
 const std::vector<std::string> k_global_keys = {
@@ -393,6 +394,14 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       } else {
         s.max_size = size;
       }
+    } else if (key == "preset") {
+      if (auto n = val.string(src, v, path)) {
+        s.preset = {*n, src.at(v)};
+        if (n->empty()) {
+          val.error(src.at(v), fmt::format("{} must name a preset; `ephemera presets` lists them",
+                                           path));
+        }
+      }
     } else if (key == "level") {
       if (!v.is_integer() || v.as_integer() < 1 || v.as_integer() > 19) {
         val.error(src.at(v), fmt::format("{} must be a zstd level, an integer from 1 to 19", path));
@@ -409,6 +418,23 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
         hint = fmt::format("; did you mean '{}'?", *c);
       }
       val.error(src.key_at(v, key), fmt::format("{}: unknown key '{}' in [[persist]]{}", base, key, hint));
+    }
+  }
+  if (!s.preset.value.empty()) {
+    if (const auto* preset = presets::find(s.preset.value)) {
+      std::set<std::string> given;
+      for (const auto& [key, v] : t) {
+        given.insert(key);
+      }
+      presets::apply(s, *preset, given);
+      have_name = have_rules = true;
+    } else {
+      have_name = have_rules = true; // the preset is what is missing, not these
+      auto c = closest(s.preset.value, presets::names());
+      val.error(s.preset.pos, fmt::format("{}.preset: no preset '{}'{}; `ephemera presets` lists "
+                                          "them",
+                                          base, s.preset.value,
+                                          c ? fmt::format(" (did you mean '{}'?)", *c) : ""));
     }
   }
   if (!have_name) {
