@@ -110,7 +110,11 @@ mib() { awk -v a="$1" 'BEGIN { printf "%.2f", a / 1048576 }'; }
 
 store_for() { # PAIR: a fresh store
   if [ -n "${STORE:-}" ]; then
-    echo "$STORE/$1-$(date +%s)"
+    # The pair's own prefix, before any ?query of the URL.
+    case $STORE in
+    *\?*) echo "${STORE%%\?*}/$1-$(date +%s)?${STORE#*\?}" ;;
+    *) echo "$STORE/$1-$(date +%s)" ;;
+    esac
   else
     rm -rf "$T/store-$1"
     echo "$T/store-$1"

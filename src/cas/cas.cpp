@@ -331,10 +331,12 @@ public:
                                                                     archive_entry_free);
     archive_entry_copy_pathname(a.get(), e.path.c_str());
     archive_entry_set_perm(a.get(), e.mode);
-    archive_entry_set_mtime(a.get(), e.mtime_ns / 1000000000, e.mtime_ns % 1000000000);
+    // Floor division: a time before 1970 is whole seconds before it plus a positive part.
+    int64_t sec = e.mtime_ns / 1000000000 - (e.mtime_ns % 1000000000 < 0 ? 1 : 0);
+    archive_entry_set_mtime(a.get(), sec, static_cast<long>(e.mtime_ns - sec * 1000000000));
     archive_entry_set_filetype(a.get(), e.type == EntryType::file        ? AE_IFREG
                                         : e.type == EntryType::directory ? AE_IFDIR
-                                                                        : AE_IFLNK);
+                                                                         : AE_IFLNK);
     if (e.type == EntryType::symlink) {
       archive_entry_copy_symlink(a.get(), e.link_target.c_str());
     }
@@ -556,7 +558,7 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
   for (const Entry& e : index.entries) {
     total += e.size;
   }
-  if (options.unpack.max_unpacked_bytes != 0 && total > options.unpack.max_unpacked_bytes) {
+  if (total > options.unpack.max_unpacked_bytes) {
     throw ArchiveError(fmt::format("the saved state holds {} bytes, more than the {} allowed",
                                    total, options.unpack.max_unpacked_bytes));
   }

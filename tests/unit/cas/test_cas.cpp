@@ -164,10 +164,12 @@ TEST_CASE("a chain of states round-trips entry by entry", "[cas]") {
   fs::create_symlink("a.txt", f.src / "v");
   write(f.src / "empty", "");
   set_mtime(f.src / "n", 1000000000);
+  write(f.src / "old", "before 1970");
+  set_mtime(f.src / "old", -86400);
   auto s1 = snapshot(f.src);
   auto r1 = f.save(nullptr);
   CHECK_FALSE(r1.base_used);
-  CHECK(r1.files == 9);
+  CHECK(r1.files == 10);
   CHECK(r1.packs >= 2);
   auto i1 = f.load(r1);
   CHECK(snapshot(f.restore(i1)) == s1);
