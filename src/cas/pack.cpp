@@ -221,7 +221,8 @@ void PackWriter::compress(Job& job) {
     m_open->dir = m_options.temp_dir.empty() ? fs::temp_directory_path() : m_options.temp_dir;
     m_open->fd.fd = unlinked_file(m_open->dir);
   }
-  std::string out(ZSTD_compressBound(job.content.size()), '\0');
+  std::string& out = m_compressed;
+  out.resize(ZSTD_compressBound(job.content.size()));
   size_t n = ZSTD_compress(out.data(), out.size(), job.content.data(), job.content.size(),
                            m_options.level);
   if (ZSTD_isError(n) != 0) {
@@ -370,7 +371,14 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
   const PackRef& p = m_index.packs[pack];
   const Frame& f = p.frames[frame];
   const char* src = run->bytes.data() + (f.offset - p.frames[run->first].offset);
-  std::string out(f.size, '\0');
+  // The least recent decoded frame's buffer, reused: a fresh MiB for every frame costs its
+  // page faults again.
+  std::string out;
+  if (m_cache.size() >= k_cached_frames) {
+    out = std::move(m_cache.back().second);
+    m_cache.pop_back();
+  }
+  out.resize(f.size);
   // Exactly one frame of exactly its declared size: anything else is a forged pack.
   size_t n = ZSTD_findFrameCompressedSize(src, f.compressed);
   size_t d = ZSTD_isError(n) != 0 || n != f.compressed
@@ -386,9 +394,6 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
     throw Error(fmt::format("the index makes a restore decode more than {} bytes for {} of content "
                             "(its chunks hop between frames)",
                             m_max_decoded, (m_max_decoded - (256ULL << 20)) / 16));
-  }
-  if (m_cache.size() >= k_cached_frames) {
-    m_cache.pop_back();
   }
   m_cache.emplace_front(id, std::move(out));
   return m_cache.front().second;

@@ -81,6 +81,7 @@ private:
   // The second thread's side.
   std::unique_ptr<Open> m_open;
   std::map<uint32_t, PackRef> m_done;
+  std::string m_compressed; // one frame's, reused
   uint64_t m_uploaded = 0;
   uint32_t m_packs = 0;
   std::thread m_thread;
