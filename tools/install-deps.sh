@@ -11,6 +11,11 @@ libcurl4-openssl-dev libssl-dev libzstd-dev libcli11-dev catch2 nlohmann-json3-d
 # libfaketime for writers whose clocks disagree.
 test_pkgs="python3 python3-jsonschema libarchive-tools awscli curl radosgw ceph-mon ceph-osd
 ceph-common uuid-runtime clang faketime"
+# The presets' real builds (tests/integration/presets, bench/presets.sh): Debian's cargo and
+# rustc offline against the crates Debian ships, ccache, and npm (any npm on PATH will do:
+# NodeSource's nodejs carries its own and conflicts with Debian's npm package).
+test_pkgs="$test_pkgs cargo rustc ccache librust-cfg-if-dev librust-itoa-dev librust-memchr-dev
+librust-ryu-dev librust-smallvec-dev"
 
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$pkgs $test_pkgs"
@@ -23,6 +28,9 @@ for p in $pkgs; do
     *) missing="$missing $p" ;;
   esac
 done
+if [ "$what" = test ] && ! command -v npm > /dev/null 2>&1; then
+  missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 
 echo "installing:$missing" >&2

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr uint64_t k_max_lock_bytes = 16 << 20;
+constexpr size_t k_max_workspace_packages = 1000;
 
 std::vector<jobfile::Located<std::string>> located(const auto& items, const util::Position& at) {
   std::vector<jobfile::Located<std::string>> out;
@@ -97,8 +98,15 @@ jobfile::PersistSpec resolve(jobfile::PersistSpec s, const rules::Anchors& ancho
     try {
       auto text = util::read_regular_file_if_exists(util::rebase(anchors.root, visible),
                                                     k_max_lock_bytes, true);
-      for (const auto& pkg :
-           text ? cargo_workspace_packages(*text, visible.string()) : std::vector<std::string>{}) {
+      auto packages =
+          text ? cargo_workspace_packages(*text, visible.string()) : std::vector<std::string>{};
+      // Four rules a package: a lock file of the job's making must not make the rule set,
+      // compiled for every pre and post, as large as it likes.
+      if (packages.size() > k_max_workspace_packages) {
+        throw util::Error(fmt::format("{} lists {} workspace packages, more than {}",
+                                      visible.string(), packages.size(), k_max_workspace_packages));
+      }
+      for (const auto& pkg : packages) {
         // A name that is not a package name cannot be made into a rule: the rules
         // would not parse, and cargo would not have written it.
         bool plain = !pkg.empty() && std::all_of(pkg.begin(), pkg.end(), [](char c) {

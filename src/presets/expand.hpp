@@ -19,7 +19,8 @@ void apply(jobfile::PersistSpec& stanza, const Preset& preset, const std::set<st
 // - Derived::cargo_workspace_excludes: a '!' rule set for each package of the working
 //   directory's Cargo.lock that has no `source` (the workspace's own), read with the agent's
 //   privileges as a regular file of at most 16 MiB, never a fifo or device; a missing or
-//   unreadable Cargo.lock adds none (a warning when unreadable);
+//   unreadable Cargo.lock, or one of more than 1,000 workspace packages, adds none (a warning
+//   but for a missing one);
 // - each probe's output (probe.hpp), in stanza.probe_outputs, hashed into the key.
 // Warnings go to the log; a stanza with no preset is returned as it is.
 jobfile::PersistSpec resolve(jobfile::PersistSpec stanza, const rules::Anchors& anchors);

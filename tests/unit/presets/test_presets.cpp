@@ -219,3 +219,24 @@ TEST_CASE("a probe's program runs with a clean environment, in /, bounded in tim
   auto none = presets::run_probe({"no-such-program-here", {}}, {});
   CHECK_FALSE(none.program);
 }
+
+TEST_CASE("a Cargo.lock of too many workspace packages adds no rules", "[presets]") {
+  util::TempDir dir;
+  std::string lock;
+  for (int i = 0; i < 1001; ++i) {
+    lock += "[[package]]\nname = \"p" + std::to_string(i) + "\"\nversion = \"0.1.0\"\n";
+  }
+  put(dir.path() / "work" / "Cargo.lock", lock);
+  jobfile::PersistSpec s;
+  s.preset = {"cargo-deps", {}};
+  presets::apply(s, *presets::find("cargo-deps"), {"preset", "epoch"});
+  rules::Anchors anchors;
+  anchors.root = dir.path();
+  anchors.home = "/home";
+  anchors.work = "/work";
+  CHECK(presets::resolve(s, anchors).rules.size() == s.rules.size());
+  // A planted fifo is refused, never opened: no rules, no hang.
+  fs::remove(dir.path() / "work" / "Cargo.lock");
+  REQUIRE(::mkfifo((dir.path() / "work" / "Cargo.lock").c_str(), 0644) == 0);
+  CHECK(presets::resolve(s, anchors).rules.size() == s.rules.size());
+}
