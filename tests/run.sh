@@ -75,7 +75,7 @@ fi
 # position-independent executable the instrumented ephemera carried 967,000 relocations
 # the loader applied at every start (0.25 s; 0.12 s without), and the tests start it often.
 fuzz=${EPHEMERA_FUZZ_BUILD:-build-fuzz}
-targets="fuzz_jobfile fuzz_rules fuzz_manifest fuzz_unpack fuzz_s3xml fuzz_cas_index"
+targets="fuzz_jobfile fuzz_rules fuzz_manifest fuzz_unpack fuzz_s3xml fuzz_cas_index fuzz_token"
 rm -f "$asan.build.ok" "$fuzz.build.ok"
 (
   if [ "${EPHEMERA_SKIP_ASAN:-0}" != 1 ]; then

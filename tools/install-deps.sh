@@ -5,7 +5,8 @@ set -eu
 what=${1:-test}
 
 build_pkgs="meson ninja-build pkg-config cmake g++ libtoml11-dev libre2-dev libarchive-dev
-libcurl4-openssl-dev libssl-dev libzstd-dev libcli11-dev catch2 nlohmann-json3-dev libfmt-dev zstd tar"
+libcurl4-openssl-dev libssl-dev libzstd-dev libcli11-dev catch2 nlohmann-json3-dev libfmt-dev zstd tar
+libcpp-httplib-dev"
 # The test suite also runs real third-party peers: GNU tar and zstd, libarchive's bsdtar,
 # awscli, a JSON Schema validator, curl, Ceph's RADOS Gateway as the S3 server, and
 # libfaketime for writers whose clocks disagree.

@@ -5,6 +5,7 @@
 #include "presets/expand.hpp"
 #include "rules/walk.hpp"
 #include "store/catalog.hpp"
+#include "store/open.hpp"
 #include "store/url.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -362,11 +363,7 @@ std::string Session::store_url() const {
 
 store::Catalog& Session::catalog() {
   if (!m_catalog) {
-    std::optional<std::string> signing_key;
-    if (const char* k = std::getenv("EPHEMERA_SIGNING_KEY"); k != nullptr && *k != '\0') {
-      signing_key = k;
-    }
-    m_catalog = std::make_unique<store::Catalog>(store::open_backend(store_url(), {}), signing_key);
+    m_catalog = store::open_catalog(store_url());
   }
   return *m_catalog;
 }

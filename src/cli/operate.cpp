@@ -3,6 +3,7 @@
 #include "jobfile/reader.hpp"
 #include "report/report.hpp"
 #include "store/catalog.hpp"
+#include "store/open.hpp"
 #include "store/gc.hpp"
 #include "store/selection.hpp"
 #include "store/url.hpp"
@@ -28,11 +29,7 @@ using nlohmann::json;
 
 std::unique_ptr<store::Catalog> open_catalog(const Globals& g) {
   std::string url = g.store.empty() ? store::default_store_url() : g.store;
-  std::optional<std::string> key;
-  if (const char* k = std::getenv("EPHEMERA_SIGNING_KEY"); k != nullptr && *k != '\0') {
-    key = k;
-  }
-  return std::make_unique<store::Catalog>(store::open_backend(url, {}), key);
+  return store::open_catalog(url);
 }
 
 double now() {

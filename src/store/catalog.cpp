@@ -280,16 +280,21 @@ bool Invalidation::covers(const Manifest& m) const {
 }
 
 Catalog::Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> signing_key)
-    : m_backend(std::move(backend)), m_signing_key(std::move(signing_key)) {}
+    : m_backend(std::move(backend)),
+      m_signer(signing_key ? hmac_signer(std::move(*signing_key)) : nullptr) {}
+
+Catalog::Catalog(std::unique_ptr<Backend> backend, std::shared_ptr<const Signer> signer)
+    : m_backend(std::move(backend)), m_signer(std::move(signer)) {}
+
+std::string manifest_payload(const Manifest& m) { return m.to_json(false).dump(); }
 
 Catalog::~Catalog() = default;
 
 bool Catalog::signature_ok(const Manifest& m) const {
-  if (!m_signing_key) {
+  if (!m_signer) {
     return true;
   }
-  return !m.signature.empty() &&
-         util::hmac_sha256_hex(*m_signing_key, m.to_json(false).dump()) == m.signature;
+  return m_signer->verify(manifest_payload(m), m.signature);
 }
 
 Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file) {
@@ -304,8 +309,8 @@ Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file)
                                   m.compressed_size));
   }
   m_backend->put(m.archive, source);
-  if (m_signing_key) {
-    m.signature = util::hmac_sha256_hex(*m_signing_key, m.to_json(false).dump());
+  if (m_signer) {
+    m.signature = m_signer->sign(manifest_payload(m));
   }
   StringSource manifest(m.to_json().dump(2) + "\n");
   m.object = base + ".json";
@@ -343,16 +348,14 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
   return out;
 }
 
-namespace {
-
-// What a marker's signature covers: every field it is read by, and its format, so that no
-// other signed object (a manifest) can pass for one.
 std::string marker_payload(const Invalidation& inv) {
   return json{{"format", k_invalidation_format}, {"repository", inv.repository},
               {"target", inv.target},            {"name", inv.name},
               {"reason", inv.reason},            {"created", inv.created}}
       .dump();
 }
+
+namespace {
 
 // A string field of a marker, "" when absent; nullopt when it is there but not a string.
 std::optional<std::string> marker_field(const json& j, const char* key) {
@@ -401,9 +404,7 @@ std::vector<Invalidation> Catalog::invalidations(const std::string& repository) 
       refuse("its repository is not that of the folder it lies in, or its time is malformed");
       continue;
     }
-    if (m_signing_key &&
-        (signature->empty() || util::hmac_sha256_hex(*m_signing_key, marker_payload(inv)) !=
-                                   *signature)) {
+    if (m_signer && !m_signer->verify(marker_payload(inv), *signature)) {
       refuse(signature->empty() ? "unsigned, and signing is on" : "bad signature");
       continue;
     }
@@ -421,8 +422,10 @@ Invalidation Catalog::invalidate(const std::string& repository, const std::strin
   inv.object = "v1/_invalidations/" + sanitise(repository) + "/" + stamp(inv.created) + ".json";
   json j{{"format", k_invalidation_format}, {"repository", repository}, {"target", target},
          {"name", name}, {"reason", reason}, {"created", inv.created}};
-  if (m_signing_key) {
-    j["signature"] = util::hmac_sha256_hex(*m_signing_key, marker_payload(inv));
+  if (m_signer) {
+    if (auto sig = m_signer->sign(marker_payload(inv)); !sig.empty()) {
+      j["signature"] = sig;
+    }
   }
   StringSource source(j.dump(2) + "\n");
   m_backend->put(inv.object, source);

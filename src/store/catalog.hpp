@@ -1,6 +1,7 @@
 #pragma once
 
 #include "store/backend.hpp"
+#include "store/signer.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -46,7 +47,7 @@ struct Manifest {
   std::string origin;
   std::vector<std::string> rules;
   std::string tool_version;
-  std::string signature;        // HMAC-SHA256 hex when signing is on
+  std::string signature;        // HMAC-SHA256 hex or "ed25519:" hex when signing is on
   std::string object;           // where this manifest was read from (not stored)
   int64_t stored = 0;           // the store's own time of that object, seconds (not stored)
 
@@ -107,7 +108,11 @@ struct Visibility {
 
 class Catalog {
 public:
+  // HMAC-SHA256 under signing_key when it is given (EPHEMERA_SIGNING_KEY).
   Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> signing_key);
+  // Signed and checked by signer (nullptr: signing is off). A signer that cannot sign (an
+  // Ed25519 public key) leaves what this catalog writes unsigned, for the broker to sign.
+  Catalog(std::unique_ptr<Backend> backend, std::shared_ptr<const Signer> signer);
   ~Catalog();
 
   // Uploads the archive as an immutable object, then writes the manifest last.
@@ -171,7 +176,7 @@ public:
   double store_now();
 
   Backend& backend() { return *m_backend; }
-  bool signing() const { return m_signing_key.has_value(); }
+  bool signing() const { return m_signer != nullptr; }
   // Whether m's signature is good; true when signing is off.
   bool signature_ok(const Manifest& m) const;
 
@@ -181,8 +186,13 @@ private:
   void check_archive(const Manifest& m, uint64_t bytes, const std::string& digest) const;
 
   std::unique_ptr<Backend> m_backend;
-  std::optional<std::string> m_signing_key;
+  std::shared_ptr<const Signer> m_signer;
 };
+
+// What a manifest's signature covers, and a marker's (every field it is read by, and its
+// format, so that no other signed object can pass for one).
+std::string manifest_payload(const Manifest& m);
+std::string marker_payload(const Invalidation& inv);
 
 // Object path component for a repository, target, name or key: bytes outside
 // [A-Za-z0-9._-] and a leading '.' become "~XX"; "" becomes "~".

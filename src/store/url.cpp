@@ -1,5 +1,6 @@
 #include "store/url.hpp"
 
+#include "store/broker_client.hpp"
 #include "store/local.hpp"
 #include "store/s3.hpp"
 #include "util/error.hpp"
@@ -30,9 +31,19 @@ struct Scheme {
   Factory factory;
 };
 
+std::unique_ptr<Backend> open_http_url(const std::string& rest, const OpenOptions& /*options*/) {
+  return open_broker("http://" + rest);
+}
+
+std::unique_ptr<Backend> open_https_url(const std::string& rest, const OpenOptions& /*options*/) {
+  return open_broker("https://" + rest);
+}
+
 const Scheme k_schemes[] = {
     {"file", open_file},
     {"s3", open_s3_url},
+    {"http", open_http_url},
+    {"https", open_https_url},
 };
 
 } // namespace
@@ -52,7 +63,7 @@ std::unique_ptr<Backend> open_backend(const std::string& url, const OpenOptions&
     }
   }
   throw util::InputError(fmt::format("unknown store '{}://': use a path, file:///path or "
-                                     "s3://bucket/prefix",
+                                     "s3://bucket/prefix or a broker's http(s)://host",
                                      scheme));
 }
 

@@ -1,0 +1,198 @@
+#include "broker/scope.hpp"
+
+#include "policy/policy.hpp"
+#include "util/log.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace ephemera::broker {
+
+namespace {
+
+std::vector<std::string_view> components(std::string_view key) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (;;) {
+    auto slash = key.find('/', start);
+    out.push_back(key.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) {
+      return out;
+    }
+    start = slash + 1;
+  }
+}
+
+bool ends_with(std::string_view text, std::string_view tail) {
+  return text.size() >= tail.size() && text.substr(text.size() - tail.size()) == tail;
+}
+
+bool epoch_folder(std::string_view c) {
+  return c.size() > 1 && c[0] == 'e' &&
+         c.substr(1).find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// The token's own folder of saves and of markers.
+std::string saves_folder(const Claims& c) {
+  return "v1/" + store::sanitise(c.repository) + "/" + store::sanitise(c.target) + "/";
+}
+std::string markers_folder(const Claims& c) {
+  return "v1/_invalidations/" + store::sanitise(c.repository) + "/";
+}
+
+Verdict allow() {
+  return Verdict{true, false, ""};
+}
+Verdict refuse(std::string why) {
+  return Verdict{false, false, std::move(why)};
+}
+
+} // namespace
+
+const char* to_string(Op op) {
+  switch (op) {
+  case Op::read:
+    return "read";
+  case Op::list:
+    return "list";
+  case Op::write:
+    return "write";
+  case Op::remove:
+    return "remove";
+  }
+  return "?";
+}
+
+ParsedKey parse_key(std::string_view key) {
+  ParsedKey p;
+  auto c = components(key);
+  if (c.size() == 4 && c[0] == "v1" && c[1] == "_invalidations" && ends_with(c[3], ".json")) {
+    p.kind = KeyKind::marker;
+    p.repository = c[2];
+    return p;
+  }
+  // A repository folder starting with '_' is the store's own (markers, the clock probe).
+  if (c.size() != 7 || c[0] != "v1" || c[1].empty() || c[1][0] == '_' || !epoch_folder(c[4])) {
+    return p;
+  }
+  p.repository = c[1];
+  p.target = c[2];
+  std::string k(key);
+  if (ends_with(c[6], ".json") && c[6].size() > 5) {
+    p.kind = KeyKind::manifest;
+    p.manifest = k;
+  } else if (ends_with(c[6], ".tar.zst") && c[6].size() > 8) {
+    p.kind = KeyKind::archive;
+    p.manifest = k.substr(0, k.size() - 8) + ".json";
+  }
+  return p;
+}
+
+std::string why_no_save(const Claims& c, const std::vector<std::string>& protected_branches) {
+  policy::Context ctx;
+  ctx.branch = c.branch;
+  ctx.event = policy::parse_event(c.event).value_or(policy::Event::unknown);
+  ctx.protected_branches = protected_branches;
+  if (!policy::context_known(ctx)) {
+    return "the token names no branch or no event: a job of unknown context never saves";
+  }
+  if (ctx.event == policy::Event::push && policy::is_protected(ctx)) {
+    return fmt::format("the token is for a push to the protected branch '{}', which never saves",
+                       util::printable(c.branch));
+  }
+  if (!c.trusted && c.origin.empty()) {
+    return "the token is untrusted and names no origin: such a job never saves";
+  }
+  return "";
+}
+
+Verdict authorize(const Claims& c, Op op, std::string_view key,
+                  const std::vector<std::string>& protected_branches) {
+  if (c.role == Role::operator_) {
+    return allow();
+  }
+  std::string saves = saves_folder(c), markers = markers_folder(c);
+  if (op == Op::list) {
+    if (key.rfind(saves, 0) == 0 || key.rfind(markers, 0) == 0) {
+      return allow();
+    }
+    return refuse(fmt::format("a listing outside the token's scope ({}, {})",
+                              util::printable(saves), util::printable(markers)));
+  }
+  if (op == Op::remove) {
+    return refuse("only an operator's token removes objects");
+  }
+  auto p = parse_key(key);
+  if (p.kind == KeyKind::marker) {
+    if (op == Op::write) {
+      return refuse("only an operator's token writes invalidation markers");
+    }
+    return key.rfind(markers, 0) == 0 ? allow() : refuse("another repository's marker");
+  }
+  if (p.kind == KeyKind::other) {
+    return refuse("not a save or a marker: only an operator's token reaches other objects");
+  }
+  if (key.rfind(saves, 0) != 0) {
+    return refuse(fmt::format("outside the token's scope {}", util::printable(saves)));
+  }
+  if (op == Op::write) {
+    if (auto why = why_no_save(c, protected_branches); !why.empty()) {
+      return refuse(why);
+    }
+  }
+  return allow();
+}
+
+Verdict may_read(const Claims& c, const store::Manifest& m) {
+  if (c.role == Role::operator_ || m.trusted) {
+    return allow();
+  }
+  if (c.trusted) {
+    return Verdict{false, true, "an untrusted save, and the token is trusted"};
+  }
+  if (m.origin.empty() || m.origin != c.origin) {
+    return Verdict{false, true, "an untrusted save of another origin"};
+  }
+  return allow();
+}
+
+std::string why_not_own(const Claims& c, const store::Manifest& m, double now) {
+  auto differs = [](const char* what, const std::string& got, const std::string& want) {
+    return fmt::format("its {} '{}' is not the token's '{}'", what,
+                       util::printable(got.substr(0, 200)), util::printable(want));
+  };
+  if (c.role == Role::operator_) {
+    return "an operator's token does not save";
+  }
+  if (m.repository != c.repository) {
+    return differs("repository", m.repository, c.repository);
+  }
+  if (m.target != c.target) {
+    return differs("target", m.target, c.target);
+  }
+  if (m.branch != c.branch) {
+    return differs("branch", m.branch, c.branch);
+  }
+  if (m.event != c.event) {
+    return differs("event", m.event, c.event);
+  }
+  if (m.trusted != c.trusted) {
+    return m.trusted ? "it says trusted, and the token is untrusted"
+                     : "it says untrusted, and the token is trusted";
+  }
+  if (m.origin != c.origin) {
+    return differs("origin", m.origin, c.origin);
+  }
+  if (m.job_id != c.job_id) {
+    return differs("job id", m.job_id, c.job_id);
+  }
+  auto created = store::parse_rfc3339(m.created);
+  if (!created || std::abs(*created - now) > 600) {
+    return fmt::format("its created time '{}' is more than 10 minutes from the broker's clock",
+                       util::printable(m.created));
+  }
+  return "";
+}
+
+} // namespace ephemera::broker

@@ -1,0 +1,495 @@
+#include "broker/server.hpp"
+
+#include "broker/rate.hpp"
+#include "broker/scope.hpp"
+#include "broker/token.hpp"
+#include "store/catalog.hpp"
+#include "store/selection.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <httplib.h>
+#include <pthread.h>
+#include <thread>
+#include <unistd.h>
+
+namespace ephemera::broker {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using util::StoreError;
+using util::StoreErrorKind;
+
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// An answer that ends the request: its status and a one-line reason.
+struct Answer {
+  int status;
+  std::string why;
+};
+
+// A spooled upload: an unlinked file, so that a broker killed mid-upload leaves nothing.
+class SpoolSource : public store::Source {
+public:
+  SpoolSource(int fd, uint64_t size) : m_fd(fd), m_size(size) {}
+  uint64_t size() const override { return m_size; }
+  size_t read(char* buf, size_t max) override {
+    ssize_t n = util::read_full(m_fd.fd, buf, max, static_cast<off_t>(m_pos));
+    if (n < 0) {
+      throw util::Error(fmt::format("unable to read the spooled upload: {}", std::strerror(errno)));
+    }
+    m_pos += static_cast<uint64_t>(n);
+    return static_cast<size_t>(n);
+  }
+  void rewind() override { m_pos = 0; }
+
+private:
+  util::Fd m_fd;
+  uint64_t m_size;
+  uint64_t m_pos = 0;
+};
+
+class FdSink : public store::Sink {
+public:
+  explicit FdSink(int fd) : m_fd(fd) {}
+  void write(const char* data, size_t size) override {
+    if (!util::write_all(m_fd, std::string_view(data, size))) {
+      throw util::Error(fmt::format("unable to spool a download: {}", std::strerror(errno)));
+    }
+  }
+
+private:
+  int m_fd;
+};
+
+int status_of(StoreErrorKind kind) {
+  switch (kind) {
+  case StoreErrorKind::not_found:
+    return 404;
+  case StoreErrorKind::transient:
+  case StoreErrorKind::timeout:
+    return 503;
+  case StoreErrorKind::unauthorized:
+  case StoreErrorKind::permanent:
+    return 502;
+  }
+  return 502;
+}
+
+} // namespace
+
+struct Server::Impl {
+  std::unique_ptr<store::Backend> backend;
+  util::Ed25519Key signing_key;
+  util::Ed25519Key token_key;
+  ServerOptions options;
+  std::shared_ptr<const store::Signer> signer;
+  RateLimiter limiter;
+  httplib::Server http;
+
+  Impl(std::unique_ptr<store::Backend> b, util::Ed25519Key sk, util::Ed25519Key tk, ServerOptions o)
+      : backend(std::move(b)), signing_key(std::move(sk)), token_key(std::move(tk)),
+        options(std::move(o)), limiter(options.rate, options.rate * 4) {}
+
+  // The request's claims, after the token's signature, time, audience and rate; throws
+  // Answer (401, 403, 429).
+  Claims claims_of(const httplib::Request& req) {
+    auto header = req.get_header_value("Authorization");
+    const std::string bearer = "Bearer ";
+    if (header.rfind(bearer, 0) != 0) {
+      throw Answer{401, "no token: send Authorization: Bearer <token> (EPHEMERA_TOKEN)"};
+    }
+    std::string token = header.substr(bearer.size());
+    Claims c;
+    try {
+      c = verify(token, token_key, static_cast<int64_t>(now_seconds()), options.audience);
+    } catch (const StoreError& e) {
+      throw Answer{403, e.what()};
+    }
+    if (auto wait = limiter.take(util::sha256_hex(token), now_seconds()); wait > 0) {
+      throw Answer{429, fmt::format("rate limit: more than {} requests a second", options.rate)};
+    }
+    return c;
+  }
+
+  static std::string key_of(const httplib::Request& req) {
+    std::string key = req.matches[1];
+    store::check_key(key);
+    return key;
+  }
+
+  void check(const Claims& c, Op op, const std::string& key) {
+    auto v = authorize(c, op, key, options.protected_branches);
+    if (!v.allowed) {
+      throw Answer{v.hide ? 404 : 403, v.why};
+    }
+  }
+
+  // The save's manifest as the store holds it, for a read of it or its archive; a save the
+  // token may not see, or one whose manifest is missing or malformed, is absent to it.
+  std::string readable_manifest(const Claims& c, const ParsedKey& p) {
+    store::StringSink sink(store::k_max_small_object);
+    try {
+      backend->get(p.manifest, sink);
+    } catch (const StoreError& e) {
+      if (e.kind() == StoreErrorKind::not_found) {
+        throw Answer{404, "no manifest: the save is absent or not yet complete"};
+      }
+      throw;
+    }
+    if (c.role != Role::operator_) {
+      auto j = json::parse(sink.data(), nullptr, false);
+      store::Manifest m;
+      try {
+        m = store::Manifest::from_json(j, p.manifest);
+      } catch (const StoreError& e) {
+        throw Answer{404, fmt::format("a malformed manifest ({})", e.what())};
+      }
+      if (auto v = may_read(c, m); !v.allowed) {
+        throw Answer{404, v.why};
+      }
+    }
+    return sink.data();
+  }
+
+  void stat(const httplib::Request& req, httplib::Response& res, const Claims& c) {
+    auto key = key_of(req);
+    check(c, Op::read, key);
+    auto info = backend->stat(key);
+    if (!info) {
+      throw Answer{404, "no such object"};
+    }
+    res.set_content(json{{"size", info->size}, {"mtime", info->mtime}}.dump(), "application/json");
+  }
+
+  void get(const httplib::Request& req, httplib::Response& res, const Claims& c) {
+    auto key = key_of(req);
+    check(c, Op::read, key);
+    auto p = parse_key(key);
+    std::string manifest;
+    if (p.kind == KeyKind::manifest || p.kind == KeyKind::archive) {
+      manifest = readable_manifest(c, p);
+    }
+    bool ranged = req.has_param("offset");
+    uint64_t offset = 0, length = 0;
+    if (ranged) {
+      try {
+        offset = std::stoull(req.get_param_value("offset"));
+        length = std::stoull(req.get_param_value("length"));
+      } catch (const std::exception&) {
+        throw Answer{400, "offset and length must be whole numbers"};
+      }
+    }
+    if (p.kind == KeyKind::manifest && !ranged) {
+      res.set_content(manifest, "application/json");
+      return;
+    }
+    auto info = backend->stat(key);
+    if (!info) {
+      throw Answer{404, "no such object"};
+    }
+    if (ranged && (length == 0 || offset > info->size || length > info->size - offset)) {
+      throw Answer{416, "the range reaches past the object's end"};
+    }
+    uint64_t size = ranged ? length : info->size;
+    if (size > options.presign_above) {
+      if (auto url = backend->presign(key, options.presign_ttl)) {
+        util::log::debug("GET {}: {} bytes, sent to a presigned URL", util::printable(key), size);
+        res.status = 307;
+        res.set_header("Location", *url);
+        return;
+      }
+    }
+    int fd = backend->open_local(key);
+    if (fd < 0) {
+      fd = spool_download(key, ranged, offset, length);
+      offset = ranged ? 0 : offset;
+    }
+    stream_fd(res, fd, offset, size);
+  }
+
+  // The object (or its range) in an unlinked file of the spool, for a store that neither
+  // presigns nor lies on this machine.
+  int spool_download(const std::string& key, bool ranged, uint64_t offset, uint64_t length) {
+    int fd = spool_file();
+    util::Fd guard(fd);
+    FdSink sink(fd);
+    if (ranged) {
+      backend->get_range(key, offset, length, sink);
+    } else {
+      backend->get(key, sink);
+    }
+    return guard.release();
+  }
+
+  static void stream_fd(httplib::Response& res, int fd, uint64_t offset, uint64_t size) {
+    auto shared = std::make_shared<util::Fd>(fd);
+    res.set_content_provider(
+        size, "application/octet-stream",
+        [shared, offset](size_t at, size_t length, httplib::DataSink& sink) {
+          std::string buf(std::min<size_t>(length, 1 << 20), '\0');
+          ssize_t n =
+              util::read_full(shared->fd, buf.data(), buf.size(), static_cast<off_t>(offset + at));
+          if (n <= 0) {
+            return false; // the object shrank under the broker: the transfer is cut
+          }
+          return sink.write(buf.data(), static_cast<size_t>(n));
+        },
+        [shared](bool) {});
+  }
+
+  int spool_file() {
+    std::string tmpl = (options.spool / "ephemera-broker.XXXXXX").string();
+    int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) {
+      throw util::Error(
+          fmt::format("unable to spool in {}: {}", options.spool.string(), std::strerror(errno)));
+    }
+    ::unlink(tmpl.c_str());
+    return fd;
+  }
+
+  void put(const httplib::Request& req, httplib::Response& res,
+           const httplib::ContentReader& reader, const Claims& c) {
+    auto key = key_of(req);
+    check(c, Op::write, key);
+    auto p = parse_key(key);
+    bool small = p.kind == KeyKind::manifest || p.kind == KeyKind::marker;
+    uint64_t limit = small ? store::k_max_small_object : options.max_object;
+    if (c.role != Role::operator_ && backend->stat(key)) {
+      throw Answer{403, "the object exists, and saves are immutable"};
+    }
+    int fd = spool_file();
+    util::Fd guard(fd);
+    uint64_t got = 0;
+    bool too_large = false;
+    std::string body;
+    reader([&](const char* data, size_t n) {
+      got += n;
+      if (got > limit) {
+        too_large = true;
+        return false;
+      }
+      if (small) {
+        body.append(data, n);
+        return true;
+      }
+      return util::write_all(fd, std::string_view(data, n));
+    });
+    if (too_large) {
+      throw Answer{413, fmt::format("larger than the {} bytes such an object may be", limit)};
+    }
+    if (p.kind == KeyKind::manifest) {
+      body = signed_manifest(c, key, body);
+    } else if (p.kind == KeyKind::marker) {
+      body = signed_marker(key, body);
+    }
+    if (small) {
+      store::StringSource source(body);
+      backend->put(key, source);
+    } else {
+      SpoolSource source(guard.release(), got);
+      backend->put(key, source);
+    }
+    res.status = 204;
+  }
+
+  // The manifest the job sent, checked to be its own save, with the archive it names in the
+  // store, and signed.
+  std::string signed_manifest(const Claims& c, const std::string& key, const std::string& body) {
+    auto j = json::parse(body, nullptr, false);
+    store::Manifest m;
+    try {
+      m = store::Manifest::from_json(j, key);
+    } catch (const StoreError& e) {
+      throw Answer{403, fmt::format("not a valid manifest: {}", e.what())};
+    }
+    if (auto why = why_not_own(c, m, now_seconds()); !why.empty()) {
+      throw Answer{403, "not the token's own save: " + why};
+    }
+    auto archive = backend->stat(m.archive);
+    if (!archive || archive->size != m.compressed_size) {
+      throw Answer{403, fmt::format("its archive {} is not in the store with {} bytes",
+                                    util::printable(m.archive), m.compressed_size)};
+    }
+    m.signature = signer->sign(store::manifest_payload(m));
+    return m.to_json().dump(2) + "\n";
+  }
+
+  // An operator's invalidation marker, signed.
+  std::string signed_marker(const std::string& key, const std::string& body) {
+    auto j = json::parse(body, nullptr, false);
+    auto str = [&](const char* k) {
+      if (!j.is_object() || !j.contains(k) || !j.at(k).is_string()) {
+        throw Answer{400, fmt::format("not an invalidation marker: no string '{}'", k)};
+      }
+      return j.at(k).get<std::string>();
+    };
+    store::Invalidation inv{
+        str("repository"), str("target"), str("name"), str("reason"), str("created"), key, 0};
+    if (!store::marker_in_place(inv)) {
+      throw Answer{400, "the marker's repository is not that of its folder"};
+    }
+    j["signature"] = signer->sign(store::marker_payload(inv));
+    return j.dump(2) + "\n";
+  }
+
+  std::vector<store::ObjectInfo> listing(const httplib::Request& req, const Claims& c,
+                                         bool leftovers) {
+    auto prefix = req.get_param_value("prefix");
+    try {
+      store::check_prefix(prefix);
+    } catch (const StoreError& e) {
+      throw Answer{400, e.what()};
+    }
+    check(c, Op::list, prefix);
+    if (leftovers && c.role != Role::operator_) {
+      throw Answer{403, "only an operator's token lists leftovers"};
+    }
+    return leftovers ? backend->leftovers(prefix) : backend->list(prefix);
+  }
+
+  static void send_listing(httplib::Response& res, const std::vector<store::ObjectInfo>& all) {
+    json out = json::array();
+    for (const auto& o : all) {
+      out.push_back(json{{"key", o.key}, {"size", o.size}, {"mtime", o.mtime}});
+    }
+    res.set_content(out.dump(), "application/json");
+  }
+
+  // Runs one request: its token, then fn; every refusal and failure is answered and logged.
+  template <typename Fn> void serve(const httplib::Request& req, httplib::Response& res, Fn fn) {
+    std::optional<Claims> c;
+    try {
+      c = claims_of(req);
+      fn(*c);
+      return;
+    } catch (const Answer& a) {
+      res.status = a.status;
+      res.set_content(a.why + "\n", "text/plain");
+      if (a.status == 429) {
+        res.set_header("Retry-After", "1");
+      }
+    } catch (const StoreError& e) {
+      res.status = e.kind() == StoreErrorKind::permanent &&
+                           std::string(e.what()).find("object key") != std::string::npos
+                       ? 400
+                       : status_of(e.kind());
+      res.set_content(std::string(e.what()) + "\n", "text/plain");
+    } catch (const std::exception& e) {
+      res.status = 500;
+      res.set_content(std::string(e.what()) + "\n", "text/plain");
+    }
+    std::string who =
+        c ? fmt::format("job {} of {} ({}{})", util::printable(c->job_id),
+                        util::printable(c->repository),
+                        c->role == Role::operator_ ? "operator"
+                        : c->trusted               ? "trusted"
+                                                   : "untrusted",
+                        c->origin.empty() ? "" : ", origin " + util::printable(c->origin))
+          : std::string("no valid token");
+    std::string why = res.body.substr(0, std::min<size_t>(res.body.find('\n'), 400));
+    util::log::warn("refused {} {}: {} {} [{}]", req.method, util::printable(req.path), res.status,
+                    util::printable(why), who);
+  }
+
+  void routes() {
+    http.Get("/v1/key", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(signing_key.public_pem(), "application/x-pem-file");
+    });
+    http.Get(R"(/v1/stat/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      serve(req, res, [&](const Claims& c) { stat(req, res, c); });
+    });
+    http.Get(R"(/v1/objects/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      serve(req, res, [&](const Claims& c) { get(req, res, c); });
+    });
+    http.Put(R"(/v1/objects/(.+))", [this](const httplib::Request& req, httplib::Response& res,
+                                           const httplib::ContentReader& reader) {
+      serve(req, res, [&](const Claims& c) { put(req, res, reader, c); });
+    });
+    http.Delete(R"(/v1/objects/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      serve(req, res, [&](const Claims& c) {
+        auto key = key_of(req);
+        check(c, Op::remove, key);
+        backend->remove(key);
+        res.status = 204;
+      });
+    });
+    http.Get("/v1/list", [this](const httplib::Request& req, httplib::Response& res) {
+      serve(req, res, [&](const Claims& c) { send_listing(res, listing(req, c, false)); });
+    });
+    http.Get("/v1/leftovers", [this](const httplib::Request& req, httplib::Response& res) {
+      serve(req, res, [&](const Claims& c) { send_listing(res, listing(req, c, true)); });
+    });
+  }
+};
+
+Server::Server(std::unique_ptr<store::Backend> backend, util::Ed25519Key signing_key,
+               util::Ed25519Key token_key, ServerOptions options)
+    : m_impl(std::make_unique<Impl>(std::move(backend), std::move(signing_key),
+                                    std::move(token_key), std::move(options))) {
+  if (!m_impl->signing_key.has_private()) {
+    throw util::Error("the broker's signing key must be a private key");
+  }
+  m_impl->signer = store::ed25519_signer(
+      util::Ed25519Key::from_pem(m_impl->signing_key.private_pem(), "the broker's signing key"));
+  m_impl->routes();
+}
+
+Server::~Server() = default;
+
+void Server::run() {
+  auto& http = m_impl->http;
+  const auto& o = m_impl->options;
+  int threads = std::max(1, o.threads);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http.set_read_timeout(o.timeout);
+  http.set_write_timeout(o.timeout);
+  http.set_keep_alive_timeout(5);
+  http.set_tcp_nodelay(true);
+  http.set_payload_max_length(o.max_object);
+  int port = o.port;
+  if (port == 0) {
+    port = http.bind_to_any_port(o.host);
+  } else if (!http.bind_to_port(o.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    throw util::Error(
+        fmt::format("unable to listen on {}:{}: {}", o.host, o.port, std::strerror(errno)));
+  }
+  if (!o.port_file.empty()) {
+    util::write_file_atomic(o.port_file, fmt::format("{}\n", port));
+  }
+  util::log::info("listening on http://{}:{}", o.host, port);
+  // SIGTERM and SIGINT stop the server from a thread of its own: stop() is not for a handler.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread stopper([&http, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    http.stop();
+  });
+  http.listen_after_bind();
+  ::pthread_kill(stopper.native_handle(), SIGTERM);
+  stopper.join();
+}
+
+} // namespace ephemera::broker

@@ -1,0 +1,72 @@
+# pre and post through a broker on 127.0.0.1 in front of the store: the build machine holds
+# a token and the broker's URL, never the store's credentials or a signing key; saves come
+# back byte for byte, signed by the broker, and verify with its public key alone.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --verbose
+JOB="$SCRATCH/job.toml"
+deps_job "$JOB" 'restore_keys = ["de"]'
+
+populate() {
+  mkdir -p "$M/work/job/target/sub"
+  echo "lib $1" > "$M/work/job/target/a.rlib"
+  ln -s a.rlib "$M/work/job/target/link"
+  # Past the broker's 1 MiB: against S3 the read goes to a presigned URL.
+  head -c 3000000 /dev/urandom > "$M/work/job/target/sub/big.bin"
+  chmod 640 "$M/work/job/target/sub/big.bin"
+}
+
+machine first; populate one
+ctx feature pull_request job-1
+TOKEN=$(token)
+beph post --job "$JOB" --status 0
+expect_result post deps saved
+grep -q refused "$SCRATCH/b1.log" && fail "the broker refused the job's own save: $(cat "$SCRATCH/b1.log")"
+
+# The manifest is the broker's: Ed25519-signed, and good for the public key alone.
+EPHEMERA_PUBLIC_KEY="$KEYS/broker.pem.pub" "$EPHEMERA" --store "$STORE" ls --json > "$SCRATCH/ls.json"
+/usr/bin/python3 - "$SCRATCH/ls.json" <<'PY' || fail "the save is not signed by the broker"
+import json, sys
+saves = json.load(open(sys.argv[1]))
+assert len(saves) == 1, saves
+assert saves[0]["signature"].startswith("ed25519:"), saves[0]["signature"]
+assert saves[0]["restorable"], saves[0]
+PY
+# Another key's public half refuses it.
+"$EPHEMERA" token --keygen "$KEYS/other.pem" 2>/dev/null
+EPHEMERA_PUBLIC_KEY="$KEYS/other.pem.pub" "$EPHEMERA" --store "$STORE" ls --json 2>/dev/null \
+  | grep -q '"restorable": true' && fail "a save verified with another key"
+
+# A fresh machine restores it through the broker, byte for byte.
+machine second
+ctx feature pull_request job-2
+TOKEN=$(token)
+beph pre --job "$JOB"
+expect_result pre deps hit
+diff <(listing "$SCRATCH/first/work/job/target") <(listing "$SCRATCH/second/work/job/target") || fail "restored tree differs"
+# Against S3 the archive's bytes went from the store to the machine, not through the broker.
+if [ "$STORE_KIND" = s3 ]; then
+  grep -q "presigned URL" "$SCRATCH/b1.log" || fail "the broker streamed an S3 archive itself"
+fi
+
+# In-job restore and ls through the broker, with an operator's token for ls.
+machine third
+ctx feature pull_request job-3
+TOKEN=$(token)
+beph restore deps --job "$JOB" || fail "in-job restore through the broker missed"
+cmp "$SCRATCH/first/work/job/target/sub/big.bin" "$M/work/job/target/sub/big.bin"
+TOKEN=$("$EPHEMERA" token --key "$KEYS/broker.pem" --operator)
+on_machine "$EPHEMERA" ls --json | grep -q '"key": "deps"' || fail "an operator's ls through the broker"
+
+# A job's token does not list the store.
+ctx feature pull_request job-4
+TOKEN=$(token)
+on_machine "$EPHEMERA" ls >/dev/null 2>&1 && fail "a job's token listed the whole store"
+
+# The pinned public key: a broker whose key is not the pinned one is not believed.
+machine fourth
+ctx feature pull_request job-5
+TOKEN=$(token)
+EPHEMERA_PUBLIC_KEY="$KEYS/other.pem.pub" beph pre --job "$JOB" 2>"$SCRATCH/pinned.err"
+expect_result pre deps miss
+echo "broker roundtrip ($STORE_KIND): ok"

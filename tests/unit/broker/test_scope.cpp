@@ -1,0 +1,180 @@
+// What a token may touch: scope of keys and listings, writes by context, reads by trust and
+// origin, a manifest that must be the job's own; and the rate limit.
+#include "broker/rate.hpp"
+#include "broker/scope.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace ephemera;
+using broker::Claims;
+using broker::Op;
+
+namespace {
+
+const std::vector<std::string> k_protected{"main", "master", "release"};
+constexpr double k_now = 1795000000;
+
+Claims job(bool trusted = true, std::string origin = "") {
+  Claims c;
+  c.repository = "acme/widget";
+  c.target = "linux";
+  c.branch = "feature";
+  c.event = "pull_request";
+  c.trusted = trusted;
+  c.origin = std::move(origin);
+  c.job_id = "job-1";
+  return c;
+}
+
+const std::string k_dir = "v1/acme~2Fwidget/linux/deps/e1/deps/";
+const std::string k_manifest = k_dir + "20261201T000000.000000Z-0000abcd.json";
+const std::string k_archive = k_dir + "20261201T000000.000000Z-0000abcd.tar.zst";
+
+bool allowed(const Claims& c, Op op, const std::string& key) {
+  return broker::authorize(c, op, key, k_protected).allowed;
+}
+
+store::Manifest save_of(const Claims& c) {
+  store::Manifest m;
+  m.repository = c.repository;
+  m.target = c.target;
+  m.name = "deps";
+  m.epoch = 1;
+  m.key = "deps";
+  m.branch = c.branch;
+  m.event = c.event;
+  m.trusted = c.trusted;
+  m.origin = c.origin;
+  m.job_id = c.job_id;
+  m.created = "2026-11-18T11:06:40.000000Z"; // k_now
+  return m;
+}
+
+} // namespace
+
+TEST_CASE("keys parse into their kind and scope", "[broker]") {
+  auto m = broker::parse_key(k_manifest);
+  CHECK(m.kind == broker::KeyKind::manifest);
+  CHECK(m.repository == "acme~2Fwidget");
+  CHECK(m.target == "linux");
+  auto a = broker::parse_key(k_archive);
+  CHECK(a.kind == broker::KeyKind::archive);
+  CHECK(a.manifest == k_manifest);
+  CHECK(broker::parse_key("v1/_invalidations/acme~2Fwidget/x.json").kind ==
+        broker::KeyKind::marker);
+  for (std::string other :
+       {"v1/_clock/0123456789abcdef", "v1/acme~2Fwidget/linux/deps/e1/deps",
+        "v1/acme~2Fwidget/linux/deps/ex/deps/s.json", "v1/_x/linux/deps/e1/deps/s.json",
+        "v2/a/b/c/e1/d/s.json", "v1/acme~2Fwidget/linux/deps/e1/deps/.json", "cas/pack/abc"}) {
+    INFO(other);
+    CHECK(broker::parse_key(other).kind == broker::KeyKind::other);
+  }
+}
+
+TEST_CASE("a job's token reaches its own repository and target only", "[broker]") {
+  auto c = job();
+  CHECK(allowed(c, Op::read, k_manifest));
+  CHECK(allowed(c, Op::read, k_archive));
+  CHECK(allowed(c, Op::write, k_archive));
+  CHECK(allowed(c, Op::list, "v1/acme~2Fwidget/linux/deps/e1/"));
+  CHECK(allowed(c, Op::list, "v1/_invalidations/acme~2Fwidget/"));
+  CHECK(allowed(c, Op::read, "v1/_invalidations/acme~2Fwidget/x.json"));
+  // Another repository, another target, the whole store, the store's own objects.
+  CHECK_FALSE(allowed(c, Op::read, "v1/acme~2Fother/linux/deps/e1/deps/s.json"));
+  CHECK_FALSE(allowed(c, Op::write, "v1/acme~2Fother/linux/deps/e1/deps/s.tar.zst"));
+  CHECK_FALSE(allowed(c, Op::read, "v1/acme~2Fwidget/illumos/deps/e1/deps/s.json"));
+  CHECK_FALSE(allowed(c, Op::list, "v1/"));
+  CHECK_FALSE(allowed(c, Op::list, "v1/acme~2Fwidget/"));
+  CHECK_FALSE(allowed(c, Op::list, "v1/acme~2Fwidget/lin"));
+  CHECK_FALSE(allowed(c, Op::list, "v1/_invalidations/"));
+  CHECK_FALSE(allowed(c, Op::read, "v1/_invalidations/acme~2Fother/x.json"));
+  CHECK_FALSE(allowed(c, Op::write, "v1/_invalidations/acme~2Fwidget/x.json"));
+  CHECK_FALSE(allowed(c, Op::write, "v1/_clock/0123456789abcdef"));
+  CHECK_FALSE(allowed(c, Op::read, "anything/else"));
+  CHECK_FALSE(allowed(c, Op::remove, k_archive));
+  // A repository whose sanitised name is a prefix of another's reaches only its own.
+  auto prefix = job();
+  prefix.repository = "acme/wid";
+  CHECK_FALSE(allowed(prefix, Op::read, k_manifest));
+}
+
+TEST_CASE("an operator's token reaches everything", "[broker]") {
+  Claims op;
+  op.role = broker::Role::operator_;
+  CHECK(allowed(op, Op::list, ""));
+  CHECK(allowed(op, Op::remove, k_archive));
+  CHECK(allowed(op, Op::write, "v1/_invalidations/acme~2Fwidget/x.json"));
+  CHECK(allowed(op, Op::write, "v1/_clock/0123456789abcdef"));
+}
+
+TEST_CASE("writes only where the job may save", "[broker]") {
+  auto push_main = job();
+  push_main.branch = "main";
+  push_main.event = "push";
+  CHECK_FALSE(allowed(push_main, Op::write, k_archive));
+  CHECK(allowed(push_main, Op::read, k_archive));
+  auto refs = push_main;
+  refs.branch = "refs/heads/release";
+  CHECK_FALSE(allowed(refs, Op::write, k_archive));
+  auto pr_main = push_main;
+  pr_main.event = "pull_request";
+  CHECK(allowed(pr_main, Op::write, k_archive));
+  auto unknown = job();
+  unknown.event = "";
+  CHECK_FALSE(allowed(unknown, Op::write, k_archive));
+  unknown = job();
+  unknown.branch = "";
+  CHECK_FALSE(allowed(unknown, Op::write, k_archive));
+  CHECK_FALSE(allowed(job(false, ""), Op::write, k_archive));
+  CHECK(allowed(job(false, "pr-7"), Op::write, k_archive));
+}
+
+TEST_CASE("untrusted saves reach untrusted jobs of their origin only", "[broker]") {
+  auto trusted_save = save_of(job());
+  auto fork_save = save_of(job(false, "pr-7"));
+  CHECK(broker::may_read(job(), trusted_save).allowed);
+  CHECK(broker::may_read(job(false, "pr-7"), trusted_save).allowed);
+  CHECK(broker::may_read(job(false, "pr-7"), fork_save).allowed);
+  auto v = broker::may_read(job(), fork_save);
+  CHECK_FALSE(v.allowed);
+  CHECK(v.hide);
+  CHECK_FALSE(broker::may_read(job(false, "pr-8"), fork_save).allowed);
+  auto no_origin = save_of(job(false, ""));
+  CHECK_FALSE(broker::may_read(job(false, ""), no_origin).allowed);
+}
+
+TEST_CASE("a manifest written must be the job's own save", "[broker]") {
+  auto c = job(false, "pr-7");
+  CHECK(broker::why_not_own(c, save_of(c), k_now) == "");
+  auto lie = [&](auto change) {
+    auto m = save_of(c);
+    change(m);
+    return broker::why_not_own(c, m, k_now);
+  };
+  CHECK(lie([](store::Manifest& m) { m.trusted = true; }).find("trusted") != std::string::npos);
+  CHECK(lie([](store::Manifest& m) { m.origin = "pr-8"; }).find("origin") != std::string::npos);
+  CHECK(lie([](store::Manifest& m) { m.repository = "acme/other"; }) != "");
+  CHECK(lie([](store::Manifest& m) { m.target = "illumos"; }) != "");
+  CHECK(lie([](store::Manifest& m) { m.branch = "main"; }).find("branch") != std::string::npos);
+  CHECK(lie([](store::Manifest& m) { m.event = "push"; }) != "");
+  CHECK(lie([](store::Manifest& m) { m.job_id = "job-2"; }).find("job id") != std::string::npos);
+  CHECK(lie([](store::Manifest& m) { m.created = "2030-01-01T00:00:00.000000Z"; }) != "");
+  Claims op;
+  op.role = broker::Role::operator_;
+  CHECK(broker::why_not_own(op, save_of(c), k_now) != "");
+}
+
+TEST_CASE("the rate limit allows bursts, then the rate, per token", "[broker]") {
+  broker::RateLimiter limiter(10, 20);
+  int allowed_now = 0;
+  for (int i = 0; i < 30; ++i) {
+    allowed_now += limiter.take("a", 100.0) == 0 ? 1 : 0;
+  }
+  CHECK(allowed_now == 20);
+  CHECK(limiter.take("a", 100.0) > 0);
+  CHECK(limiter.take("b", 100.0) == 0);  // another token has its own bucket
+  CHECK(limiter.take("a", 100.15) == 0); // 0.15 s at 10/s: one more
+  CHECK(limiter.take("a", 100.15) > 0);
+  broker::RateLimiter off(0, 0);
+  CHECK(off.take("a", 1) == 0);
+}
