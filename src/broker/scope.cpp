@@ -40,6 +40,32 @@ std::string saves_folder(const Claims& c) {
 std::string markers_folder(const Claims& c) {
   return "v1/_invalidations/" + store::sanitise(c.repository) + "/";
 }
+std::string cas_folder(const Claims& c) {
+  return "cas1/" + store::sanitise(c.repository) + "/" + store::sanitise(c.target) + "/";
+}
+
+// A content-addressed object of the token's repository and target: by its trust folder.
+Verdict authorize_cas(const Claims& c, Op op, const ParsedKey& p,
+                      const std::vector<std::string>& protected_branches) {
+  bool own_folder = c.trusted ? p.trusted : !p.trusted && p.origin == store::sanitise(c.origin);
+  if (op == Op::write) {
+    if (auto why = why_no_save(c, protected_branches); !why.empty()) {
+      return Verdict{false, false, why};
+    }
+    if (!own_folder) {
+      return Verdict{false, false,
+                     c.trusted ? "a trusted job writes only the trusted folder"
+                               : "an untrusted job writes only the folder of its own origin"};
+    }
+    return Verdict{true, false, ""};
+  }
+  if (p.trusted || own_folder) {
+    return Verdict{true, false, ""};
+  }
+  return Verdict{false, true,
+                 c.trusted ? "an untrusted save, and the token is trusted"
+                           : "an untrusted save of another origin"};
+}
 
 Verdict allow() {
   return Verdict{true, false, ""};
@@ -64,9 +90,43 @@ const char* to_string(Op op) {
   return "?";
 }
 
+namespace {
+
+bool lower_sha256(std::string_view text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// cas1/<repo>/<target>/<name>/trusted/<kind>/<file> or .../untrusted/<origin>/<kind>/<file>.
+ParsedKey parse_cas(const std::vector<std::string_view>& c) {
+  ParsedKey p;
+  bool trusted = c.size() == 7 && c[4] == "trusted";
+  bool untrusted = c.size() == 8 && c[4] == "untrusted";
+  if (!trusted && !untrusted) {
+    return p;
+  }
+  auto kind = c[c.size() - 2], file = c.back();
+  std::string_view tail = kind == "packs" ? ".pack" : kind == "index" ? ".idx" : "";
+  if (tail.empty() || !ends_with(file, tail) ||
+      !lower_sha256(file.substr(0, file.size() - tail.size()))) {
+    return p;
+  }
+  p.kind = KeyKind::cas;
+  p.repository = c[1];
+  p.target = c[2];
+  p.trusted = trusted;
+  p.origin = untrusted ? std::string(c[5]) : "";
+  p.sha256 = file.substr(0, file.size() - tail.size());
+  return p;
+}
+
+} // namespace
+
 ParsedKey parse_key(std::string_view key) {
   ParsedKey p;
   auto c = components(key);
+  if (!c.empty() && c[0] == "cas1") {
+    return parse_cas(c);
+  }
   if (c.size() == 4 && c[0] == "v1" && c[1] == "_invalidations" && ends_with(c[3], ".json")) {
     p.kind = KeyKind::marker;
     p.repository = c[2];
@@ -112,13 +172,14 @@ Verdict authorize(const Claims& c, Op op, std::string_view key,
   if (c.role == Role::operator_) {
     return allow();
   }
-  std::string saves = saves_folder(c), markers = markers_folder(c);
+  std::string saves = saves_folder(c), markers = markers_folder(c), cas = cas_folder(c);
   if (op == Op::list) {
-    if (key.rfind(saves, 0) == 0 || key.rfind(markers, 0) == 0) {
+    if (key.rfind(saves, 0) == 0 || key.rfind(markers, 0) == 0 || key.rfind(cas, 0) == 0) {
       return allow();
     }
-    return refuse(fmt::format("a listing outside the token's scope ({}, {})",
-                              util::printable(saves), util::printable(markers)));
+    return refuse(fmt::format("a listing outside the token's scope ({}, {}, {})",
+                              util::printable(saves), util::printable(markers),
+                              util::printable(cas)));
   }
   if (op == Op::remove) {
     return refuse("only an operator's token removes objects");
@@ -129,6 +190,12 @@ Verdict authorize(const Claims& c, Op op, std::string_view key,
       return refuse("only an operator's token writes invalidation markers");
     }
     return key.rfind(markers, 0) == 0 ? allow() : refuse("another repository's marker");
+  }
+  if (p.kind == KeyKind::cas) {
+    if (key.rfind(cas, 0) != 0) {
+      return refuse(fmt::format("outside the token's scope {}", util::printable(cas)));
+    }
+    return authorize_cas(c, op, p, protected_branches);
   }
   if (p.kind == KeyKind::other) {
     return refuse("not a save or a marker: only an operator's token reaches other objects");

@@ -10,17 +10,24 @@
 // What a token may do to which object key: pure functions of (claims, key, manifest), so the
 // broker's whole policy is tested table-driven. Keys are read with the layout the catalog
 // writes (catalog.hpp): a save is v1/<repository>/<target>/<name>/e<epoch>/<key>/<stamp>.json
-// and its archive <stamp>.tar.zst; markers lie in v1/_invalidations/<repository>/. A key of
-// any other shape is the operator's alone.
+// and its archive <stamp>.tar.zst; markers lie in v1/_invalidations/<repository>/; the
+// content-addressed layout (cas/cas.hpp) is cas1/<repository>/<target>/<name>/trusted/ or
+// .../untrusted/<origin>/, then packs/<sha256>.pack or index/<sha256>.idx. A key of any other
+// shape is the operator's alone.
 namespace ephemera::broker {
 
-enum class KeyKind { manifest, archive, marker, other };
+enum class KeyKind { manifest, archive, marker, cas, other };
 
 struct ParsedKey {
   KeyKind kind = KeyKind::other;
   std::string repository; // the sanitised folder of the repository (store::sanitise)
   std::string target;     // likewise, for saves
   std::string manifest;   // for a manifest itself, for an archive the manifest it belongs to
+  // Content-addressed objects: the trust folder they lie in, the sanitised origin of an
+  // untrusted one, and the SHA-256 (lowercase hex) their name says their bytes have.
+  bool trusted = true;
+  std::string origin;
+  std::string sha256;
 };
 
 // The key's kind and scope. Does not check the key itself (store::check_key does).
@@ -39,8 +46,10 @@ struct Verdict {
 
 // Where nothing of the object has to be read yet: scope of the key (or of the prefix, for
 // list) against the token's repository and target, and for writes whether the job may save
-// at all. An operator's token may do anything. A manifest or archive read that this allows
-// still needs may_read on the save's manifest.
+// at all. Content-addressed objects carry their trust in their path: a job writes only its
+// own trust folder (trusted, or untrusted/<its origin>), and reads trusted ones and, when
+// untrusted, those of its origin (others are hidden). An operator's token may do anything. A
+// manifest or archive read that this allows still needs may_read on the save's manifest.
 Verdict authorize(const Claims& claims, Op op, std::string_view key,
                   const std::vector<std::string>& protected_branches);
 

@@ -270,7 +270,10 @@ struct Server::Impl {
     auto p = parse_key(key);
     bool small = p.kind == KeyKind::manifest || p.kind == KeyKind::marker;
     uint64_t limit = small ? store::k_max_small_object : options.max_object;
-    if (c.role != Role::operator_ && backend->stat(key)) {
+    // Saves are immutable; a content-addressed object already there holds these very bytes
+    // (checked below), so its second upload is taken and not written again.
+    bool exists = c.role != Role::operator_ && backend->stat(key).has_value();
+    if (exists && p.kind != KeyKind::cas) {
       throw Answer{403, "the object exists, and saves are immutable"};
     }
     int fd = spool_file();
@@ -278,11 +281,15 @@ struct Server::Impl {
     uint64_t got = 0;
     bool too_large = false;
     std::string body;
+    util::Sha256 hash;
     reader([&](const char* data, size_t n) {
       got += n;
       if (got > limit) {
         too_large = true;
         return false;
+      }
+      if (p.kind == KeyKind::cas) {
+        hash.update(data, n);
       }
       if (small) {
         body.append(data, n);
@@ -292,6 +299,14 @@ struct Server::Impl {
     });
     if (too_large) {
       throw Answer{413, fmt::format("larger than the {} bytes such an object may be", limit)};
+    }
+    // A content-addressed name is a promise about the bytes: nobody may put others under it.
+    if (p.kind == KeyKind::cas && hash.finish_hex() != p.sha256) {
+      throw Answer{403, "its bytes are not those its name (their SHA-256) says"};
+    }
+    if (exists) {
+      res.status = 204;
+      return;
     }
     if (p.kind == KeyKind::manifest) {
       body = signed_manifest(c, key, body);

@@ -28,6 +28,8 @@ constexpr size_t k_max_error_body = 16 << 10;
 // A listing of the whole store, for an operator: 1000 keys of 1 KiB are 1 MiB.
 constexpr uint64_t k_max_listing = 256ULL << 20;
 constexpr int k_tries = 5;
+// The slowest upload worth waiting for, in bytes a second.
+constexpr uint64_t k_min_rate = 256 << 10;
 
 std::string encode(std::string_view text) {
   std::string out;
@@ -370,8 +372,15 @@ private:
     curl.easy_setopt(h, CURLOPT_URL, c.url.c_str());
     curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+    if (c.upload != nullptr) {
+      // Once the body is sent the broker answers only when the object is in the store, which
+      // takes about as long again: no bytes move meanwhile, so the bound is the whole time.
+      curl.easy_setopt(h, CURLOPT_TIMEOUT,
+                       static_cast<long>(120 + 2 * c.upload->size() / k_min_rate));
+    } else {
+      curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+    }
     curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);

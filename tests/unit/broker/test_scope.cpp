@@ -178,3 +178,43 @@ TEST_CASE("the rate limit allows bursts, then the rate, per token", "[broker]") 
   broker::RateLimiter off(0, 0);
   CHECK(off.take("a", 1) == 0);
 }
+
+TEST_CASE("content-addressed objects: trust lies in the path", "[broker]") {
+  const std::string hash(64, 'a');
+  const std::string base = "cas1/acme~2Fwidget/linux/deps/";
+  const std::string trusted_pack = base + "trusted/packs/" + hash + ".pack";
+  const std::string pr7_index = base + "untrusted/pr-7/index/" + hash + ".idx";
+  const std::string pr8_pack = base + "untrusted/pr-8/packs/" + hash + ".pack";
+  auto p = broker::parse_key(pr7_index);
+  CHECK(p.kind == broker::KeyKind::cas);
+  CHECK_FALSE(p.trusted);
+  CHECK(p.origin == "pr-7");
+  CHECK(p.sha256 == hash);
+  for (std::string bad :
+       {base + "trusted/packs/" + hash + ".idx", base + "trusted/packs/abc.pack",
+        base + "trusted/other/" + hash + ".pack", base + "untrusted/packs/" + hash + ".pack",
+        base + "trusted/packs/" + std::string(64, 'A') + ".pack"}) {
+    INFO(bad);
+    CHECK(broker::parse_key(bad).kind == broker::KeyKind::other);
+  }
+  auto trusted = job(), fork = job(false, "pr-7");
+  CHECK(allowed(trusted, Op::write, trusted_pack));
+  CHECK(allowed(trusted, Op::read, trusted_pack));
+  CHECK_FALSE(allowed(trusted, Op::write, pr7_index));
+  auto hidden = broker::authorize(trusted, Op::read, pr7_index, k_protected);
+  CHECK_FALSE(hidden.allowed);
+  CHECK(hidden.hide);
+  CHECK(allowed(fork, Op::read, trusted_pack));
+  CHECK_FALSE(allowed(fork, Op::write, trusted_pack));
+  CHECK(allowed(fork, Op::write, pr7_index));
+  CHECK(allowed(fork, Op::read, pr7_index));
+  CHECK_FALSE(allowed(fork, Op::read, pr8_pack));
+  CHECK_FALSE(allowed(fork, Op::write, pr8_pack));
+  CHECK(allowed(fork, Op::list, base + "untrusted/pr-7/index/"));
+  CHECK_FALSE(
+      allowed(fork, Op::write, "cas1/acme~2Fother/linux/deps/trusted/packs/" + hash + ".pack"));
+  auto push_main = job();
+  push_main.branch = "main";
+  push_main.event = "push";
+  CHECK_FALSE(allowed(push_main, Op::write, trusted_pack));
+}
