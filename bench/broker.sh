@@ -1,8 +1,10 @@
 #!/bin/bash
 # pre and post of a 1 GiB set through a broker (`ephemera serve` on 127.0.0.1 in front of
 # Ceph RGW) against the same directly on RGW, in one run: medians, the ratio through/direct,
-# and the broker's CPU seconds per GiB it moved. Uses the S3 server named by
-# EPHEMERA_TEST_S3_ENDPOINT when one runs (set -a; . ENV; set +a), else starts one.
+# and the broker's CPU seconds per GiB it moved. Starts an S3 server of its own, sized for
+# the run (a shared one holds 2 GiB at most, and frees deleted objects only hours later);
+# EPHEMERA_BENCH_S3_ENV=FILE uses the server that environment file names instead, for a
+# small EPHEMERA_BENCH_MIB (the set's size, default 1024) only.
 # usage: bash bench/broker.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +17,24 @@ B=$(mktemp -d /tmp/ephemera-brokerbench.XXXXXX)
 own_s3=
 cleanup() {
   [ -n "${broker_pid:-}" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
-  [ -n "$own_s3" ] && sh tests/store/s3-server.sh stop "$B/s3" >/dev/null 2>&1
+  if [ -n "$own_s3" ]; then
+    sh tests/store/s3-server.sh stop "$B/s3" >/dev/null 2>&1
+  elif [ -n "${direct:-}" ]; then
+    aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" s3 rm --quiet --recursive "$direct/" >/dev/null 2>&1
+    aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" s3 rm --quiet --recursive "$fronted/" >/dev/null 2>&1
+  fi
   rm -rf "$B"
+  return 0
 }
 trap cleanup EXIT
-if [ -z "${EPHEMERA_TEST_S3_ENDPOINT:-}" ]; then
+mib=${EPHEMERA_BENCH_MIB:-1024}
+if [ -n "${EPHEMERA_BENCH_S3_ENV:-}" ]; then
+  [ "$mib" -le 128 ] || { echo "a shared S3 server has no room for $mib MiB a round" >&2; exit 2; }
+  set -a; . "$EPHEMERA_BENCH_S3_ENV"; set +a
+else
   own_s3=1
-  EPHEMERA_S3_MEMSTORE_BYTES=$(( (4 * rounds + 2) << 30 )) sh tests/store/s3-server.sh start "$B/s3" >/dev/null 2>&1
+  EPHEMERA_S3_MEMSTORE_BYTES=$(( (4 * rounds * mib >> 10) + 2 << 30 )) \
+    sh tests/store/s3-server.sh start "$B/s3" >/dev/null 2>&1
   set -a; . "$B/s3/env"; set +a
 fi
 export EPHEMERA_S3_ENDPOINT="$EPHEMERA_TEST_S3_ENDPOINT"
@@ -29,9 +42,9 @@ run="bench-broker-$(basename "$B" | tr 'A-Z.' 'a-z-')"
 direct="s3://$EPHEMERA_TEST_S3_BUCKET/$run-direct"
 fronted="s3://$EPHEMERA_TEST_S3_BUCKET/$run-broker"
 
-# The set: 16 files of 64 MiB of random bytes (zstd cannot shrink them), 1 GiB.
+# The set: 16 files of random bytes (zstd cannot shrink them), 1 GiB in all by default.
 mkdir -p "$B/src/target"
-for i in $(seq 1 16); do head -c $((64 << 20)) /dev/urandom > "$B/src/target/f$i"; done
+for i in $(seq 1 16); do head -c $((mib << 16)) /dev/urandom > "$B/src/target/f$i"; done
 printf 'name = "build"\nvariety = "basic"\n\n[[persist]]\nname = "deps"\nrules = ["target"]\nepoch = 1\ncache_key = "deps"\nlevel = 1\n' > "$B/job.toml"
 
 "$E" token --keygen "$B/broker.pem" 2>/dev/null
@@ -63,6 +76,7 @@ for r in $(seq 1 "$rounds"); do
     if [ $who = direct ]; then
       hook direct post up "$direct"
       hook direct pre down "$direct"
+      aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" s3 rm --quiet --recursive "$direct/" >/dev/null 2>&1 || true
     else
       token=$("$E" token --key "$B/broker.pem" --repository acme/widget --branch feature \
         --event pull_request --job-id "$BUILDOMAT_JOB_ID")
@@ -70,6 +84,7 @@ for r in $(seq 1 "$rounds"); do
       hook broker post up "$broker" -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY EPHEMERA_TOKEN="$token"
       hook broker pre down "$broker" -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY EPHEMERA_TOKEN="$token"
       ticks=$(( ticks + $(cpu) - before ))
+      aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" s3 rm --quiet --recursive "$fronted/" >/dev/null 2>&1 || true
     fi
     diff -r "$B/src/target" "$B/down/work/job/target" >/dev/null || { echo "$who: the restore differs"; exit 1; }
   done
@@ -78,9 +93,7 @@ hz=$(getconf CLK_TCK)
 for phase in post pre; do
   d=$(grep "^direct-$phase " "$B/t" | cut -d' ' -f2 | med)
   b=$(grep "^broker-$phase " "$B/t" | cut -d' ' -f2 | med)
-  echo "$phase 1 GiB: direct on RGW $d s, through the broker $b s, ratio broker/direct $(echo "$b $d" | awk '{printf "%.2f", $1 / $2}')x"
+  echo "$phase $mib MiB: direct on RGW $d s, through the broker $b s, ratio broker/direct $(echo "$b $d" | awk '{printf "%.2f", $1 / $2}')x"
 done
-# Each round moves 1 GiB up and 1 GiB down through (or past) the broker.
-echo "broker CPU: $(echo "$ticks $hz $rounds" | awk '{printf "%.2f", $1 / $2 / (2 * $3)}') s per GiB moved"
-aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" s3 rm --quiet --recursive "s3://$EPHEMERA_TEST_S3_BUCKET/$run-direct" >/dev/null 2>&1 || true
-aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" s3 rm --quiet --recursive "s3://$EPHEMERA_TEST_S3_BUCKET/$run-broker" >/dev/null 2>&1 || true
+# Each round moves the set up and down through (or past) the broker.
+echo "broker CPU: $(echo "$ticks $hz $rounds $mib" | awk '{printf "%.2f", $1 / $2 / (2 * $3 * $4 / 1024)}') s per GiB moved"
