@@ -2,6 +2,7 @@
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "jobfile/reader.hpp"
+#include "presets/expand.hpp"
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
 #include "util/error.hpp"
@@ -35,7 +36,8 @@ const char* type_name(rules::EntryType t) {
   return "file";
 }
 
-std::vector<std::string> rules_of(const ContextOptions& c, const MatchOptions& m) {
+std::vector<std::string> rules_of(const ContextOptions& c, const MatchOptions& m,
+                                  const rules::Anchors& anchors) {
   if (c.job.empty()) {
     if (m.rules.empty()) {
       throw util::InputError("match: give rules, or --job FILE [--name N]");
@@ -55,7 +57,7 @@ std::vector<std::string> rules_of(const ContextOptions& c, const MatchOptions& m
   for (const auto& s : job.persist) {
     if (m.name.empty() || s.name.value == m.name) {
       found = true;
-      for (const auto& r : s.rules) {
+      for (const auto& r : presets::derive_rules(s, anchors).rules) {
         out.push_back(r.value);
       }
     }
@@ -67,8 +69,12 @@ std::vector<std::string> rules_of(const ContextOptions& c, const MatchOptions& m
 }
 
 int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) {
+  rules::Anchors anchors;
+  anchors.root = g.root;
+  anchors.home = home_of(c);
+  anchors.work = workdir_of(c);
   std::vector<rules::Rule> parsed;
-  for (const auto& text : rules_of(c, m)) {
+  for (const auto& text : rules_of(c, m, anchors)) {
     try {
       parsed.push_back(rules::parse_rule(text));
     } catch (const rules::RuleError& e) {
@@ -76,10 +82,6 @@ int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) 
     }
   }
   auto set = rules::RuleSet::compile(parsed);
-  rules::Anchors anchors;
-  anchors.root = g.root;
-  anchors.home = home_of(c);
-  anchors.work = workdir_of(c);
   auto result = rules::walk(set, anchors);
   uint64_t files = 0, links = 0, dirs = 0, bytes = 0;
   json entries = json::array();

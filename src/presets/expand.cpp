@@ -88,7 +88,7 @@ std::vector<std::string> cargo_excludes(const std::string& package) {
           "!target/**/deps/lib" + lib + "-" + h + ".*", "!target/**/deps/" + lib + "-" + h + ".d"};
 }
 
-jobfile::PersistSpec resolve(jobfile::PersistSpec s, const rules::Anchors& anchors) {
+jobfile::PersistSpec derive_rules(jobfile::PersistSpec s, const rules::Anchors& anchors) {
   const Preset* p = s.preset.value.empty() ? nullptr : find(s.preset.value);
   if (p == nullptr) {
     return s;
@@ -126,6 +126,15 @@ jobfile::PersistSpec resolve(jobfile::PersistSpec s, const rules::Anchors& ancho
       util::log::warn("persist '{}': the workspace's packages are not excluded: {}", s.name.value,
                       util::printable(e.what()));
     }
+  }
+  return s;
+}
+
+jobfile::PersistSpec resolve(jobfile::PersistSpec stanza, const rules::Anchors& anchors) {
+  auto s = derive_rules(std::move(stanza), anchors);
+  const Preset* p = s.preset.value.empty() ? nullptr : find(s.preset.value);
+  if (p == nullptr) {
+    return s;
   }
   std::vector<fs::path> job_dirs{util::rebase(anchors.root, anchors.home),
                                  util::rebase(anchors.root, anchors.work)};

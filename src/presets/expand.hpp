@@ -25,6 +25,9 @@ void apply(jobfile::PersistSpec& stanza, const Preset& preset, const std::set<st
 // Warnings go to the log; a stanza with no preset is returned as it is.
 jobfile::PersistSpec resolve(jobfile::PersistSpec stanza, const rules::Anchors& anchors);
 
+// resolve's first part alone, the rules (for `ephemera match`, which runs no probe).
+jobfile::PersistSpec derive_rules(jobfile::PersistSpec stanza, const rules::Anchors& anchors);
+
 // The workspace packages of a Cargo.lock text (its [[package]] tables with no `source`), sorted;
 // throws util::Error when it is not TOML.
 std::vector<std::string> cargo_workspace_packages(const std::string& lock_text,

@@ -35,6 +35,12 @@ run_job cold "$SRC" bash -c build
 expect_result pre cargo-deps miss
 expect_result post cargo-deps saved
 grep -Eq "Compiling ($THIRD_PARTY) v" "$SCRATCH/cold.log" || fail "the cold job compiled no registry crate"
+# match shows the set as pre and post derive it: the workspace's crates left out.
+eph match --job "$JOB" --name cargo-deps > "$SCRATCH/match.txt" 2> /dev/null
+grep -q '/target/debug/deps/libmemchr-' "$SCRATCH/match.txt" || fail "match lists no registry crate"
+if grep -E 'itoa[-_]fmt|/app-' "$SCRATCH/match.txt"; then
+  fail "match lists the workspace's crates"
+fi
 
 run_job warm "$SRC" bash -c build
 expect_result pre cargo-deps hit
