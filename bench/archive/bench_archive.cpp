@@ -6,6 +6,7 @@
 #include "archive/archive.hpp"
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
+#include "session/layout.hpp"
 #include "util/fs.hpp"
 #include "util/memory.hpp"
 #include "util/sha256.hpp"
@@ -33,26 +34,7 @@ int main(int argc, char** argv) {
       anchors.home = anchors.work;
       auto set = rules::RuleSet::compile({rules::parse_rule(dir.filename().string())});
       auto walked = rules::walk(set, anchors);
-      std::vector<archive::PackItem> items;
-      items.reserve(walked.entries.size());
-      std::string work_host = anchors.host_path(rules::Anchor::work, ""); // once, not per entry
-      if (work_host.back() != '/') {
-        work_host += '/';
-      }
-      for (const auto& e : walked.entries) {
-        archive::PackItem i;
-        i.name = "work/" + e.rel;
-        i.source = work_host + e.rel;
-        i.type = e.type;
-        i.size = e.size;
-        i.mode = e.mode;
-        i.mtime_ns = e.mtime_ns;
-        i.dev = e.dev;
-        i.ino = e.ino;
-        i.nlink = e.nlink;
-        i.link_target = e.link_target;
-        items.push_back(std::move(i));
-      }
+      auto items = session::pack_items(walked, set, anchors); // as a save makes them
       archive::PackOptions o;
       if (argc > 4) {
         o.level = std::atoi(argv[4]);
@@ -70,8 +52,7 @@ int main(int argc, char** argv) {
       o.expected_sha256 = sidecar ? sidecar->substr(0, 64) : util::sha256_file_hex(argv[2]);
       o.expected_size = fs::file_size(argv[2]);
       o.max_unpacked_bytes = ~0ULL;
-      o.resolve = [dest](std::string_view name,
-                         archive::EntryType) -> std::optional<archive::Destination> {
+      o.resolve = [dest](std::string_view name, archive::EntryType) -> std::optional<archive::Destination> {
         if (name.substr(0, 5) != "work/") {
           return std::nullopt;
         }

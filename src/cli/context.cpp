@@ -3,7 +3,6 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
-#include "util/sha256.hpp"
 
 #include <fmt/format.h>
 
@@ -86,53 +85,43 @@ std::string home_of(const ContextOptions& o) {
   return home != nullptr && *home != '\0' ? home : "/root";
 }
 
-namespace {
-
-// A job id as one safe file name: bytes other than [A-Za-z0-9._-] become '_', and so do
-// leading dots ('.' and '..' must never name the parent of the state dirs, nor a hidden
-// name); an id changed that way, or too long for a file name, gets a digest of the
-// original so two ids never share a state dir.
-std::string state_dir_name(const std::string& id) {
-  std::string out = id;
-  for (auto& ch : out) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') {
-      ch = '_';
-    }
-  }
-  for (size_t i = 0; i < out.size() && out[i] == '.'; ++i) {
-    out[i] = '_';
-  }
-  constexpr size_t k_max = 100;
-  if (out != id || out.size() > k_max) {
-    out = fmt::format("{}-{}", out.substr(0, k_max), util::sha256_hex(id).substr(0, 16));
-  }
-  return out;
-}
-
-} // namespace
-
 fs::path state_dir_of(const Globals& g, const ContextOptions& o) {
   if (!g.state_dir.empty()) {
     return g.state_dir;
   }
-  std::string id = o.job_id.empty() ? "w" + util::sha256_hex(workdir_of(o)).substr(0, 16)
-                                    : state_dir_name(o.job_id);
-  return util::rebase(g.root, fs::path("/tmp/ephemera-state") / id);
+  return session::default_state_dir(g.root, o.job_id, workdir_of(o));
 }
 
-nlohmann::json job_json(const ContextOptions& o, const policy::Context& c, const std::string& name,
-                        const std::string& variety, const std::optional<std::string>& target) {
-  return nlohmann::json{{"file", o.job},
-                        {"name", name},
-                        {"variety", variety},
-                        {"target", target ? nlohmann::json(*target) : nlohmann::json(nullptr)},
-                        {"repository", c.repository},
-                        {"branch", c.branch},
-                        {"commit", c.commit},
-                        {"job_id", c.job_id},
-                        {"event", policy::to_string(c.event)},
-                        {"trusted", c.trusted},
-                        {"origin", c.origin}};
+session::StoreOptions store_options(const Globals& g) {
+  session::StoreOptions s;
+  s.url = g.store;
+  return s;
+}
+
+session::Options session_options(const Globals& g, const ContextOptions& o) {
+  session::Options s;
+  s.root = g.root.empty() ? fs::path("/") : fs::path(g.root);
+  s.home = home_of(o);
+  s.workdir = workdir_of(o);
+  s.state_dir = state_dir_of(g, o);
+  s.store = store_options(g);
+  s.context = make_context(o);
+  s.job_file = o.job;
+  return s;
+}
+
+std::optional<fs::path> persist_file_of(const ContextOptions& o) {
+  if (o.persist.empty()) {
+    return std::nullopt;
+  }
+  return fs::path(o.persist);
+}
+
+void load_job(session::Session& session, const ContextOptions& o) {
+  if (o.job.empty()) {
+    throw util::InputError("no job file: give --job FILE (or set EPHEMERA_JOB)");
+  }
+  session.load_job(o.job, persist_file_of(o));
 }
 
 } // namespace ephemera::cli

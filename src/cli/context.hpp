@@ -2,17 +2,16 @@
 
 #include "cli/cli.hpp"
 #include "policy/policy.hpp"
+#include "session/session.hpp"
 
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace ephemera::cli {
 
-// The job context flags of SPEC 5, with the agent's environment as defaults.
+// The job context flags (README "Command line"), with the agent's environment as defaults.
 struct ContextOptions {
   std::string job;                 // --job / EPHEMERA_JOB
   std::string persist;             // --persist: a persist file other than the sibling
@@ -41,12 +40,20 @@ std::string workdir_of(const ContextOptions& options);
 std::string home_of(const ContextOptions& options);
 
 // The state dir shared by pre, persist, restore and post of one job: --state-dir, else
-// /tmp/ephemera-state/<job id, or a digest of the workdir> under --root.
+// session::default_state_dir.
 std::filesystem::path state_dir_of(const Globals& globals, const ContextOptions& options);
 
-// The job part of the report.
-nlohmann::json job_json(const ContextOptions& options, const policy::Context& context,
-                        const std::string& name, const std::string& variety,
-                        const std::optional<std::string>& target);
+// --store or EPHEMERA_STORE.
+session::StoreOptions store_options(const Globals& globals);
+
+// Everything a session needs, from the flags and the environment. Throws InputError as
+// make_context does.
+session::Options session_options(const Globals& globals, const ContextOptions& options);
+
+// --persist, when given.
+std::optional<std::filesystem::path> persist_file_of(const ContextOptions& options);
+
+// Loads --job into the session; throws InputError when there is none or it is broken.
+void load_job(session::Session& session, const ContextOptions& options);
 
 } // namespace ephemera::cli

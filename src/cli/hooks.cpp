@@ -1,8 +1,8 @@
 // pre, post and plan: the agent's hooks around a job.
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
-#include "cli/engine.hpp"
 #include "cli/preset_view.hpp"
+#include "session/session.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
@@ -20,66 +20,26 @@ namespace {
 
 using nlohmann::json;
 
-report::Entry skipped(const std::string& phase, const jobfile::PersistSpec& stanza,
-                      const policy::Decision& d, const char* verb) {
-  report::Entry e;
-  e.phase = phase;
-  e.name = stanza.name.value;
-  e.acted = false;
-  e.reason = d.reason;
-  e.result = "skipped";
-  util::log::info("{} '{}': not {}: {}", phase, stanza.name.value, verb, d.reason);
-  return e;
-}
-
-int finish(Session& s, const std::vector<report::Entry>& entries) {
-  s.record(entries);
-  if (s.globals().json) {
+// Prints the entries for --json and chooses the exit code.
+int finish(const Globals& g, const session::Session& s, const std::vector<report::Entry>& entries) {
+  if (g.json) {
     json out = json::array();
     for (const auto& e : entries) {
       out.push_back(report::to_json(e));
     }
     std::printf("%s\n", out.dump(2).c_str());
   }
-  if (s.globals().strict && s.had_problem()) {
+  if (g.strict && s.had_problem()) {
     util::log::error("a cache problem occurred and --strict is set");
     return k_exit_failure;
   }
   return k_exit_ok;
 }
 
-std::vector<report::Entry> disabled(Session& s, const std::string& phase) {
-  util::log::info("job '{}' is disabled (enable = false): {} does nothing", s.job().name, phase);
-  std::vector<report::Entry> entries;
-  for (const auto& stanza : s.job().persist) {
-    report::Entry e;
-    e.phase = phase;
-    e.name = stanza.name.value;
-    e.reason = "the job is disabled (enable = false)";
-    e.result = "disabled";
-    entries.push_back(e);
-  }
-  return entries;
-}
-
 int run_pre(const Globals& g, const ContextOptions& o) {
-  Session s(g, o);
-  const auto& job = s.load_job();
-  if (!job.enable) {
-    return finish(s, disabled(s, "pre"));
-  }
-  std::vector<report::Entry> entries;
-  for (const auto& stanza : job.persist) {
-    auto d = policy::restore_decision(job, stanza, s.context());
-    if (!d.act) {
-      entries.push_back(skipped("pre", stanza, d, "restored"));
-      continue;
-    }
-    auto e = s.restore(stanza, "pre");
-    e.reason = d.reason + e.reason;
-    entries.push_back(std::move(e));
-  }
-  return finish(s, entries);
+  session::Session s(session_options(g, o));
+  load_job(s, o);
+  return finish(g, s, s.run_pre());
 }
 
 struct PostOptions {
@@ -109,56 +69,30 @@ policy::Outcome outcome_of(const PostOptions& p) {
 
 int run_post(const Globals& g, const ContextOptions& o, const PostOptions& p) {
   auto outcome = outcome_of(p);
-  Session s(g, o);
-  jobfile::JobSpec none;
-  const auto& job = o.job.empty() ? none : s.load_job();
-  if (!job.enable) {
-    return finish(s, disabled(s, "post"));
+  session::Session s(session_options(g, o));
+  if (!o.job.empty()) {
+    load_job(s, o);
   }
-  std::vector<jobfile::PersistSpec> stanzas = job.persist;
-  for (auto& n : s.nominated()) {
-    bool clash = false;
-    for (const auto& st : job.persist) {
-      clash = clash || st.name.value == n.name.value;
-    }
-    if (clash) {
-      util::log::warn("persist '{}' was nominated in the job but the job file already has a "
-                      "stanza of that name: the job file's stanza wins",
-                      n.name.value);
-      continue;
-    }
-    stanzas.push_back(std::move(n));
-  }
-  std::vector<report::Entry> entries;
-  for (const auto& stanza : stanzas) {
-    std::string phase = stanza.source_file == "ephemera persist" ? "persist" : "post";
-    auto d = policy::save_decision(job, stanza, s.context(), outcome);
-    if (!d.act) {
-      entries.push_back(skipped(phase, stanza, d, "saved"));
-      continue;
-    }
-    auto e = s.save(stanza, phase);
-    e.reason = d.reason + e.reason;
-    entries.push_back(std::move(e));
-  }
-  return finish(s, entries);
+  return finish(g, s, s.run_post(outcome));
 }
 
 int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
   auto outcome = outcome_of(p);
-  Session s(g, o);
-  const auto& job = s.load_job();
+  session::Session s(session_options(g, o));
+  load_job(s, o);
+  const auto& job = s.job().spec;
   json out = json::array();
   if (!job.enable) {
     std::printf("job '%s' is disabled (enable = false): pre and post do nothing\n",
                 job.name.c_str());
   }
-  for (const auto& stanza : job.persist) {
+  for (const auto& st : s.job().stanzas) {
+    const auto& stanza = st.spec();
     auto r = policy::restore_decision(job, stanza, s.context());
     auto w = policy::save_decision(job, stanza, s.context(), outcome);
     std::string key;
     try {
-      key = s.key_of(stanza);
+      key = s.key_of(st);
     } catch (const util::Error& e) {
       key = fmt::format("(unknown: {})", e.what()); // pre and post warn and leave the stanza out
     }

@@ -1,19 +1,15 @@
 // restore and persist: the same powers as [[persist]], used imperatively inside a job.
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
-#include "cli/engine.hpp"
-#include "jobfile/reader.hpp"
-#include "rules/rules.hpp"
-#include "rules/walk.hpp"
+#include "jobfile/stanza_check.hpp"
+#include "session/session.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
-#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <limits>
 #include <memory>
 
 namespace ephemera::cli {
@@ -35,139 +31,58 @@ void check_name(const std::string& name) {
   }
 }
 
-// --epoch N, read here rather than by CLI11, which clamps an out-of-range number to the
-// largest one instead of refusing it: an integer >= 0, or a usage error.
-std::optional<int64_t> epoch_of(const InJobOptions& o, const char* command) {
-  if (!o.epoch) {
-    return std::nullopt;
-  }
-  auto value = util::parse_integer(*o.epoch, 0, std::numeric_limits<int64_t>::max());
-  if (!value) {
-    throw util::InputError(fmt::format("{} '{}': --epoch '{}' must be an integer >= 0", command,
-                                       util::printable(o.name), util::printable(*o.epoch)));
-  }
-  return *value;
-}
-
-// A stanza from the command line: NAME, rules, --epoch (required, as in TOML), --key.
-jobfile::PersistSpec ad_hoc(const InJobOptions& o, const char* command) {
-  check_name(o.name);
-  if (o.rules.empty()) {
-    throw util::InputError(fmt::format("{} '{}': give at least one rule", command, o.name));
-  }
-  auto epoch = epoch_of(o, command);
-  if (!epoch) {
-    throw util::InputError(fmt::format(
-        "{} '{}' needs --epoch N: bumping the epoch is how every old archive of this set is "
-        "thrown away, so it must be chosen, as in a [[persist]] stanza",
-        command, o.name));
-  }
-  jobfile::PersistSpec s;
-  s.source_file = "ephemera persist";
-  s.name.value = o.name;
-  for (const auto& r : o.rules) {
-    s.rules.push_back({r, {"command line", 0, 0}});
-    try {
-      rules::parse_rule(r);
-    } catch (const rules::RuleError& e) {
-      throw util::InputError(fmt::format("rule '{}': {} (at offset {})", e.rule(), e.reason(),
-                                         e.offset()));
-    }
-  }
-  s.epoch.value = *epoch;
-  s.cache_key.value = o.key.value_or("");
-  for (const auto& problem : jobfile::stanza_problems(s)) {
-    throw util::InputError(fmt::format("{} '{}': {}", command, o.name, util::printable(problem)));
-  }
-  return s;
+// A set named by its arguments, checked as a [[persist]] stanza is.
+session::Stanza ad_hoc(const InJobOptions& o, const char* command, const char* rules_argument) {
+  return session::in_job_stanza({command, o.name, o.rules, rules_argument, o.epoch, o.key});
 }
 
 int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
-  Session s(g, c);
+  session::Session s(session_options(g, c));
   // A job file known to the job (--job, EPHEMERA_JOB) gives its target even to a set named
   // by its rules: post saves an `ephemera persist` nomination under it, so restore must look
   // there too.
   if (!c.job.empty()) {
-    s.load_job();
+    load_job(s, c);
   }
-  std::optional<jobfile::PersistSpec> stanza;
+  std::optional<session::Stanza> stanza;
   if (o.rules.empty() && !c.job.empty()) {
-    for (const auto& st : s.job().persist) {
-      if (st.name.value == o.name) {
+    for (const auto& st : s.job().stanzas) {
+      if (st.name() == o.name) {
         stanza = st;
       }
     }
     if (!stanza) {
       throw util::InputError(fmt::format("{} has no [[persist]] stanza named '{}'; name one of "
                                          "its stanzas, or give --rule and --epoch",
-                                         c.job, o.name));
+                                         c.job, util::printable(o.name)));
     }
-    if (auto epoch = epoch_of(o, "restore")) {
-      stanza->epoch.value = *epoch;
+    if (auto epoch = session::parse_epoch("restore", o.name, o.epoch)) {
+      stanza->set_epoch(*epoch);
     }
   } else if (o.rules.empty()) {
     throw util::InputError(fmt::format(
         "restore '{}': give --job FILE (or set EPHEMERA_JOB) to use its stanza, or --rule and "
         "--epoch",
-        o.name));
+        util::printable(o.name)));
   } else {
-    stanza = ad_hoc(o, "restore");
+    stanza = ad_hoc(o, "restore", "--rule");
   }
-  jobfile::JobSpec none;
-  const auto& job = s.has_job() ? s.job() : none;
-  auto d = policy::restore_decision(job, *stanza, s.context(), policy::RestoreBy::job);
-  report::Entry e;
-  if (!d.act) {
-    e.phase = "restore";
-    e.name = o.name;
-    e.reason = d.reason;
-    e.result = "skipped";
-    util::log::info("restore '{}': not restored: {}", o.name, d.reason);
-  } else {
-    e = s.restore(*stanza, "restore", o.key);
-    e.reason = d.reason + e.reason;
-  }
-  s.record({e});
+  auto e = s.run_restore(*stanza, o.key);
   if (g.json) {
     std::printf("%s\n", report::to_json(e).dump(2).c_str());
   }
-  if (e.result == "hit") {
+  if (e.result == report::Result::hit) {
     return k_exit_ok;
   }
-  if (e.result == "failed" && g.strict) {
+  if (e.result == report::Result::failed && g.strict) {
     return k_exit_failure;
   }
   return k_exit_miss;
 }
 
 int run_persist(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
-  Session s(g, c);
-  auto stanza = ad_hoc(o, "persist");
-  auto not_recorded = s.nominate(stanza);
-  std::vector<rules::Rule> parsed;
-  for (const auto& r : stanza.rules) {
-    parsed.push_back(rules::parse_rule(r.value));
-  }
-  auto walked = rules::walk(rules::RuleSet::compile(std::move(parsed)), s.anchors());
-  uint64_t bytes = 0;
-  for (const auto& e : walked.entries) {
-    bytes += e.size;
-  }
-  report::Entry e;
-  e.phase = "persist";
-  e.name = o.name;
-  e.acted = true;
-  e.reason = "nominated in the job: post saves it if the job succeeds and the policy allows";
-  e.result = not_recorded ? "failed" : "nominated";
-  e.error = not_recorded.value_or("");
-  e.key_wanted = stanza.cache_key.value;
-  s.record({e});
-  if (!not_recorded) {
-    util::log::info("persist '{}': nominated (epoch {}, key '{}'); it matches {} entries, {} now; "
-                    "post saves it after success",
-                    o.name, stanza.epoch.value, stanza.cache_key.value, walked.entries.size(),
-                    report::human_bytes(bytes));
-  }
+  session::Session s(session_options(g, c));
+  auto e = s.run_persist(ad_hoc(o, "persist", "RULE"));
   if (g.json) {
     std::printf("%s\n", report::to_json(e).dump(2).c_str());
   }
@@ -175,14 +90,14 @@ int run_persist(const Globals& g, const ContextOptions& c, const InJobOptions& o
 }
 
 int run_report(const Globals& g, const ContextOptions& c) {
-  Session s(g, c);
-  auto r = report::load(s.state_dir());
+  auto state_dir = session_options(g, c).state_dir;
+  auto r = report::load(state_dir);
   if (r.job.empty() && r.entries.empty()) {
     // No report.json: say where it was looked for, the usual cause being a state dir other
     // than the one pre and post used.
     util::log::warn("no report at {}: pre, post, restore and persist write it there; give the "
                     "state dir they used (--state-dir, EPHEMERA_STATE_DIR)",
-                    util::printable(report::file_in(s.state_dir()).string()));
+                    util::printable(report::file_in(state_dir).string()));
   }
   if (g.json) {
     std::printf("%s\n", report::to_json(r).dump(2).c_str());
@@ -195,9 +110,9 @@ int run_report(const Globals& g, const ContextOptions& c) {
 // Exit codes of status: 0 restored (any hit), 3 not restored, 2 nothing known of NAME.
 int run_status(const Globals& g, const ContextOptions& c, const std::string& name) {
   check_name(name);
-  Session s(g, c);
-  auto r = report::load(s.state_dir());
-  std::string where = util::printable(report::file_in(s.state_dir()).string());
+  session::Session s(session_options(g, c));
+  auto r = report::load(s.options().state_dir);
+  std::string where = util::printable(report::file_in(s.options().state_dir).string());
   if (r.job.empty() && r.entries.empty()) {
     throw util::InputError(fmt::format("status '{}': no report at {}: pre or an in-job restore "
                                        "writes it there (--state-dir, EPHEMERA_STATE_DIR)",
@@ -205,8 +120,9 @@ int run_status(const Globals& g, const ContextOptions& c, const std::string& nam
   }
   bool known = false;
   if (!c.job.empty()) {
-    for (const auto& st : s.load_job().persist) {
-      known = known || st.name.value == name;
+    load_job(s, c);
+    for (const auto& st : s.job().stanzas) {
+      known = known || st.name() == name;
     }
   }
   const report::Entry* last = nullptr; // the newest restore of NAME, by pre or the job
@@ -215,7 +131,7 @@ int run_status(const Globals& g, const ContextOptions& c, const std::string& nam
       continue;
     }
     known = true;
-    if (e.phase == "pre" || e.phase == "restore") {
+    if (e.phase == report::Phase::pre || e.phase == report::Phase::restore) {
       last = &e;
     }
   }
@@ -223,20 +139,20 @@ int run_status(const Globals& g, const ContextOptions& c, const std::string& nam
     throw util::InputError(fmt::format("status '{}': {} has no entry for it{}", name, where,
                                        c.job.empty() ? "" : " and the job file no such stanza"));
   }
-  bool hit = last != nullptr && last->result == "hit";
-  std::string result = last != nullptr ? last->result : "none";
+  bool hit = last != nullptr && last->result == report::Result::hit;
+  std::string result = last != nullptr ? report::to_string(last->result) : "none";
   std::string key_found = hit && last->archive ? last->archive->key : "";
   if (g.json) {
     nlohmann::json out{{"name", name},
                        {"result", result},
-                       {"step", last != nullptr ? last->step : ""},
+                       {"step", last != nullptr ? report::to_string(last->step) : ""},
                        {"key_wanted", last != nullptr ? last->key_wanted : ""},
                        {"key_found", key_found}};
     std::printf("%s\n", out.dump(2).c_str());
   } else if (last == nullptr) {
     std::printf("%s: not restored\n", name.c_str());
   } else if (hit) {
-    std::printf("%s: hit (%s key '%s', wanted '%s')\n", name.c_str(), last->step.c_str(),
+    std::printf("%s: hit (%s key '%s', wanted '%s')\n", name.c_str(), report::to_string(last->step),
                 util::printable(key_found).c_str(), util::printable(last->key_wanted).c_str());
   } else {
     std::printf("%s: %s (wanted '%s')\n", name.c_str(), result.c_str(),

@@ -5,7 +5,9 @@
 #include "presets/expand.hpp"
 #include "rules/rules.hpp"
 #include "rules/walk.hpp"
+#include "session/stanza.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,34 +38,44 @@ const char* type_name(rules::EntryType t) {
   return "file";
 }
 
-std::vector<std::string> rules_of(const ContextOptions& c, const MatchOptions& m,
+// The rules to match, each parsed once: the command line's, or those of the job file's
+// stanzas (which the job file's reader parsed as it checked them), with what a preset
+// derives from the job's tree.
+std::vector<rules::Rule> rules_of(const ContextOptions& c, const MatchOptions& m,
                                   const rules::Anchors& anchors) {
   if (c.job.empty()) {
     if (m.rules.empty()) {
       throw util::InputError("match: give rules, or --job FILE [--name N]");
     }
-    return m.rules;
+    std::vector<rules::Rule> parsed;
+    for (const auto& text : m.rules) {
+      try {
+        parsed.push_back(rules::parse_rule(text));
+      } catch (const rules::RuleError& e) {
+        throw util::InputError(fmt::format("match: RULE '{}': {} (at byte {})",
+                                           util::printable(text), e.reason(), e.offset()));
+      }
+    }
+    return parsed;
   }
   if (!m.rules.empty()) {
     throw util::InputError("match: give rules or --job, not both");
   }
-  std::optional<std::filesystem::path> persist;
-  if (!c.persist.empty()) {
-    persist = c.persist;
-  }
-  auto job = jobfile::load_job(c.job, persist);
-  std::vector<std::string> out;
+  auto job = jobfile::load_job(c.job, persist_file_of(c));
+  std::vector<rules::Rule> out;
   bool found = false;
   for (const auto& s : job.persist) {
     if (m.name.empty() || s.name.value == m.name) {
       found = true;
-      for (const auto& r : presets::derive_rules(s, anchors).rules) {
-        out.push_back(r.value);
-      }
+      // As pre and post derive it; the Stanza parses what a preset adds.
+      session::Stanza stanza(presets::derive_rules(s, anchors), session::Origin::job_file);
+      const auto& parsed = stanza.spec().parsed_rules;
+      out.insert(out.end(), parsed.begin(), parsed.end());
     }
   }
   if (!found) {
-    throw util::InputError(fmt::format("{} has no [[persist]] stanza named '{}'", c.job, m.name));
+    throw util::InputError(fmt::format("{} has no [[persist]] stanza named '{}'", c.job,
+                                       util::printable(m.name)));
   }
   return out;
 }
@@ -73,14 +85,7 @@ int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) 
   anchors.root = g.root;
   anchors.home = home_of(c);
   anchors.work = workdir_of(c);
-  std::vector<rules::Rule> parsed;
-  for (const auto& text : rules_of(c, m, anchors)) {
-    try {
-      parsed.push_back(rules::parse_rule(text));
-    } catch (const rules::RuleError& e) {
-      throw util::InputError(e.what());
-    }
-  }
+  auto parsed = rules_of(c, m, anchors);
   auto set = rules::RuleSet::compile(parsed);
   auto result = rules::walk(set, anchors);
   uint64_t files = 0, links = 0, dirs = 0, bytes = 0;

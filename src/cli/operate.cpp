@@ -1,9 +1,10 @@
 // ls, show, invalidate, gc: operating the store.
 #include "cli/commands.hpp"
+#include "cli/context.hpp"
 #include "jobfile/reader.hpp"
 #include "report/report.hpp"
+#include "session/store_open.hpp"
 #include "store/catalog.hpp"
-#include "store/open.hpp"
 #include "store/gc.hpp"
 #include "store/selection.hpp"
 #include "store/url.hpp"
@@ -16,7 +17,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -28,8 +28,12 @@ namespace {
 using nlohmann::json;
 
 std::unique_ptr<store::Catalog> open_catalog(const Globals& g) {
-  std::string url = g.store.empty() ? store::default_store_url() : g.store;
-  return store::open_catalog(url);
+  return session::open_catalog(store_options(g));
+}
+
+// The store's URL for messages, never with credentials.
+std::string store_shown(const Globals& g) {
+  return store::redact_url(store_options(g).resolved_url());
 }
 
 double now() {
@@ -138,7 +142,7 @@ int run_show(const Globals& g, const std::string& id) {
   if (found.empty()) {
     throw util::InputError(fmt::format("no archive '{}' in {}: give an object key, a link from "
                                        "'ephemera ls --json', or a SHA-256 prefix (8+ hex)",
-                                       id, store::redact_url(g.store.empty() ? store::default_store_url() : g.store)));
+                                       id, store_shown(g)));
   }
   if (found.size() > 1) {
     throw util::InputError(fmt::format("'{}' names {} archives: give more of the SHA-256", id, found.size()));
@@ -146,7 +150,7 @@ int run_show(const Globals& g, const std::string& id) {
   const auto& m = *found.front();
   auto v = c->visibility(m, all, c->invalidations(m.repository));
   auto j = manifest_json(*c, m, v);
-  j["store"] = store::redact_url(g.store.empty() ? store::default_store_url() : g.store);
+  j["store"] = store_shown(g);
   if (auto p = c->presigned_link(m)) {
     j["presigned"] = *p;
   }

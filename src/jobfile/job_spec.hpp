@@ -1,5 +1,6 @@
 #pragma once
 
+#include "rules/rules.hpp"
 #include "util/error.hpp"
 
 #include <cstdint>
@@ -22,6 +23,9 @@ enum class Share { repository, branch };
 struct PersistSpec {
   Located<std::string> name;
   std::vector<Located<std::string>> rules; // as written, prefixes included
+  // The same, parsed once: by StanzaCheck::rules as the reader checks them, and a preset's
+  // by session::Stanza.
+  std::vector<rules::Rule> parsed_rules;
   Located<int64_t> epoch;
   Located<std::string> cache_key;          // "" when absent
   std::vector<Located<std::string>> key_files;

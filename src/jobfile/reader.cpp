@@ -1,6 +1,7 @@
 #include "jobfile/reader.hpp"
 
 #include "jobfile/frontmatter.hpp"
+#include "jobfile/stanza_check.hpp"
 #include "jobfile/toml_text.hpp"
 #include "presets/expand.hpp"
 #include "rules/rules.hpp"
@@ -25,64 +26,6 @@ fs::path sibling_persist_file(const fs::path& job_file) {
   fs::path dir = job_file.parent_path();
   fs::path stem = job_file.stem();
   return (dir.has_parent_path() ? dir.parent_path() : fs::path()) / "persist" / stem.concat(".toml");
-}
-
-namespace {
-
-bool digit(char c) {
-  return c >= '0' && c <= '9';
-}
-bool lower_alnum(char c) {
-  return digit(c) || (c >= 'a' && c <= 'z');
-}
-bool letter(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// ^[a-z0-9][a-z0-9._-]{0,63}$
-bool valid_name(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && lower_alnum(s.front()) &&
-         std::all_of(s.begin(), s.end(),
-                     [](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
-// ^[A-Za-z0-9._-]{0,128}$
-bool valid_cache_key(std::string_view s) {
-  return s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
-           return digit(c) || letter(c) || c == '.' || c == '_' || c == '-';
-         });
-}
-
-} // namespace
-
-bool valid_stanza_name(std::string_view name) { return valid_name(name); }
-
-std::vector<std::string> stanza_problems(const PersistSpec& stanza) {
-  std::vector<std::string> out;
-  if (!valid_name(stanza.name.value)) {
-    out.push_back(fmt::format("name '{}' must match ^[a-z0-9][a-z0-9._-]{{0,63}}$",
-                              stanza.name.value));
-  }
-  bool include = false;
-  for (const auto& r : stanza.rules) {
-    try {
-      include = !rules::parse_rule(r.value).exclude || include;
-    } catch (const rules::RuleError& e) {
-      out.push_back(fmt::format("rule '{}': {}", r.value, e.reason()));
-      include = true; // already reported
-    }
-  }
-  if (!include) {
-    out.push_back(stanza.rules.empty() ? "no rules" : "only '!' rules: nothing would be saved");
-  }
-  if (stanza.epoch.value < 0) {
-    out.push_back("epoch must be an integer >= 0");
-  }
-  if (!valid_cache_key(stanza.cache_key.value)) {
-    out.push_back(fmt::format("cache key '{}' may hold only A-Z a-z 0-9 . _ - (at most 128)",
-                              stanza.cache_key.value));
-  }
-  return out;
 }
 
 namespace {
@@ -212,6 +155,8 @@ class Validator {
 public:
   explicit Validator(std::vector<Diagnostic>& out) : m_out(out) {}
 
+  std::vector<Diagnostic>& diagnostics() { return m_out; }
+
   void error(Position pos, std::string message) {
     m_out.push_back({Severity::error, std::move(pos), std::move(message)});
   }
@@ -275,44 +220,13 @@ private:
   std::vector<Diagnostic>& m_out;
 };
 
-// Column of the first byte of a rule inside its TOML string (after the opening quote),
-// so a rule error's offset lands on the right character.
-int rule_column(const Located<std::string>& rule) { return rule.pos.column + 1; }
-
-void validate_rules(Validator& val, const std::vector<Located<std::string>>& rules,
-                    const std::string& path, const Position& at) {
-  if (rules.empty()) {
-    val.error(at, fmt::format("{} must list at least one rule", path));
-    return;
-  }
-  bool include = false;
-  for (size_t i = 0; i < rules.size(); ++i) {
-    const auto& r = rules[i];
-    try {
-      auto parsed = rules::parse_rule(r.value);
-      include = include || !parsed.exclude;
-    } catch (const rules::RuleError& e) {
-      Position pos = r.pos;
-      if (pos.column > 0) {
-        pos.column = rule_column(r) + static_cast<int>(e.offset());
-      }
-      val.error(pos, fmt::format("{}[{}] '{}': {}", path, i, r.value, e.reason()));
-      include = true; // already reported
-    }
-  }
-  if (!include) {
-    val.error(at, fmt::format("{} has only '!' rules: nothing would be persisted; add a rule "
-                              "that selects files",
-                              path));
-  }
-}
-
 PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value& table,
                             size_t index) {
   PersistSpec s;
   s.pos = src.at(table);
   s.source_file = src.file();
   std::string base = fmt::format("persist[{}]", index);
+  StanzaCheck check(val.diagnostics());
   const auto& t = table.as_table();
   bool have_name = false, have_rules = false, have_epoch = false;
   for (const auto& [key, v] : t) {
@@ -321,11 +235,7 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       if (auto n = val.string(src, v, path)) {
         have_name = true;
         s.name = {*n, src.at(v)};
-        if (!valid_name(*n)) {
-          val.error(src.at(v), fmt::format("{} '{}' must match ^[a-z0-9][a-z0-9._-]{{0,63}}$ "
-                                           "(lower case letters, digits, '.', '_', '-')",
-                                           path, *n));
-        }
+        check.name({path, src.at(v)}, *n);
       } else {
         have_name = true;
       }
@@ -333,37 +243,33 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       have_rules = true;
       s.rules = val.strings(src, v, path);
       if (v.is_array()) {
-        validate_rules(val, s.rules, path, src.at(v));
+        auto parsed = check.rules({path, src.at(v)}, s.rules,
+                                  [&path](size_t i) { return fmt::format("{}[{}]", path, i); });
+        s.parsed_rules = parsed.value_or(std::vector<rules::Rule>{});
       }
     } else if (key == "epoch") {
       have_epoch = true;
-      if (!v.is_integer() || v.as_integer() < 0) {
-        val.error(src.at(v), fmt::format("{} must be an integer >= 0{}", path,
-                                         v.is_integer() ? "" : fmt::format(", not {}", Validator::type_name(v))));
+      if (!v.is_integer()) {
+        val.error(src.at(v), fmt::format("{} must be an integer >= 0, not {}", path,
+                                         Validator::type_name(v)));
       } else {
         s.epoch = {v.as_integer(), src.at(v)};
+        check.epoch({path, src.at(v)}, s.epoch.value);
       }
     } else if (key == "cache_key") {
       if (auto k = val.string(src, v, path)) {
         s.cache_key = {*k, src.at(v)};
-        if (!valid_cache_key(*k)) {
-          val.error(src.at(v), fmt::format("{} '{}' may hold only A-Z a-z 0-9 . _ - (at most 128)",
-                                           path, *k));
-        }
+        check.cache_key({path, src.at(v)}, *k);
       }
     } else if (key == "key_files") {
       s.key_files = val.strings(src, v, path);
       for (const auto& f : s.key_files) {
-        if (f.value.empty()) {
-          val.error(f.pos, fmt::format("{}: an empty path", path));
-        }
+        check.key_file({path, f.pos}, f.value);
       }
     } else if (key == "restore_keys") {
       s.restore_keys = val.strings(src, v, path);
       for (const auto& k : s.restore_keys) {
-        if (!valid_cache_key(k.value)) {
-          val.error(k.pos, fmt::format("{}: '{}' may hold only A-Z a-z 0-9 . _ -", path, k.value));
-        }
+        check.restore_key({path, k.pos}, k.value);
       }
     } else if (key == "restore" || key == "save" || key == "restore_on_protected") {
       if (auto b = val.boolean(src, v, path)) {

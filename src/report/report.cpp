@@ -10,6 +10,54 @@ namespace ephemera::report {
 
 using nlohmann::json;
 
+namespace {
+
+constexpr std::pair<Phase, const char*> k_phases[] = {
+    {Phase::pre, "pre"}, {Phase::post, "post"}, {Phase::restore, "restore"},
+    {Phase::persist, "persist"}};
+constexpr std::pair<Result, const char*> k_results[] = {
+    {Result::hit, "hit"},
+    {Result::miss, "miss"},
+    {Result::saved, "saved"},
+    {Result::unchanged, "unchanged"},
+    {Result::skipped, "skipped"},
+    {Result::too_large, "too_large"},
+    {Result::failed, "failed"},
+    {Result::disabled, "disabled"},
+    {Result::nominated, "nominated"}};
+constexpr std::pair<Step, const char*> k_steps[] = {
+    {Step::none, ""}, {Step::exact, "exact"}, {Step::prefix, "prefix"}};
+
+// One table per enum, read both ways, so the words cannot drift apart.
+template <typename E, size_t N>
+const char* word_of(const std::pair<E, const char*> (&table)[N], E value) {
+  for (const auto& [v, word] : table) {
+    if (v == value) {
+      return word;
+    }
+  }
+  return table[0].second;
+}
+
+template <typename E, size_t N>
+std::optional<E> value_of(const std::pair<E, const char*> (&table)[N], std::string_view text) {
+  for (const auto& [v, word] : table) {
+    if (text == word) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+const char* to_string(Phase phase) { return word_of(k_phases, phase); }
+const char* to_string(Result result) { return word_of(k_results, result); }
+const char* to_string(Step step) { return word_of(k_steps, step); }
+std::optional<Phase> parse_phase(std::string_view text) { return value_of(k_phases, text); }
+std::optional<Result> parse_result(std::string_view text) { return value_of(k_results, text); }
+std::optional<Step> parse_step(std::string_view text) { return value_of(k_steps, text); }
+
 json to_json(const ArchiveInfo& a) {
   return json{{"link", a.link},
               {"presigned", a.presigned},
@@ -26,14 +74,14 @@ json to_json(const ArchiveInfo& a) {
 }
 
 json to_json(const Entry& e) {
-  json j{{"phase", e.phase},
+  json j{{"phase", to_string(e.phase)},
          {"name", e.name},
          {"acted", e.acted},
          {"reason", e.reason},
-         {"result", e.result},
+         {"result", to_string(e.result)},
          {"key_wanted", e.key_wanted},
          {"looked_for", e.looked_for},
-         {"step", e.step},
+         {"step", to_string(e.step)},
          {"prefix", e.prefix},
          {"branch_match", e.branch_match},
          {"archive", e.archive ? to_json(*e.archive) : json(nullptr)},
@@ -70,16 +118,29 @@ ArchiveInfo archive_from_json(const json& j) {
   return a;
 }
 
+// The enum a word of the entry names; throws util::Error saying which field holds what.
+template <typename E>
+E field(const json& j, const char* key, const char* absent,
+        std::optional<E> (*parse)(std::string_view)) {
+  std::string word = j.value(key, absent);
+  auto v = parse(word);
+  if (!v) {
+    throw util::Error(fmt::format("{} '{}' is not one the report format has", key,
+                                  util::printable(word)));
+  }
+  return *v;
+}
+
 Entry entry_from_json(const json& j) {
   Entry e;
-  e.phase = j.value("phase", "");
+  e.phase = field(j, "phase", "", parse_phase);
   e.name = j.value("name", "");
   e.acted = j.value("acted", false);
   e.reason = j.value("reason", "");
-  e.result = j.value("result", "");
+  e.result = field(j, "result", "", parse_result);
   e.key_wanted = j.value("key_wanted", "");
   e.looked_for = j.value("looked_for", std::vector<std::string>{});
-  e.step = j.value("step", "");
+  e.step = field(j, "step", "", parse_step);
   e.prefix = j.value("prefix", "");
   e.branch_match = j.value("branch_match", "");
   if (j.contains("archive") && j["archive"].is_object()) {
@@ -98,8 +159,16 @@ Report report_from_json(const json& j) {
   r.format = j.value("format", k_format);
   r.job = j.value("job", json::object());
   r.store = j.value("store", "");
+  size_t i = 0;
   for (const auto& e : j.value("entries", json::array())) {
-    r.entries.push_back(entry_from_json(e));
+    try {
+      r.entries.push_back(entry_from_json(e));
+    } catch (const json::exception& x) {
+      throw util::Error(fmt::format("entry {}: {}", i, util::printable(x.what())));
+    } catch (const util::Error& x) {
+      throw util::Error(fmt::format("entry {}: {}", i, x.what()));
+    }
+    ++i;
   }
   return r;
 }
@@ -119,11 +188,11 @@ Report parse(const util::Dir& dir) {
   try {
     auto j = json::parse(*text);
     if (!j.is_object() || !j.value("entries", json::array()).is_array()) {
-      throw util::Error(fmt::format("{}: not a valid report: not an object with an array of "
-                                    "entries",
-                                    path));
+      throw util::Error("not an object with an array of entries");
     }
     return report_from_json(j);
+  } catch (const util::Error& e) {
+    throw util::Error(fmt::format("{}: not a valid report: {}", path, e.what()));
   } catch (const json::exception& e) {
     throw util::Error(fmt::format("{}: not a valid report: {}", path, util::printable(e.what())));
   }
@@ -182,16 +251,17 @@ std::string string_field(const json& j, const char* key) {
 }
 
 std::string render_entry(const Entry& e) {
-  std::string out = fmt::format("{:<8} {:<24} {}", p(e.phase), p(e.name), p(e.result));
-  if (!e.step.empty()) {
-    out += e.step == "prefix" ? fmt::format(" (prefix '{}'", p(e.prefix)) : " (exact key";
+  std::string out =
+      fmt::format("{:<8} {:<24} {}", to_string(e.phase), p(e.name), to_string(e.result));
+  if (e.step != Step::none) {
+    out += e.step == Step::prefix ? fmt::format(" (prefix '{}'", p(e.prefix)) : " (exact key";
     out += e.branch_match.empty() ? ")" : fmt::format(", {} branch)", p(e.branch_match));
   }
   out += fmt::format("  {:.2f} s\n", e.seconds);
   out += fmt::format("         why: {}\n", p(e.reason));
   if (!e.key_wanted.empty() || !e.looked_for.empty()) {
     out += fmt::format("         key wanted: '{}'", p(e.key_wanted));
-    if (e.result == "miss" && e.looked_for.size() > 1) {
+    if (e.result == Result::miss && e.looked_for.size() > 1) {
       out += ", then prefixes";
       for (size_t i = 1; i < e.looked_for.size(); ++i) {
         out += fmt::format(" '{}'", p(e.looked_for[i]));

@@ -4,11 +4,12 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-// The job's report (SPEC 6): what every stanza did, with the archive it used or made.
+// The job's report (README "Report"): what every stanza did, with the archive it used or made.
 namespace ephemera::report {
 
 inline constexpr const char* k_format = "ephemera-report/1";
@@ -29,17 +30,32 @@ struct ArchiveInfo {
   bool trusted = true;
 };
 
+// Which command made an entry: the hooks, or the in-job commands.
+enum class Phase { pre, post, restore, persist };
+// What became of the stanza.
+enum class Result { hit, miss, saved, unchanged, skipped, too_large, failed, disabled, nominated };
+// Which lookup step a restore hit: none on a miss, the exact key, or a restore_keys prefix.
+enum class Step { none, exact, prefix };
+
+// The words of the report's JSON ("pre", "too_large", "" for Step::none), and back: nullopt
+// for a word the report format does not have.
+const char* to_string(Phase phase);
+const char* to_string(Result result);
+const char* to_string(Step step);
+std::optional<Phase> parse_phase(std::string_view text);
+std::optional<Result> parse_result(std::string_view text);
+std::optional<Step> parse_step(std::string_view text);
+
 // One stanza in one phase.
 struct Entry {
-  std::string phase;              // "pre", "post", "restore" (in-job), "persist" (in-job)
+  Phase phase = Phase::pre;
   std::string name;
   bool acted = false;             // the policy allowed the restore or save
   std::string reason;             // why (policy), in words
-  // hit, miss, saved, unchanged, skipped, too_large, failed, disabled
-  std::string result;
+  Result result = Result::skipped;
   std::string key_wanted;
   std::vector<std::string> looked_for; // exact key, then prefixes (on a miss: what was tried)
-  std::string step;               // "exact", "prefix", or "" on a miss
+  Step step = Step::none;
   std::string prefix;             // the restore_keys prefix that hit
   std::string branch_match;       // "own" or "other" branch
   std::optional<ArchiveInfo> archive;
@@ -58,6 +74,8 @@ struct Report {
 nlohmann::json to_json(const ArchiveInfo& a);
 nlohmann::json to_json(const Entry& e);
 nlohmann::json to_json(const Report& r);
+// Throws util::Error naming the entry when a phase, result or step is not one of the
+// format's words.
 Report report_from_json(const nlohmann::json& j);
 
 // Reads the report in dir ("report.json"); an empty report when there is none. The job

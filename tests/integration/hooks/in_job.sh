@@ -15,6 +15,26 @@ set +e
 eph persist Tools '~/.tools' --epoch 1; code=$?
 set -e
 [ "$code" = 2 ] || fail "a bad name exited $code"
+# A set is refused on the command line exactly when the same stanza in a job file is, in
+# the job file's words, each problem naming its argument.
+printf 'name = "j"\nvariety = "basic"\n[[persist]]\nname = "tools"\nrules = ["!x"]\nepoch = 1\ncache_key = "a/b c"\n' \
+  > "$SCRATCH/bad.toml"
+set +e
+"$EPHEMERA" check "$SCRATCH/bad.toml" 2> "$SCRATCH/toml-err"; toml_code=$?
+eph persist tools '!x' --epoch 1 --key 'a/b c' 2> "$SCRATCH/err"; code=$?
+eph restore tools --rule '!x' --epoch 1 --key 'a/b c' 2> "$SCRATCH/restore-err"; restore_code=$?
+set -e
+[ "$toml_code" = 2 ] || fail "check of the stanza exited $toml_code"
+[ "$code" = 2 ] || fail "persist of a stanza the job file refuses exited $code"
+[ "$restore_code" = 2 ] || fail "restore --rule of a stanza the job file refuses exited $restore_code"
+for why in "has only '!' rules: nothing would be persisted" "'a/b c' may hold only A-Z a-z 0-9 . _ -"; do
+  grep -qF "$why" "$SCRATCH/toml-err" || fail "check did not say: $why"
+  grep -qF "$why" "$SCRATCH/err" || fail "persist did not say: $why ($(cat "$SCRATCH/err"))"
+done
+grep -qF "persist 'tools': --key 'a/b c'" "$SCRATCH/err" || fail "persist did not name --key"
+grep -qF "restore 'tools': --rule has only '!' rules" "$SCRATCH/restore-err" ||
+  fail "restore did not name --rule: $(cat "$SCRATCH/restore-err")"
+[ ! -e "$M/state/nominated" ] || fail "a refused set was nominated"
 
 eph persist tools '~/.tools' --epoch 1 --key t1
 eph post --status 0

@@ -406,28 +406,3 @@ TEST_CASE("a sibling persist file that is a symlink is refused; a named one is f
   fs::create_symlink(dir.path() / "absent.toml", sibling);
   CHECK_THAT(errors_of(job), Catch::Contains("a symbolic link"));
 }
-
-TEST_CASE("stanzas from elsewhere are checked by the stanza rules", "[jobfile]") {
-  jobfile::PersistSpec s;
-  s.name.value = "tools";
-  s.rules = {{"~/.tools", {}}};
-  s.epoch.value = 1;
-  CHECK(jobfile::stanza_problems(s).empty());
-  auto bad = s;
-  bad.name.value = "../x";
-  CHECK(jobfile::stanza_problems(bad).size() == 1);
-  bad = s;
-  bad.rules = {{"!~/.tools", {}}};
-  CHECK(jobfile::stanza_problems(bad).size() == 1);
-  bad.rules = {};
-  CHECK(jobfile::stanza_problems(bad).size() == 1);
-  bad = s;
-  bad.rules = {{"a/**b", {}}};
-  CHECK(jobfile::stanza_problems(bad).size() == 1);
-  bad = s;
-  bad.epoch.value = -1;
-  CHECK(jobfile::stanza_problems(bad).size() == 1);
-  bad = s;
-  bad.cache_key.value = "a/b";
-  CHECK(jobfile::stanza_problems(bad).size() == 1);
-}

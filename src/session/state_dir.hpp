@@ -1,0 +1,63 @@
+#pragma once
+
+#include "report/report.hpp"
+#include "session/stanza.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ephemera::session {
+
+// The state dir of one job when none is given: /tmp/ephemera-state/<job id, made a safe
+// file name, or a digest of the workdir> under root.
+std::filesystem::path default_state_dir(const std::filesystem::path& root,
+                                        const std::string& job_id, const std::string& workdir);
+
+// Where pre, persist, restore and post of one job share what the job did: fingerprints/,
+// nominated/, staging/ (restore journals), tmp/ and report.json. The state dir is exported
+// into the job, which can write anything there: every file in it is read with type and
+// size checks and without following symlinks, and a bookkeeping failure is a cache
+// problem, handed to the problem callback (which warns), never an exception.
+class StateDir {
+public:
+  using Problem = std::function<void(const std::string&)>;
+
+  StateDir(std::filesystem::path path, Problem problem)
+      : m_path(std::move(path)), m_problem(std::move(problem)) {}
+
+  const std::filesystem::path& path() const { return m_path; }
+
+  // Where a save or restore stages its archive: tmp/, refused when it is a symlink or no
+  // directory (then the system's temporary directory).
+  std::filesystem::path scratch();
+  // The journal of a restore of this stanza (its parent is made by the caller).
+  std::filesystem::path journal(const std::string& stanza) const;
+
+  // What pre restored of a stanza, for post's "nothing changed".
+  void save_fingerprint(const std::string& name, const std::string& key,
+                        const std::string& fingerprint);
+  // (key, fingerprint), or nullopt when none was recorded or it is not one ephemera wrote.
+  std::optional<std::pair<std::string, std::string>> load_fingerprint(const std::string& name);
+
+  // Records an in-job nomination; on failure reports the problem and returns why.
+  std::optional<std::string> nominate(const Stanza& stanza);
+  // The nominations, each checked as a stanza; a bad one is skipped with a problem naming
+  // its file, the others are kept.
+  std::vector<Stanza> nominated();
+
+  // Appends to report.json; on failure reports the problem and the results stand.
+  void append_report(const nlohmann::json& job, const std::string& store,
+                     const std::vector<report::Entry>& entries);
+
+private:
+  std::filesystem::path m_path;
+  Problem m_problem;
+};
+
+} // namespace ephemera::session

@@ -1,0 +1,313 @@
+// Restoring and saving one stanza: the store, the archive and the state dir meet here.
+#include "archive/archive.hpp"
+#include "ephemera_config.hpp"
+#include "session/fingerprint.hpp"
+#include "session/layout.hpp"
+#include "session/progress.hpp"
+#include "session/session.hpp"
+#include "store/catalog.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+#include <fmt/format.h>
+
+namespace ephemera::session {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Whether a restore that failed on one candidate tries the next: its archive was missing,
+// corrupt or refused, and the next save may be sound. Not when the store is unreachable or
+// this machine is failing: the next would fail the same way, only later.
+bool worth_another(const std::exception& e) {
+  if (const auto* s = dynamic_cast<const util::StoreError*>(&e)) {
+    return s->kind() == util::StoreErrorKind::not_found ||
+           s->kind() == util::StoreErrorKind::permanent;
+  }
+  return dynamic_cast<const util::ArchiveError*>(&e) != nullptr;
+}
+
+// The warning for a candidate a restore passed over: which save, and why.
+std::string passed_over(const store::Catalog& catalog, const store::Manifest& m,
+                        const std::exception& e) {
+  return fmt::format("passed over {} (saved {} on branch '{}'): {}", catalog.link(m), m.created,
+                     util::printable(m.branch), e.what());
+}
+
+report::ArchiveInfo archive_info(const store::Catalog& catalog, const store::Manifest& m) {
+  report::ArchiveInfo a;
+  a.link = catalog.link(m);
+  a.presigned = catalog.presigned_link(m).value_or("");
+  a.sha256 = m.sha256;
+  a.compressed_bytes = m.compressed_size;
+  a.unpacked_bytes = m.unpacked_bytes;
+  a.files = m.files;
+  a.key = m.key;
+  a.created = m.created;
+  a.job_id = m.job_id;
+  a.commit = m.commit;
+  a.branch = m.branch;
+  a.trusted = m.trusted;
+  return a;
+}
+
+} // namespace
+
+report::Entry Session::restore(const Stanza& stanza, Phase phase,
+                               const std::optional<std::string>& key_override) {
+  const auto& spec = stanza.spec();
+  const auto& rules = stanza.rules();
+  auto start = std::chrono::steady_clock::now();
+  report::Entry entry;
+  entry.phase = phase;
+  entry.name = stanza.name();
+  entry.acted = true;
+  try {
+    entry.key_wanted = key_override ? *key_override : key_of(stanza);
+    std::vector<std::string> prefixes;
+    for (const auto& p : spec.restore_keys) {
+      prefixes.push_back(p.value);
+    }
+    for (const auto& step : policy::lookup_steps(entry.key_wanted, prefixes)) {
+      entry.looked_for.push_back(step.value);
+    }
+    store::LookupRequest request;
+    request.repository = context().repository;
+    request.target = job().spec.target.value_or("");
+    request.name = stanza.name();
+    request.epoch = spec.epoch.value;
+    request.key = entry.key_wanted;
+    request.restore_keys = prefixes;
+    request.branch = context().branch;
+    request.own_branch_only = spec.share == jobfile::Share::branch;
+    request.trusted = context().trusted;
+    request.origin = context().origin;
+    auto candidates = catalog().lookup(request);
+    if (candidates.empty()) {
+      entry.result = report::Result::miss;
+      entry.seconds = seconds_since(start);
+      util::log::info("restore '{}': miss (looked for key '{}'{})", entry.name,
+                      util::printable(entry.key_wanted),
+                      prefixes.empty() ? "" : fmt::format(", then {} prefix(es)", prefixes.size()));
+      return entry;
+    }
+    // What a restore of this stanza killed before its commit or rollback staged, as its
+    // journal lists it (never a file of the job's that merely looks like a temporary one),
+    // within the directories these rules reach; then this restore's own journal.
+    fs::path journal = m_state.journal(stanza.name());
+    auto admit = [&](const std::string& base, const std::string& rel) {
+      return reaches(rules, m_anchors, base, rel);
+    };
+    if (size_t swept = archive::sweep_staged(journal, admit); swept > 0) {
+      util::log::info("restore '{}': removed {} name(s) an interrupted restore had staged",
+                      entry.name, swept);
+    }
+    fs::create_directories(journal.parent_path());
+    // The fingerprint post compares with: when nothing was where the rules start, the
+    // entries as the restore wrote them; otherwise (files were already there, a restore
+    // inside a job) a walk of the restored set. A failed candidate's unpack removes all it
+    // wrote, so this holds for each.
+    bool absent = starts_absent(rules, m_anchors);
+    std::optional<WrittenSet> written;
+    // Fetches and unpacks one candidate, recording it as the entry's archive.
+    auto attempt = [&](const store::LookupResult& found) -> archive::UnpackResult {
+      const auto& m = found.manifest;
+      bool prefix = found.step.rfind("prefix", 0) == 0;
+      entry.step = prefix ? report::Step::prefix : report::Step::exact;
+      entry.prefix = prefix ? found.step.substr(found.step.find(':') + 1) : "";
+      entry.branch_match = found.own_branch ? "own" : "other";
+      entry.archive = archive_info(catalog(), m);
+
+      // A store on this machine is unpacked where it lies; any other is downloaded (hashing
+      // on the way, so a bad download is a clean miss) into the state dir first. Either way
+      // the unpack hashes what it reads: the job can write the state dir, and a store writer
+      // the store's directory.
+      std::optional<util::TempDir> tmp;
+      fs::path file;
+      int local = catalog().open_verified(m);
+      util::Fd closer(local);
+      if (local < 0) {
+        tmp.emplace(m_state.scratch(), "restore");
+        file = tmp->path() / "archive.tar.zst";
+        catalog().download(m, file);
+      }
+      archive::UnpackOptions opts;
+      opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
+      opts.expected_size = m.compressed_size;
+      opts.max_unpacked_bytes = m.unpacked_bytes;
+      opts.journal = journal;
+      opts.resolve = confinement(rules, m_anchors);
+      if (absent) { // a fresh set for each candidate
+        written.emplace(rules, m_anchors);
+        opts.written = written->fn();
+      }
+      ProgressLine progress(fmt::format("restoring '{}'", entry.name));
+      opts.progress = progress.fn();
+      auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
+      progress.finish();
+      return unpacked;
+    };
+    const store::Manifest* chosen = nullptr;
+    archive::UnpackResult unpacked;
+    for (size_t i = 0; chosen == nullptr; ++i) {
+      try {
+        unpacked = attempt(candidates[i]);
+        chosen = &candidates[i].manifest;
+      } catch (const std::exception& e) {
+        if (i + 1 == candidates.size() || !worth_another(e)) {
+          throw;
+        }
+        entry.warnings.push_back(passed_over(catalog(), candidates[i].manifest, e));
+        util::log::warn("restore '{}': {}; trying the next candidate", entry.name,
+                        entry.warnings.back());
+      }
+    }
+    const auto& m = *chosen;
+    entry.seconds = seconds_since(start);
+    // An archive that wrote no file and no link (an empty set, saved before save refused
+    // them, or a store writer's) warms nothing: a miss, so the job builds cold.
+    if (unpacked.files + unpacked.symlinks == 0) {
+      entry.result = report::Result::miss;
+      entry.step = report::Step::none; // no step hit; the archive stays, to say which one was empty
+      entry.prefix.clear();
+      entry.branch_match.clear();
+      entry.reason += "; the archive found holds no file or symlink: nothing was restored";
+      entry.warnings.push_back(
+          fmt::format("{} holds no file or symlink: counted as a miss", entry.archive->link));
+      util::log::info("restore '{}': miss: {}", entry.name, entry.warnings.back());
+      return entry;
+    }
+    entry.result = report::Result::hit;
+    util::log::info(
+        "restored '{}' ({} key '{}', {} branch '{}'{}): {}, {}", entry.name,
+        entry.step == report::Step::exact ? "exact" : "prefix '" + entry.prefix + "' ->",
+        util::printable(m.key), entry.branch_match, util::printable(m.branch),
+        entry.warnings.empty()
+            ? ""
+            : fmt::format(", after passing over {} candidate(s)", entry.warnings.size()),
+        cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
+        entry.archive->link);
+    std::optional<rules::WalkResult> restored;
+    if (written) {
+      restored = written->finish();
+    }
+    if (!restored) {
+      restored = rules::walk(rules, m_anchors);
+    }
+    m_state.save_fingerprint(stanza.name(), entry.key_wanted,
+                             fingerprint(*restored, spec.content_addressed));
+  } catch (const util::InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    entry = fail(std::move(entry), "unable to restore", e);
+    entry.seconds = seconds_since(start);
+  }
+  return entry;
+}
+
+report::Entry Session::save(const Stanza& stanza, Phase phase) {
+  const auto& spec = stanza.spec();
+  const auto& rules = stanza.rules();
+  auto start = std::chrono::steady_clock::now();
+  report::Entry entry;
+  entry.phase = phase;
+  entry.name = stanza.name();
+  entry.acted = true;
+  try {
+    entry.key_wanted = key_of(stanza);
+    auto walked = rules::walk(rules, m_anchors);
+    for (const auto& w : walked.warnings) {
+      entry.warnings.push_back(w);
+      util::log::warn("save '{}': {}", entry.name, w);
+    }
+    for (size_t i = 0; i < rules.rules().size(); ++i) {
+      const auto& rule = rules.rules()[i];
+      if (rule.must_match && walked.rule_hits.at(i) == 0) {
+        throw util::Error(fmt::format("rule '{}' must match at least one file ('=') and matched "
+                                      "none",
+                                      rule.text));
+      }
+    }
+    auto print = fingerprint(walked, spec.content_addressed);
+    if (auto previous = m_state.load_fingerprint(stanza.name());
+        previous && previous->first == entry.key_wanted && previous->second == print) {
+      entry.result = report::Result::unchanged;
+      entry.reason += "; nothing changed since the restore (same key, same files): save skipped";
+      entry.seconds = seconds_since(start);
+      util::log::info("save '{}': skipped, nothing changed since the restore of key '{}'",
+                      entry.name, entry.key_wanted);
+      return entry;
+    }
+    util::TempDir tmp(m_state.scratch(), "save");
+    fs::path file = tmp.path() / "archive.tar.zst";
+    archive::PackOptions opts;
+    opts.level = spec.level.value_or(3);
+    ProgressLine progress(fmt::format("saving '{}'", entry.name));
+    opts.progress = progress.fn();
+    auto packed = archive::pack(pack_items(walked, rules, m_anchors), file, opts);
+    progress.finish();
+    // An archive of no file and no link would be restored as a hit, so a job's `if ephemera
+    // restore X` would call the cache warm for ever: nothing is saved (as actions/cache
+    // does for a path that matches nothing). The report has no result of its own for this
+    // (its schema is versioned): skipped, with the reason.
+    if (packed.files + packed.symlinks == 0) {
+      entry.result = report::Result::skipped;
+      entry.reason += "; the rules matched no file or symlink: nothing to save";
+      entry.warnings.push_back(fmt::format(
+          "the rules matched no file or symlink{}: not saved (an empty archive "
+          "would be restored as a hit)",
+          packed.directories > 0 ? fmt::format(" (only {} empty directories)", packed.directories)
+                                 : ""));
+      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
+      entry.seconds = seconds_since(start);
+      return entry;
+    }
+    if (spec.max_size && packed.compressed_bytes > *spec.max_size) {
+      entry.result = report::Result::too_large;
+      entry.warnings.push_back(fmt::format(
+          "the archive is {} compressed, over max_size {}: not saved",
+          report::human_bytes(packed.compressed_bytes), report::human_bytes(*spec.max_size)));
+      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
+      entry.seconds = seconds_since(start);
+      return entry;
+    }
+    store::Manifest partial;
+    partial.repository = context().repository;
+    partial.target = job().spec.target.value_or("");
+    partial.name = stanza.name();
+    partial.epoch = spec.epoch.value;
+    partial.key = entry.key_wanted;
+    partial.sha256 = packed.sha256;
+    partial.compressed_size = packed.compressed_bytes;
+    partial.unpacked_bytes = packed.unpacked_bytes;
+    partial.files = packed.files;
+    partial.job_id = context().job_id;
+    partial.commit = context().commit;
+    partial.branch = context().branch;
+    partial.event = policy::to_string(context().event);
+    partial.trusted = context().trusted;
+    partial.origin = context().origin;
+    for (const auto& r : spec.rules) {
+      partial.rules.push_back(r.value);
+    }
+    partial.tool_version = EPHEMERA_VERSION;
+    auto m = catalog().publish(partial, file);
+    entry.result = report::Result::saved;
+    entry.archive = archive_info(catalog(), m);
+    entry.seconds = seconds_since(start);
+    util::log::info(
+        "saved '{}' key '{}': {}, {}", entry.name, m.key,
+        cost_line(packed.files, packed.unpacked_bytes, packed.compressed_bytes, entry.seconds),
+        entry.archive->link);
+  } catch (const util::InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    entry = fail(std::move(entry), "unable to save", e);
+    entry.seconds = seconds_since(start);
+  }
+  return entry;
+}
+
+} // namespace ephemera::session
