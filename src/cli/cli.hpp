@@ -7,7 +7,7 @@
 
 namespace ephemera::cli {
 
-// Exit codes are chosen here only (SPEC 5).
+// Exit codes are chosen here only (README, "Exit codes").
 inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failure = 1;
 inline constexpr int k_exit_usage = 2;

@@ -19,7 +19,7 @@ template <typename T> struct Located {
 
 enum class Share { repository, branch };
 
-// One [[persist]] stanza (SPEC 2.1), validated.
+// One [[persist]] stanza (README, "Job TOML reference"), validated.
 struct PersistSpec {
   Located<std::string> name;
   std::vector<Located<std::string>> rules; // as written, prefixes included
@@ -49,7 +49,7 @@ struct PersistSpec {
   bool content_addressed = false;
 };
 
-// A job file after reading (SPEC 2).
+// A job file after reading (README, "Job TOML reference").
 struct JobSpec {
   std::string file;                        // the job file as given
   std::optional<std::string> persist_file; // the sibling file, when one was read

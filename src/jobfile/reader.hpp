@@ -9,12 +9,12 @@
 
 namespace ephemera::jobfile {
 
-// The sibling file SPEC 2 names: .github/buildomat/jobs/build.sh ->
+// The sibling file (README, "The sibling file"): .github/buildomat/jobs/build.sh ->
 // .github/buildomat/persist/build.toml
 std::filesystem::path sibling_persist_file(const std::filesystem::path& job_file);
 
 // Reads a job (*.sh with '#:' frontmatter, or *.toml) and its persist file (the one given,
-// else the sibling when it exists), validates SPEC 2 and 2.1, merges the stanzas.
+// else the sibling when it exists), validates the job and its stanzas (README, "Job TOML reference"), merges the stanzas.
 // Throws util::InputError with every error (and the warnings), positions in each file's
 // own numbering; warnings alone land in JobSpec::warnings.
 JobSpec load_job(const std::filesystem::path& job_file,

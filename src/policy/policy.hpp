@@ -18,7 +18,7 @@ enum class Event { unknown, push, pull_request };
 std::optional<Event> parse_event(std::string_view text);
 const char* to_string(Event event);
 
-// What the agent says about the job (SPEC 5 context flags).
+// What the agent says about the job (the context flags of README, "Wiring an agent").
 struct Context {
   std::string repository;
   std::string branch;

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-// buildomat's output_rules glob language (SPEC 2.2), compiled to RE2 (linear time).
+// buildomat's output_rules glob language (README, "Rules"), compiled to RE2 (linear time).
 namespace ephemera::rules {
 
 enum class Anchor { root, home, work };

@@ -1,4 +1,4 @@
-# The policy table of SPEC 4 end to end: who restores, who saves, and why.
+# The policy table of README "Policy" end to end: who restores, who saves, and why.
 . "$(dirname "$0")/../lib.sh"
 
 JOB="$SCRATCH/job.toml"

@@ -20,7 +20,7 @@ Context ctx(Event event, std::string branch, bool trusted = true) {
 
 } // namespace
 
-TEST_CASE("the policy table of SPEC 4, row by row", "[policy]") {
+TEST_CASE("the policy table of README's Policy section, row by row", "[policy]") {
   struct Row {
     const char* what;
     Event event;
