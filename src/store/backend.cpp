@@ -1,6 +1,7 @@
 #include "store/backend.hpp"
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
@@ -90,15 +91,11 @@ FileSource::~FileSource() {
 }
 
 size_t FileSource::read(char* buf, size_t max) {
-  while (true) {
-    ssize_t n = ::read(m_fd, buf, max);
-    if (n >= 0) {
-      return static_cast<size_t>(n);
-    }
-    if (errno != EINTR) {
-      throw util::Error(fmt::format("unable to read {}: {}", m_path.string(), std::strerror(errno)));
-    }
+  ssize_t n = util::read_full(m_fd, buf, max);
+  if (n < 0) {
+    throw util::Error(fmt::format("unable to read {}: {}", m_path.string(), std::strerror(errno)));
   }
+  return static_cast<size_t>(n);
 }
 
 void FileSource::rewind() { ::lseek(m_fd, 0, SEEK_SET); }
