@@ -19,8 +19,8 @@ using util::EntryType;
 
 // One walked entry, as the walker stat'ed it.
 struct PackItem {
-  std::string name;             // archive path, e.g. "home/.cargo/registry/x"; never absolute
-  std::string source;           // where to read it on the host
+  std::string name;   // archive path, e.g. "home/.cargo/registry/x"; never absolute
+  std::string source; // where to read it on the host
   EntryType type = EntryType::file;
   uint64_t size = 0;
   uint32_t mode = 0;
@@ -29,7 +29,7 @@ struct PackItem {
   uint64_t ino = 0;
   uint64_t nlink = 1;
   std::string link_target;
-  bool may_change = false;      // '%': archive as read (or skip if gone) instead of failing
+  bool may_change = false; // '%': archive as read (or skip if gone) instead of failing
 };
 
 struct Progress {
@@ -41,14 +41,14 @@ using ProgressFn = std::function<void(const Progress&)>;
 
 struct PackOptions {
   int level = 3;
-  int threads = 0;              // zstd worker threads; 0: one per core
+  int threads = 0; // zstd worker threads; 0: one per core
   ProgressFn progress;
 };
 
 struct PackResult {
-  std::string sha256;           // of the compressed archive
+  std::string sha256; // of the compressed archive
   uint64_t compressed_bytes = 0;
-  uint64_t unpacked_bytes = 0;  // file contents
+  uint64_t unpacked_bytes = 0; // file contents
   uint64_t files = 0;
   uint64_t symlinks = 0;
   uint64_t directories = 0;
@@ -72,10 +72,10 @@ using Resolve = std::function<std::optional<Destination>(std::string_view name, 
 
 // An accepted entry as it will stand once the restore is committed.
 struct Written {
-  std::string_view name;        // as in the archive, without a trailing '/'
+  std::string_view name; // as in the archive, without a trailing '/'
   EntryType type = EntryType::file;
-  uint64_t size = 0;            // files (0 for a hard link: see hardlink)
-  uint32_t mode = 0;            // as set; 0777 for a symlink
+  uint64_t size = 0; // files (0 for a hard link: see hardlink)
+  uint32_t mode = 0; // as set; 0777 for a symlink
   int64_t mtime_ns = 0;
   std::string_view link_target; // symlinks
   std::string_view hardlink;    // a hard link: the earlier file it names (its size, mode, mtime)
@@ -92,7 +92,7 @@ struct UnpackOptions {
   uint64_t max_unpacked_bytes = 0;
   Resolve resolve;
   ProgressFn progress;
-  WrittenFn written;            // optional: told of every entry as it is accepted
+  WrittenFn written; // optional: told of every entry as it is accepted
   // Optional: a file (in a directory only the caller uses, such as the state dir) where each
   // staging name is recorded before it is made, and which is removed after the commit or
   // the rollback. A restore killed in between leaves it for sweep_staged.

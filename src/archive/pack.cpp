@@ -1,5 +1,4 @@
 #include "archive/archive.hpp"
-
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -64,7 +63,8 @@ public:
   Packer(const fs::path& out_file, const PackOptions& options) : m_options(options) {
     m_out.fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (m_out.fd < 0) {
-      throw ArchiveError(fmt::format("unable to create {}: {}", out_file.string(), std::strerror(errno)));
+      throw ArchiveError(
+          fmt::format("unable to create {}: {}", out_file.string(), std::strerror(errno)));
     }
     m_a.reset(archive_write_new());
     archive_write_set_format_pax(m_a.get()); // full pax: nanosecond mtimes, any name
@@ -74,8 +74,9 @@ public:
     check(archive_write_set_filter_option(m_a.get(), "zstd", "compression-level",
                                           std::to_string(options.level).c_str()),
           "set the zstd level");
-    int threads = options.threads > 0 ? options.threads
-                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int threads = options.threads > 0
+                      ? options.threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // Older libarchive builds lack the option: single-threaded is still correct.
     archive_write_set_filter_option(m_a.get(), "zstd", "threads", std::to_string(threads).c_str());
     check(archive_write_open(m_a.get(), &m_out, nullptr, write_cb, nullptr), "start the archive");
@@ -181,7 +182,8 @@ private:
       }
       throw ArchiveError(fmt::format("unable to read {}: {}", item.source, std::strerror(errno)));
     }
-    if (!item.may_change && (static_cast<uint64_t>(st.st_size) != item.size || mtime_of(st) != item.mtime_ns)) {
+    if (!item.may_change &&
+        (static_cast<uint64_t>(st.st_size) != item.size || mtime_of(st) != item.mtime_ns)) {
       ::close(fd);
       changed(item, "changed");
     }
@@ -202,7 +204,8 @@ private:
       if (n == 0) {
         break; // shrank: detected below
       }
-      if (archive_write_data(m_a.get(), m_buffer.data(), static_cast<size_t>(n)) < 0 || m_out.error != 0) {
+      if (archive_write_data(m_a.get(), m_buffer.data(), static_cast<size_t>(n)) < 0 ||
+          m_out.error != 0) {
         ::close(fd);
         check(ARCHIVE_FATAL, "write the archive");
       }
@@ -231,8 +234,8 @@ private:
       return;
     }
     m_last = now;
-    m_options.progress({result.files, m_bytes,
-                        std::chrono::duration<double>(now - m_start).count()});
+    m_options.progress(
+        {result.files, m_bytes, std::chrono::duration<double>(now - m_start).count()});
   }
 
   const PackOptions& m_options;
@@ -249,8 +252,8 @@ void check_name(const std::string& name) {
   if (name.empty() || name.front() == '/' || name.find("/../") != std::string::npos ||
       name.rfind("../", 0) == 0 || name == ".." ||
       (name.size() >= 3 && name.compare(name.size() - 3, 3, "/..") == 0)) {
-    throw ArchiveError(fmt::format("refusing to archive '{}': entries are relative and never climb",
-                                   name));
+    throw ArchiveError(
+        fmt::format("refusing to archive '{}': entries are relative and never climb", name));
   }
 }
 

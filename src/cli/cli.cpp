@@ -1,13 +1,11 @@
 #include "cli/cli.hpp"
 
 #include "cli/commands.hpp"
+#include "ephemera_config.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
-#include "ephemera_config.hpp"
-
 #include <CLI/CLI.hpp>
-
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -21,13 +19,14 @@ namespace ephemera::cli {
 namespace {
 
 const Registrar k_registrars[] = {
-    add_pre, add_post, add_restore, add_persist, add_plan, add_report, add_status,
-    add_ls, add_show, add_invalidate, add_gc,
-    add_check, add_match, add_presets, add_version, add_serve, add_token,
+    add_pre,    add_post,    add_restore, add_persist,    add_plan,  add_report,
+    add_status, add_ls,      add_show,    add_invalidate, add_gc,    add_check,
+    add_match,  add_presets, add_version, add_serve,      add_token,
 };
 
 void add_globals(Command app, Globals& g) {
-  app.add_option("--store", g.store, "Store URL: a path, file:///path, s3://bucket/prefix or a broker's http(s)://host")
+  app.add_option("--store", g.store,
+                 "Store URL: a path, file:///path, s3://bucket/prefix or a broker's http(s)://host")
       .envname("EPHEMERA_STORE");
   app.add_option("--root", g.root, "Re-base every absolute path under this directory")
       .capture_default_str();

@@ -15,9 +15,9 @@ inline constexpr int k_exit_miss = 3;
 
 // Options every subcommand understands.
 struct Globals {
-  std::string store;     // --store / EPHEMERA_STORE; empty: the default local store
+  std::string store;      // --store / EPHEMERA_STORE; empty: the default local store
   std::string root = "/"; // --root: re-bases every absolute path the tool touches
-  std::string state_dir; // --state-dir / EPHEMERA_STATE_DIR
+  std::string state_dir;  // --state-dir / EPHEMERA_STATE_DIR
   bool json = false;
   bool quiet = false;
   bool verbose = false;

@@ -13,18 +13,18 @@ namespace ephemera::cli {
 
 // The job context flags (README "Command line"), with the agent's environment as defaults.
 struct ContextOptions {
-  std::string job;                 // --job / EPHEMERA_JOB
-  std::string persist;             // --persist: a persist file other than the sibling
+  std::string job;     // --job / EPHEMERA_JOB
+  std::string persist; // --persist: a persist file other than the sibling
   std::string repository;
   std::string branch;
   std::string commit;
   std::string job_id;
   std::string event;
-  bool untrusted = false;          // --untrusted; else EPHEMERA_UNTRUSTED (see make_context)
-  std::string origin;              // --origin / EPHEMERA_ORIGIN: the fork or pull request
+  bool untrusted = false; // --untrusted; else EPHEMERA_UNTRUSTED (see make_context)
+  std::string origin;     // --origin / EPHEMERA_ORIGIN: the fork or pull request
   std::vector<std::string> protected_branches;
-  std::string workdir;             // job-visible; default: the current directory
-  std::string home;                // job-visible; default: $HOME
+  std::string workdir; // job-visible; default: the current directory
+  std::string home;    // job-visible; default: $HOME
 };
 
 // Adds --repository, --branch, ... to a subcommand; with_job also adds --job and --persist.

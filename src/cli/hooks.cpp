@@ -51,13 +51,14 @@ struct PostOptions {
 // usage error, never a success: an empty value is what `--status "$status"` gives with
 // $status unset, and saving on it would save after a job nobody saw succeed.
 int parse_status(const std::string& text) {
-  auto value = util::parse_integer(text, std::numeric_limits<int>::min(),
-                                   std::numeric_limits<int>::max());
+  auto value =
+      util::parse_integer(text, std::numeric_limits<int>::min(), std::numeric_limits<int>::max());
   if (!value) {
     throw util::InputError(fmt::format(
         "--status '{}' is not an exit status: give the job's exit code as an integer (0: "
         "success){}",
-        util::printable(text), text.empty() ? "; an empty value is usually an unset variable" : ""));
+        util::printable(text),
+        text.empty() ? "; an empty value is usually an unset variable" : ""));
   }
   return *value;
 }
@@ -100,15 +101,16 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
     for (const auto& k : stanza.restore_keys) {
       prefixes.push_back(k.value);
     }
-    out.push_back(json{{"name", stanza.name.value},
-                       {"source", stanza.source_file},
-                       {"key", key},
-                       {"restore_keys", prefixes},
-                       {"epoch", stanza.epoch.value},
-                       {"preset", preset_json(stanza)},
-                       {"pre", {{"restore", r.act}, {"reason", r.reason}}},
-                       {"post", {{"save", w.act}, {"reason", w.reason}, {"outcome",
-                                                                         policy::to_string(outcome)}}}});
+    out.push_back(
+        json{{"name", stanza.name.value},
+             {"source", stanza.source_file},
+             {"key", key},
+             {"restore_keys", prefixes},
+             {"epoch", stanza.epoch.value},
+             {"preset", preset_json(stanza)},
+             {"pre", {{"restore", r.act}, {"reason", r.reason}}},
+             {"post",
+              {{"save", w.act}, {"reason", w.reason}, {"outcome", policy::to_string(outcome)}}}});
     if (!g.json) {
       std::printf("%s (epoch %lld, key '%s', from %s)\n", stanza.name.value.c_str(),
                   static_cast<long long>(stanza.epoch.value), key.c_str(),

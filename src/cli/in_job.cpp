@@ -25,9 +25,9 @@ struct InJobOptions {
 
 void check_name(const std::string& name) {
   if (!jobfile::valid_stanza_name(name)) {
-    throw util::InputError(fmt::format(
-        "'{}' is not a valid persist name: it must match ^[a-z0-9][a-z0-9._-]{{0,63}}$",
-        util::printable(name)));
+    throw util::InputError(
+        fmt::format("'{}' is not a valid persist name: it must match ^[a-z0-9][a-z0-9._-]{{0,63}}$",
+                    util::printable(name)));
   }
 }
 

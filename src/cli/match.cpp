@@ -74,8 +74,8 @@ std::vector<rules::Rule> rules_of(const ContextOptions& c, const MatchOptions& m
     }
   }
   if (!found) {
-    throw util::InputError(fmt::format("{} has no [[persist]] stanza named '{}'", c.job,
-                                       util::printable(m.name)));
+    throw util::InputError(
+        fmt::format("{} has no [[persist]] stanza named '{}'", c.job, util::printable(m.name)));
   }
   return out;
 }
@@ -100,7 +100,8 @@ int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) 
       json j{{"path", anchors.visible_path(e.anchor, e.rel)},
              {"type", type_name(e.type)},
              {"size", e.size},
-             {"mode", fmt::format("{:04o}", e.mode)}, {"mtime_ns", e.mtime_ns},
+             {"mode", fmt::format("{:04o}", e.mode)},
+             {"mtime_ns", e.mtime_ns},
              {"rule", set.rules()[e.rule].text}};
       if (e.type == rules::EntryType::symlink) {
         j["target"] = e.link_target;

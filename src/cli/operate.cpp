@@ -78,7 +78,9 @@ std::string shown(const std::string& text, const char* if_empty = "") {
 }
 
 // Sizes as manifests claim them: a forged one may claim 2^64 - 1, which must not wrap a total.
-uint64_t saturating_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+uint64_t saturating_add(uint64_t a, uint64_t b) {
+  return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
 
 int run_ls(const Globals& g, const Filter& f) {
   auto c = open_catalog(g);
@@ -145,7 +147,8 @@ int run_show(const Globals& g, const std::string& id) {
                                        id, store_shown(g)));
   }
   if (found.size() > 1) {
-    throw util::InputError(fmt::format("'{}' names {} archives: give more of the SHA-256", id, found.size()));
+    throw util::InputError(
+        fmt::format("'{}' names {} archives: give more of the SHA-256", id, found.size()));
   }
   const auto& m = *found.front();
   auto v = c->visibility(m, all, c->invalidations(m.repository));
@@ -162,7 +165,8 @@ int run_show(const Globals& g, const std::string& id) {
     std::printf("%-18s %s\n", (k + ":").c_str(),
                 val.is_string() ? shown(val.get<std::string>()).c_str() : val.dump().c_str());
   }
-  std::printf("%-18s %s\n", "verdict:", v.restorable ? "restorable" : ("not restorable: " + v.why).c_str());
+  std::printf("%-18s %s\n",
+              "verdict:", v.restorable ? "restorable" : ("not restorable: " + v.why).c_str());
   return k_exit_ok;
 }
 

@@ -1,10 +1,10 @@
 #include "broker/server.hpp"
 #include "cli/commands.hpp"
-#include "util/units.hpp"
 #include "store/url.hpp"
 #include "util/ed25519.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 

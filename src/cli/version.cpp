@@ -1,5 +1,4 @@
 #include "cli/commands.hpp"
-
 #include "ephemera_config.hpp"
 
 #include <cstdio>

@@ -32,7 +32,9 @@ util::Position Frontmatter::map(const std::string& file, int toml_line, int toml
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 } // namespace
 
@@ -53,7 +55,8 @@ Frontmatter extract_frontmatter(const std::string& file, std::string_view text) 
     auto line = lines[i];
     int line_no = static_cast<int>(i + 1);
     if (starts_with(line, "##:")) {
-      fm.warnings.push_back({util::Severity::warning, {file, line_no, 1},
+      fm.warnings.push_back({util::Severity::warning,
+                             {file, line_no, 1},
                              "'##:' is a comment, not frontmatter: did you mean '#:'?"});
     }
     if (!starts_with(line, "#:")) {
@@ -76,7 +79,8 @@ Frontmatter extract_frontmatter(const std::string& file, std::string_view text) 
       std::string why = lines[end].empty() ? fmt::format("the blank line {} ended it", end + 1)
                                            : fmt::format("line {} ended it", end + 1);
       fm.warnings.push_back(
-          {util::Severity::warning, {file, static_cast<int>(j + 1), 1},
+          {util::Severity::warning,
+           {file, static_cast<int>(j + 1), 1},
            fmt::format("this '#:' line comes after the frontmatter ended ({}), so buildomat never "
                        "reads it; keep the '#' block contiguous after the '#!' line",
                        why)});
@@ -84,9 +88,11 @@ Frontmatter extract_frontmatter(const std::string& file, std::string_view text) 
   }
   if (fm.lines.empty()) {
     auto diags = fm.warnings;
-    diags.insert(diags.begin(), {util::Severity::error, {file, 2, 1},
-                                 "no frontmatter: the '#:' lines must follow the '#!' line "
-                                 "directly, in one run of '#' lines (a blank line or code ends it)"});
+    diags.insert(diags.begin(),
+                 {util::Severity::error,
+                  {file, 2, 1},
+                  "no frontmatter: the '#:' lines must follow the '#!' line "
+                  "directly, in one run of '#' lines (a blank line or code ends it)"});
     throw util::InputError(std::move(diags));
   }
   return fm;

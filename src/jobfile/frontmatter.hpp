@@ -10,12 +10,12 @@ namespace ephemera::jobfile {
 
 // The TOML of a buildomat job script and how to map its positions back to the script.
 struct Frontmatter {
-  std::string toml;            // the '#:' lines, prefix removed, joined with '\n'
+  std::string toml; // the '#:' lines, prefix removed, joined with '\n'
   struct Line {
-    int script_line;           // 1-based line in the script
-    int prefix;                // bytes removed from the start of the line ("#:", "#:#:")
+    int script_line; // 1-based line in the script
+    int prefix;      // bytes removed from the start of the line ("#:", "#:#:")
   };
-  std::vector<Line> lines;     // one per TOML line
+  std::vector<Line> lines; // one per TOML line
   std::vector<util::Diagnostic> warnings;
 
   // A TOML position (1-based line and column) as a position in the script.

@@ -27,24 +27,24 @@ struct PersistSpec {
   // by session::Stanza.
   std::vector<rules::Rule> parsed_rules;
   Located<int64_t> epoch;
-  Located<std::string> cache_key;          // "" when absent
+  Located<std::string> cache_key; // "" when absent
   std::vector<Located<std::string>> key_files;
   std::vector<Located<std::string>> restore_keys;
   bool restore = true;
   bool save = true;
   bool restore_on_protected = false;
   Share share = Share::repository;
-  std::optional<uint64_t> max_size;        // bytes, compressed
-  std::optional<int> level;                // zstd 1..19
-  util::Position pos;                      // the [[persist]] header
-  std::string source_file;                 // job file or sibling persist file
+  std::optional<uint64_t> max_size; // bytes, compressed
+  std::optional<int> level;         // zstd 1..19
+  util::Position pos;               // the [[persist]] header
+  std::string source_file;          // job file or sibling persist file
   // From `preset = "NAME"` (src/presets/), never set by a key of their own: the preset, the
   // name of each toolchain probe its key hashes and, once presets::resolve has run, their
   // outputs; whether the tool names its entries by their content and touches those it uses
   // (ccache, go's build cache), so that "nothing changed" compares only the paths, types,
   // sizes, modes and link targets of files and symlinks, not mtimes or directories.
-  Located<std::string> preset;             // "" when none
-  bool derived_rules = false;              // presets::resolve adds rules from the job's tree
+  Located<std::string> preset; // "" when none
+  bool derived_rules = false;  // presets::resolve adds rules from the job's tree
   std::vector<std::pair<std::string, std::string>> probe_outputs; // command line, output
   bool content_addressed = false;
 };
@@ -58,7 +58,7 @@ struct JobSpec {
   bool enable = true;
   std::optional<std::string> target;
   std::vector<PersistSpec> persist;
-  std::vector<util::Diagnostic> warnings;  // lints; errors are thrown as InputError
+  std::vector<util::Diagnostic> warnings; // lints; errors are thrown as InputError
 };
 
 } // namespace ephemera::jobfile

@@ -25,7 +25,8 @@ using util::Severity;
 fs::path sibling_persist_file(const fs::path& job_file) {
   fs::path dir = job_file.parent_path();
   fs::path stem = job_file.stem();
-  return (dir.has_parent_path() ? dir.parent_path() : fs::path()) / "persist" / stem.concat(".toml");
+  return (dir.has_parent_path() ? dir.parent_path() : fs::path()) / "persist" /
+         stem.concat(".toml");
 }
 
 namespace {
@@ -38,7 +39,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }
@@ -47,7 +49,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 } // namespace
 
-std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates) {
+std::optional<std::string> closest(std::string_view word,
+                                   const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
   size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
   for (const auto& c : candidates) {
@@ -67,14 +70,16 @@ std::optional<std::string> closest(std::string_view word, const std::vector<std:
 
 namespace {
 
-const std::vector<std::string> k_persist_keys = {
-    "name",     "rules",   "epoch", "cache_key", "key_files", "restore_keys", "restore",
-    "save",     "restore_on_protected", "share", "max_size", "level", "preset"};
+const std::vector<std::string> k_persist_keys = {"name",      "rules",     "epoch",
+                                                 "cache_key", "key_files", "restore_keys",
+                                                 "restore",   "save",      "restore_on_protected",
+                                                 "share",     "max_size",  "level",
+                                                 "preset"};
 
 // Keys buildomat knows at the top level (accepted and left alone).
 const std::vector<std::string> k_global_keys = {
-    "name",     "variety",   "enable",       "target",      "output_rules", "rust_toolchain",
-    "publish",  "dependencies", "access_repos", "skip_clone", "persist"};
+    "name",    "variety",      "enable",       "target",     "output_rules", "rust_toolchain",
+    "publish", "dependencies", "access_repos", "skip_clone", "persist"};
 
 // One source file being validated: how to turn toml11 positions into the author's.
 // toml11 computes a value's line by counting newlines from the start of the file, so
@@ -128,8 +133,8 @@ public:
 private:
   std::pair<int, int> line_column(const toml::value& v) const {
     const auto* region = dynamic_cast<const toml::detail::region*>(toml::detail::get_region(v));
-    if (region == nullptr || !region->is_ok() || region->end() - region->begin() !=
-                                                     static_cast<std::ptrdiff_t>(m_text.size())) {
+    if (region == nullptr || !region->is_ok() ||
+        region->end() - region->begin() != static_cast<std::ptrdiff_t>(m_text.size())) {
       auto loc = v.location(); // no region of this text: rare, so toml11's slow count is fine
       return {static_cast<int>(loc.line()), static_cast<int>(loc.column())};
     }
@@ -183,7 +188,8 @@ public:
     }
   }
 
-  std::optional<std::string> string(const Source& src, const toml::value& v, const std::string& path) {
+  std::optional<std::string> string(const Source& src, const toml::value& v,
+                                    const std::string& path) {
     if (!v.is_string()) {
       error(src.at(v), fmt::format("{} must be a string, not {}", path, type_name(v)));
       return std::nullopt;
@@ -250,8 +256,8 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
     } else if (key == "epoch") {
       have_epoch = true;
       if (!v.is_integer()) {
-        val.error(src.at(v), fmt::format("{} must be an integer >= 0, not {}", path,
-                                         Validator::type_name(v)));
+        val.error(src.at(v),
+                  fmt::format("{} must be an integer >= 0, not {}", path, Validator::type_name(v)));
       } else {
         s.epoch = {v.as_integer(), src.at(v)};
         check.epoch({path, src.at(v)}, s.epoch.value);
@@ -282,8 +288,8 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
         } else if (*sh == "branch") {
           s.share = Share::branch;
         } else {
-          val.error(src.at(v), fmt::format("{} must be \"repository\" or \"branch\", not \"{}\"",
-                                           path, *sh));
+          val.error(src.at(v),
+                    fmt::format("{} must be \"repository\" or \"branch\", not \"{}\"", path, *sh));
         }
       }
     } else if (key == "max_size") {
@@ -304,8 +310,8 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       if (auto n = val.string(src, v, path)) {
         s.preset = {*n, src.at(v)};
         if (n->empty()) {
-          val.error(src.at(v), fmt::format("{} must name a preset; `ephemera presets` lists them",
-                                           path));
+          val.error(src.at(v),
+                    fmt::format("{} must name a preset; `ephemera presets` lists them", path));
         }
       }
     } else if (key == "level") {
@@ -323,7 +329,8 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       } else if (auto c = closest(key, k_persist_keys)) {
         hint = fmt::format("; did you mean '{}'?", *c);
       }
-      val.error(src.key_at(v, key), fmt::format("{}: unknown key '{}' in [[persist]]{}", base, key, hint));
+      val.error(src.key_at(v, key),
+                fmt::format("{}: unknown key '{}' in [[persist]]{}", base, key, hint));
     }
   }
   if (!s.preset.value.empty()) {
@@ -378,7 +385,8 @@ std::optional<toml::value> parse_toml(const Source& src, const std::string& text
     return toml::parse(in, src.file());
   } catch (const toml::exception& e) {
     auto loc = e.location();
-    diags.push_back({Severity::error, src.at(static_cast<int>(loc.line()), static_cast<int>(loc.column())),
+    diags.push_back({Severity::error,
+                     src.at(static_cast<int>(loc.line()), static_cast<int>(loc.column())),
                      toml_message(e.what())});
   } catch (const std::exception& e) {
     diags.push_back({Severity::error, src.at(0, 0), toml_message(e.what())});
@@ -387,8 +395,9 @@ std::optional<toml::value> parse_toml(const Source& src, const std::string& text
 }
 
 void lint_tables(Validator& val, const Source& src, const toml::value& root) {
-  static const std::vector<std::string> k_top_only = {"variety", "enable", "target", "output_rules",
-                                                      "rust_toolchain", "skip_clone", "access_repos"};
+  static const std::vector<std::string> k_top_only = {
+      "variety",        "enable",     "target",      "output_rules",
+      "rust_toolchain", "skip_clone", "access_repos"};
   for (const auto& [name, v] : root.as_table()) {
     std::vector<const toml::value*> tables;
     if (v.is_table()) {
@@ -441,8 +450,7 @@ void read_globals(Validator& val, const Source& src, const toml::value& root, Jo
     if (const auto* v = find(wrong)) {
       val.error(src.key_at(*v, wrong),
                 fmt::format("'{}' is not a job key: use 'enable = {}' to {} the job", wrong,
-                            std::string(wrong) == "enabled" ? "true|false"
-                                                            : "false",
+                            std::string(wrong) == "enabled" ? "true|false" : "false",
                             std::string(wrong) == "enabled" ? "enable or disable" : "disable"));
     }
   }
@@ -462,7 +470,8 @@ std::vector<PersistSpec> read_stanzas(Validator& val, const Source& src, const t
     return out;
   }
   if (!it->second.is_array()) {
-    val.error(src.at(it->second), "persist must be an array of tables: write [[persist]], not [persist]");
+    val.error(src.at(it->second),
+              "persist must be an array of tables: write [[persist]], not [persist]");
     return out;
   }
   size_t i = first_index;
@@ -521,7 +530,9 @@ Loaded load_toml(const fs::path& path, bool script, bool follow_symlinks,
   return {std::move(root), std::move(src)};
 }
 
-bool is_script(const fs::path& p) { return p.extension() == ".sh"; }
+bool is_script(const fs::path& p) {
+  return p.extension() == ".sh";
+}
 
 } // namespace
 
@@ -530,8 +541,9 @@ JobSpec load_job(const fs::path& job_file, const std::optional<fs::path>& persis
   JobSpec job;
   job.file = job_file.string();
   if (!is_script(job_file) && job_file.extension() != ".toml") {
-    throw util::InputError({job.file, 0, 0},
-                           "not a job file: give a buildomat job script (*.sh) or a TOML file (*.toml)");
+    throw util::InputError(
+        {job.file, 0, 0},
+        "not a job file: give a buildomat job script (*.sh) or a TOML file (*.toml)");
   }
   Validator val(diags);
   auto main = load_toml(job_file, is_script(job_file), true, diags);
@@ -575,7 +587,8 @@ JobSpec load_job(const fs::path& job_file, const std::optional<fs::path>& persis
                             [](const Diagnostic& d) { return d.severity == Severity::error; });
   if (failed) {
     std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      return std::tie(a.pos.file, a.pos.line, a.pos.column) < std::tie(b.pos.file, b.pos.line, b.pos.column);
+      return std::tie(a.pos.file, a.pos.line, a.pos.column) <
+             std::tie(b.pos.file, b.pos.line, b.pos.column);
     });
     throw util::InputError(std::move(diags));
   }

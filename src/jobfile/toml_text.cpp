@@ -56,11 +56,11 @@ std::optional<Utf8Error> first_invalid_utf8(std::string_view text) {
 }
 
 std::optional<size_t> too_deep(std::string_view text) {
-  std::vector<int> open;    // the depth each open '[' or '{' adds: its key's parts, or 1
-  int enclosing = 0;        // the sum of open
-  int header = 0;           // parts of the last table header: its tables hold what follows
-  int parts = 0;            // parts of the dotted key being read
-  int key = 0;              // parts of the key whose value is being read
+  std::vector<int> open; // the depth each open '[' or '{' adds: its key's parts, or 1
+  int enclosing = 0;     // the sum of open
+  int header = 0;        // parts of the last table header: its tables hold what follows
+  int parts = 0;         // parts of the dotted key being read
+  int key = 0;           // parts of the key whose value is being read
   bool in_header = false, line_start = true, after_part = false;
   size_t i = 0;
   auto skip_string = [&](char quote) {
@@ -98,8 +98,8 @@ std::optional<size_t> too_deep(std::string_view text) {
       continue;
     }
     if (bare) {
-      while (i < text.size() && (letter(text[i]) || digit(text[i]) || text[i] == '_' ||
-                                 text[i] == '-')) {
+      while (i < text.size() &&
+             (letter(text[i]) || digit(text[i]) || text[i] == '_' || text[i] == '-')) {
         ++i;
       }
       after_part = true;
@@ -162,6 +162,5 @@ std::optional<size_t> too_deep(std::string_view text) {
   }
   return std::nullopt;
 }
-
 
 } // namespace ephemera::jobfile

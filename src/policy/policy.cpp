@@ -36,8 +36,7 @@ Outcome outcome_from_status(int status) {
   if (status == 0) {
     return Outcome::success;
   }
-  if (status < 0 || status == 128 + SIGINT || status == 128 + SIGTERM ||
-      status == 128 + SIGKILL) {
+  if (status < 0 || status == 128 + SIGINT || status == 128 + SIGTERM || status == 128 + SIGKILL) {
     return Outcome::cancelled;
   }
   return Outcome::failure;
@@ -144,13 +143,13 @@ Decision save_decision(const jobfile::JobSpec& job, const jobfile::PersistSpec& 
                    "untrusted job's, so it is not saved (the agent gives the fork's repository or "
                    "the pull request with --origin/EPHEMERA_ORIGIN)"};
   }
-  return {true, fmt::format("{} on branch '{}' succeeded{}", to_string(context.event),
-                            context.branch,
-                            context.trusted
-                                ? ""
-                                : fmt::format(" (untrusted: restored only into untrusted jobs of "
-                                              "origin '{}')",
-                                              context.origin))};
+  return {true,
+          fmt::format("{} on branch '{}' succeeded{}", to_string(context.event), context.branch,
+                      context.trusted
+                          ? ""
+                          : fmt::format(" (untrusted: restored only into untrusted jobs of "
+                                        "origin '{}')",
+                                        context.origin))};
 }
 
 void KeyDigest::missing(std::string_view path) {

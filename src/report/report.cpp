@@ -12,19 +12,19 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::pair<Phase, const char*> k_phases[] = {
-    {Phase::pre, "pre"}, {Phase::post, "post"}, {Phase::restore, "restore"},
-    {Phase::persist, "persist"}};
-constexpr std::pair<Result, const char*> k_results[] = {
-    {Result::hit, "hit"},
-    {Result::miss, "miss"},
-    {Result::saved, "saved"},
-    {Result::unchanged, "unchanged"},
-    {Result::skipped, "skipped"},
-    {Result::too_large, "too_large"},
-    {Result::failed, "failed"},
-    {Result::disabled, "disabled"},
-    {Result::nominated, "nominated"}};
+constexpr std::pair<Phase, const char*> k_phases[] = {{Phase::pre, "pre"},
+                                                      {Phase::post, "post"},
+                                                      {Phase::restore, "restore"},
+                                                      {Phase::persist, "persist"}};
+constexpr std::pair<Result, const char*> k_results[] = {{Result::hit, "hit"},
+                                                        {Result::miss, "miss"},
+                                                        {Result::saved, "saved"},
+                                                        {Result::unchanged, "unchanged"},
+                                                        {Result::skipped, "skipped"},
+                                                        {Result::too_large, "too_large"},
+                                                        {Result::failed, "failed"},
+                                                        {Result::disabled, "disabled"},
+                                                        {Result::nominated, "nominated"}};
 constexpr std::pair<Step, const char*> k_steps[] = {
     {Step::none, ""}, {Step::exact, "exact"}, {Step::prefix, "prefix"}};
 
@@ -51,12 +51,24 @@ std::optional<E> value_of(const std::pair<E, const char*> (&table)[N], std::stri
 
 } // namespace
 
-const char* to_string(Phase phase) { return word_of(k_phases, phase); }
-const char* to_string(Result result) { return word_of(k_results, result); }
-const char* to_string(Step step) { return word_of(k_steps, step); }
-std::optional<Phase> parse_phase(std::string_view text) { return value_of(k_phases, text); }
-std::optional<Result> parse_result(std::string_view text) { return value_of(k_results, text); }
-std::optional<Step> parse_step(std::string_view text) { return value_of(k_steps, text); }
+const char* to_string(Phase phase) {
+  return word_of(k_phases, phase);
+}
+const char* to_string(Result result) {
+  return word_of(k_results, result);
+}
+const char* to_string(Step step) {
+  return word_of(k_steps, step);
+}
+std::optional<Phase> parse_phase(std::string_view text) {
+  return value_of(k_phases, text);
+}
+std::optional<Result> parse_result(std::string_view text) {
+  return value_of(k_results, text);
+}
+std::optional<Step> parse_step(std::string_view text) {
+  return value_of(k_steps, text);
+}
 
 json to_json(const ArchiveInfo& a) {
   return json{{"link", a.link},
@@ -125,8 +137,8 @@ E field(const json& j, const char* key, const char* absent,
   std::string word = j.value(key, absent);
   auto v = parse(word);
   if (!v) {
-    throw util::Error(fmt::format("{} '{}' is not one the report format has", key,
-                                  util::printable(word)));
+    throw util::Error(
+        fmt::format("{} '{}' is not one the report format has", key, util::printable(word)));
   }
   return *v;
 }
@@ -244,7 +256,9 @@ namespace {
 
 // The report is read back from a file the job can write: what it holds is escaped before
 // it reaches a terminal.
-std::string p(std::string_view text) { return util::printable(text); }
+std::string p(std::string_view text) {
+  return util::printable(text);
+}
 
 std::string string_field(const json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
@@ -271,8 +285,9 @@ std::string render_entry(const Entry& e) {
   }
   if (e.archive) {
     const auto& a = *e.archive;
-    out += fmt::format("         archive: key '{}', {} compressed, {} unpacked, {} files\n", p(a.key),
-                       human_bytes(a.compressed_bytes), human_bytes(a.unpacked_bytes), a.files);
+    out +=
+        fmt::format("         archive: key '{}', {} compressed, {} unpacked, {} files\n", p(a.key),
+                    human_bytes(a.compressed_bytes), human_bytes(a.unpacked_bytes), a.files);
     out += fmt::format("         sha256: {}\n", p(a.sha256));
     out += fmt::format("         created {} by job '{}' (commit {}, branch '{}'{})\n", p(a.created),
                        p(a.job_id), a.commit.empty() ? "unknown" : p(a.commit), p(a.branch),

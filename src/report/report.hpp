@@ -1,13 +1,13 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 // The job's report (README "Report"): what every stanza did, with the archive it used or made.
 namespace ephemera::report {
@@ -16,15 +16,15 @@ inline constexpr const char* k_format = "ephemera-report/1";
 
 // The archive a stanza restored or saved.
 struct ArchiveInfo {
-  std::string link;               // file:// URL or the S3 object URL
-  std::string presigned;          // time-limited HTTPS link (S3), else empty
+  std::string link;      // file:// URL or the S3 object URL
+  std::string presigned; // time-limited HTTPS link (S3), else empty
   std::string sha256;
   uint64_t compressed_bytes = 0;
   uint64_t unpacked_bytes = 0;
   uint64_t files = 0;
   std::string key;
-  std::string created;            // RFC 3339 UTC
-  std::string job_id;             // the job that created it
+  std::string created; // RFC 3339 UTC
+  std::string job_id;  // the job that created it
   std::string commit;
   std::string branch;
   bool trusted = true;
@@ -50,24 +50,24 @@ std::optional<Step> parse_step(std::string_view text);
 struct Entry {
   Phase phase = Phase::pre;
   std::string name;
-  bool acted = false;             // the policy allowed the restore or save
-  std::string reason;             // why (policy), in words
+  bool acted = false; // the policy allowed the restore or save
+  std::string reason; // why (policy), in words
   Result result = Result::skipped;
   std::string key_wanted;
   std::vector<std::string> looked_for; // exact key, then prefixes (on a miss: what was tried)
   Step step = Step::none;
-  std::string prefix;             // the restore_keys prefix that hit
-  std::string branch_match;       // "own" or "other" branch
+  std::string prefix;       // the restore_keys prefix that hit
+  std::string branch_match; // "own" or "other" branch
   std::optional<ArchiveInfo> archive;
   double seconds = 0;
   std::vector<std::string> warnings;
-  std::string error;              // the cache problem, when there was one
+  std::string error; // the cache problem, when there was one
 };
 
 struct Report {
   std::string format = k_format;
   nlohmann::json job = nlohmann::json::object(); // file, name, variety, repository, ...
-  std::string store;              // store URL, never with credentials
+  std::string store;                             // store URL, never with credentials
   std::vector<Entry> entries;
 };
 

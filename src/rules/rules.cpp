@@ -29,9 +29,13 @@ RuleError::RuleError(std::string rule, size_t offset, std::string reason)
 
 namespace {
 
-bool is_meta(char c) { return c == '*' || c == '?' || c == '['; }
+bool is_meta(char c) {
+  return c == '*' || c == '?' || c == '[';
+}
 
-std::string hex_byte(unsigned char c) { return fmt::format("\\x{:02x}", c); }
+std::string hex_byte(unsigned char c) {
+  return fmt::format("\\x{:02x}", c);
+}
 
 std::string literal(unsigned char c) {
   if (std::isalnum(c) != 0 || c == '_' || c == '-') {
@@ -69,7 +73,8 @@ std::string class_regex(const std::string& rule, std::string_view text, size_t& 
     if (i + 2 < text.size() && text[i + 1] == '-' && text[i + 2] != ']') {
       unsigned char hi = static_cast<unsigned char>(text[i + 2]);
       if (hi < c) {
-        throw RuleError(rule, base + i, fmt::format("range '{}-{}' is reversed", char(c), char(hi)));
+        throw RuleError(rule, base + i,
+                        fmt::format("range '{}-{}' is reversed", char(c), char(hi)));
       }
       for (unsigned v = c; v <= hi; ++v) {
         set.set(v);
@@ -117,8 +122,7 @@ std::string component_regex(const std::string& rule, std::string_view comp, size
     char c = comp[i];
     if (c == '*') {
       if (i + 1 < comp.size() && comp[i + 1] == '*') {
-        throw RuleError(rule, base + i,
-                        "'**' must be a whole path component, as in 'a/**/b'");
+        throw RuleError(rule, base + i, "'**' must be a whole path component, as in 'a/**/b'");
       }
       out += "[^/]*";
       ++i;
@@ -206,7 +210,8 @@ void check_components(const std::string& rule, const std::vector<Component>& com
       throw RuleError(rule, c.offset, "empty path component ('//')");
     }
     if (c.text == "..") {
-      throw RuleError(rule, c.offset, "'..' is not allowed: rules cannot climb out of their anchor");
+      throw RuleError(rule, c.offset,
+                      "'..' is not allowed: rules cannot climb out of their anchor");
     }
     if (c.text == ".") {
       throw RuleError(rule, c.offset, "'.' components are not allowed");
@@ -228,7 +233,8 @@ Rule parse_rule(std::string_view text) {
     r.exclude = true;
     ++i;
     if (i < text.size() && (text[i] == '=' || text[i] == '%' || text[i] == '!')) {
-      throw RuleError(r.text, i, "'!' combines with nothing: an exclusion cannot also be '=' or '%'");
+      throw RuleError(r.text, i,
+                      "'!' combines with nothing: an exclusion cannot also be '=' or '%'");
     }
   } else {
     while (i < text.size() && (text[i] == '=' || text[i] == '%')) {
@@ -416,10 +422,10 @@ RuleSet RuleSet::compile(std::vector<Rule> rules) {
   // Drop a start below another start of the same anchor: its directory is walked already.
   for (const auto& s : starts) {
     bool covered = std::any_of(impl.starts.begin(), impl.starts.end(), [&](const auto& t) {
-      return t.first == s.first &&
-             (t.second.empty() || s.second == t.second ||
-              (s.second.size() > t.second.size() && s.second.compare(0, t.second.size(), t.second) == 0 &&
-               s.second[t.second.size()] == '/'));
+      return t.first == s.first && (t.second.empty() || s.second == t.second ||
+                                    (s.second.size() > t.second.size() &&
+                                     s.second.compare(0, t.second.size(), t.second) == 0 &&
+                                     s.second[t.second.size()] == '/'));
     });
     if (!covered) {
       impl.starts.push_back(s);
@@ -449,8 +455,12 @@ bool RuleSet::may_contain(Anchor anchor, std::string_view rel_dir) const {
   return m_impl->prefix[a].any(rel_dir);
 }
 
-const std::vector<Rule>& RuleSet::rules() const { return m_impl->rules; }
+const std::vector<Rule>& RuleSet::rules() const {
+  return m_impl->rules;
+}
 
-std::vector<std::pair<Anchor, std::string>> RuleSet::starts() const { return m_impl->starts; }
+std::vector<std::pair<Anchor, std::string>> RuleSet::starts() const {
+  return m_impl->starts;
+}
 
 } // namespace ephemera::rules

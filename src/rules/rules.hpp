@@ -19,10 +19,10 @@ enum class Anchor { root, home, work };
 const char* folder(Anchor anchor);
 
 struct Rule {
-  std::string text;      // as written
+  std::string text; // as written
   Anchor anchor = Anchor::work;
-  std::string pattern;   // relative to the anchor, no leading '/'; "" is the anchor itself
-  bool exclude = false;  // '!'
+  std::string pattern;     // relative to the anchor, no leading '/'; "" is the anchor itself
+  bool exclude = false;    // '!'
   bool must_match = false; // '='
   bool may_change = false; // '%'
 };

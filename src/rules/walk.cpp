@@ -30,7 +30,9 @@ std::string Anchors::visible(Anchor a) const {
   return "/";
 }
 
-fs::path Anchors::host(Anchor a) const { return util::rebase(root, visible(a)); }
+fs::path Anchors::host(Anchor a) const {
+  return util::rebase(root, visible(a));
+}
 
 namespace {
 
@@ -124,7 +126,8 @@ public:
     size_t start = 0;
     while (true) {
       size_t slash = rel.find('/', start);
-      std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      std::string part =
+          rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
       if (slash == std::string::npos) {
         if (::fstatat(fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
           visit(std::string(rel), parent_host, st, fd, part, selected);
@@ -152,7 +155,8 @@ private:
     int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int err = errno;
     struct stat st {};
-    bool link = next < 0 && ::fstatat(fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+    bool link = next < 0 && ::fstatat(fd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISLNK(st.st_mode);
     ::close(fd);
     fd = next;
     host = join(host, part);
@@ -269,8 +273,8 @@ private:
     }
   }
 
-  void descend(const std::string& rel, const std::string& host, int parent_fd, const std::string& name,
-               std::optional<size_t> all_below) {
+  void descend(const std::string& rel, const std::string& host, int parent_fd,
+               const std::string& name, std::optional<size_t> all_below) {
     int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       warn(host, "unable to read the directory", errno);
@@ -281,7 +285,8 @@ private:
       ::close(fd);
       return;
     }
-    std::sort(children.begin(), children.end(), [](const Child& a, const Child& b) { return a.name < b.name; });
+    std::sort(children.begin(), children.end(),
+              [](const Child& a, const Child& b) { return a.name < b.name; });
     for (const auto& c : children) {
       std::string child_rel = join(rel, c.name);
       auto selected = all_below ? all_below : m_rules.selects(m_anchor, child_rel);

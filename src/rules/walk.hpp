@@ -29,7 +29,7 @@ using util::EntryType;
 
 struct Entry {
   Anchor anchor = Anchor::work;
-  std::string rel;                  // anchor-relative, bytes as on disk
+  std::string rel; // anchor-relative, bytes as on disk
   EntryType type = EntryType::file;
   uint64_t size = 0;
   uint32_t mode = 0;
@@ -38,12 +38,12 @@ struct Entry {
   uint64_t ino = 0;
   uint64_t nlink = 0;
   std::string link_target;
-  size_t rule = 0;                  // the selecting include rule
+  size_t rule = 0; // the selecting include rule
 };
 
 struct WalkResult {
-  std::vector<Entry> entries;       // sorted by job-visible path, each once
-  std::vector<size_t> rule_hits;    // per rule: entries it matched (files and links)
+  std::vector<Entry> entries;    // sorted by job-visible path, each once
+  std::vector<size_t> rule_hits; // per rule: entries it matched (files and links)
   std::vector<std::string> warnings;
 };
 

@@ -18,8 +18,8 @@ struct StoreOptions {
   std::string resolved_url() const;
 };
 
-// The one way every command opens the store (through store::open_catalog). Throws util::InputError for a malformed URL
-// and StoreError when the store cannot be reached.
+// The one way every command opens the store (through store::open_catalog). Throws util::InputError
+// for a malformed URL and StoreError when the store cannot be reached.
 std::unique_ptr<store::Catalog> open_catalog(const StoreOptions& options);
 
 } // namespace ephemera::session

@@ -49,12 +49,15 @@ const char* key_problem(std::string_view key) {
 
 } // namespace
 
-bool valid_key(std::string_view key) { return key_problem(key) == nullptr; }
+bool valid_key(std::string_view key) {
+  return key_problem(key) == nullptr;
+}
 
 void check_key(std::string_view key, std::string_view what) {
   if (const char* why = key_problem(key)) {
-    throw util::StoreError(util::StoreErrorKind::permanent,
-                           fmt::format("refusing {} '{}': {}", what, util::printable(key.substr(0, 200)), why));
+    throw util::StoreError(
+        util::StoreErrorKind::permanent,
+        fmt::format("refusing {} '{}': {}", what, util::printable(key.substr(0, 200)), why));
   }
 }
 
@@ -98,7 +101,9 @@ size_t FileSource::read(char* buf, size_t max) {
   return static_cast<size_t>(n);
 }
 
-void FileSource::rewind() { ::lseek(m_fd, 0, SEEK_SET); }
+void FileSource::rewind() {
+  ::lseek(m_fd, 0, SEEK_SET);
+}
 
 size_t StringSource::read(char* buf, size_t max) {
   size_t n = std::min(max, m_data.size() - m_pos);

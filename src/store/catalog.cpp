@@ -9,9 +9,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -53,8 +53,8 @@ std::string rfc3339_now() {
 std::optional<double> parse_rfc3339(const std::string& text) {
   struct tm tm {};
   int usec = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec) != 7) {
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec) != 7) {
     return std::nullopt;
   }
   tm.tm_year -= 1900;
@@ -88,7 +88,8 @@ template <typename T> T field(const json& j, const char* key) {
   try {
     return j.at(key).get<T>();
   } catch (const json::exception&) {
-    throw StoreError(StoreErrorKind::permanent, fmt::format("manifest field '{}' has the wrong type", key));
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("manifest field '{}' has the wrong type", key));
   }
 }
 
@@ -139,11 +140,11 @@ bool ends_with(std::string_view text, std::string_view tail) {
 void check_placement(const Manifest& m, const std::string& object) {
   check_key(object, "manifest object");
   std::string dir = scope_prefix(m.repository, m.target, m.name, m.epoch) + sanitise(m.key) + "/";
-  if (object.rfind(dir, 0) != 0 || !ends_with(object, ".json") ||
-      object.size() <= dir.size() + 5 || object.find('/', dir.size()) != std::string::npos) {
-    throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("its scope and key say it belongs in '{}', not here",
-                                 util::printable(dir)));
+  if (object.rfind(dir, 0) != 0 || !ends_with(object, ".json") || object.size() <= dir.size() + 5 ||
+      object.find('/', dir.size()) != std::string::npos) {
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format("its scope and key say it belongs in '{}', not here", util::printable(dir)));
   }
   std::string own = object.substr(0, object.size() - 5) + ".tar.zst";
   if (m.archive != own) {
@@ -158,7 +159,8 @@ public:
   explicit HashingFileSink(const fs::path& path) : m_path(path) {
     m_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (m_fd < 0) {
-      throw util::Error(fmt::format("unable to create {}: {}", path.string(), std::strerror(errno)));
+      throw util::Error(
+          fmt::format("unable to create {}: {}", path.string(), std::strerror(errno)));
     }
   }
   ~HashingFileSink() override {
@@ -170,12 +172,13 @@ public:
     m_hash.update(data, size);
     m_bytes += size;
     if (m_limit && m_bytes > *m_limit) {
-      throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("the store sent more than the {} bytes the manifest declares",
-                                   *m_limit));
+      throw StoreError(
+          StoreErrorKind::permanent,
+          fmt::format("the store sent more than the {} bytes the manifest declares", *m_limit));
     }
     if (!util::write_all(m_fd, std::string_view(data, size))) {
-      throw util::Error(fmt::format("unable to write {}: {}", m_path.string(), std::strerror(errno)));
+      throw util::Error(
+          fmt::format("unable to write {}: {}", m_path.string(), std::strerror(errno)));
     }
   }
   void limit(uint64_t bytes) { m_limit = bytes; }
@@ -232,9 +235,9 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
   Manifest m;
   m.format = field<std::string>(j, "format");
   if (m.format != k_manifest_format) {
-    throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("unknown manifest format '{}'",
-                                 util::printable(m.format.substr(0, 80))));
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format("unknown manifest format '{}'", util::printable(m.format.substr(0, 80))));
   }
   m.repository = field<std::string>(j, "repository");
   m.target = field<std::string>(j, "target");
@@ -276,7 +279,8 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
 bool Invalidation::covers(const Manifest& m) const {
   return m.repository == repository && (target.empty() || m.target == target) &&
          (name.empty() || m.name == name) &&
-         (stored != 0 && m.stored != 0 && stored != m.stored ? m.stored < stored : m.created < created);
+         (stored != 0 && m.stored != 0 && stored != m.stored ? m.stored < stored
+                                                             : m.created < created);
 }
 
 Catalog::Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> signing_key)
@@ -286,7 +290,9 @@ Catalog::Catalog(std::unique_ptr<Backend> backend, std::optional<std::string> si
 Catalog::Catalog(std::unique_ptr<Backend> backend, std::shared_ptr<const Signer> signer)
     : m_backend(std::move(backend)), m_signer(std::move(signer)) {}
 
-std::string manifest_payload(const Manifest& m) { return m.to_json(false).dump(); }
+std::string manifest_payload(const Manifest& m) {
+  return m.to_json(false).dump();
+}
 
 Catalog::~Catalog() = default;
 
@@ -349,9 +355,12 @@ std::vector<Manifest> Catalog::manifests_under(const std::string& prefix) {
 }
 
 std::string marker_payload(const Invalidation& inv) {
-  return json{{"format", k_invalidation_format}, {"repository", inv.repository},
-              {"target", inv.target},            {"name", inv.name},
-              {"reason", inv.reason},            {"created", inv.created}}
+  return json{{"format", k_invalidation_format},
+              {"repository", inv.repository},
+              {"target", inv.target},
+              {"name", inv.name},
+              {"reason", inv.reason},
+              {"created", inv.created}}
       .dump();
 }
 
@@ -372,8 +381,8 @@ std::optional<std::string> marker_field(const json& j, const char* key) {
 
 std::vector<Invalidation> Catalog::invalidations(const std::string& repository) {
   std::vector<Invalidation> out;
-  std::string prefix = repository.empty() ? "v1/_invalidations/"
-                                          : "v1/_invalidations/" + sanitise(repository) + "/";
+  std::string prefix =
+      repository.empty() ? "v1/_invalidations/" : "v1/_invalidations/" + sanitise(repository) + "/";
   for (const auto& o : m_backend->list(prefix)) {
     StringSink sink(k_max_small_object);
     try {
@@ -420,8 +429,12 @@ Invalidation Catalog::invalidate(const std::string& repository, const std::strin
   }
   Invalidation inv{repository, target, name, reason, rfc3339_now(), "", 0};
   inv.object = "v1/_invalidations/" + sanitise(repository) + "/" + stamp(inv.created) + ".json";
-  json j{{"format", k_invalidation_format}, {"repository", repository}, {"target", target},
-         {"name", name}, {"reason", reason}, {"created", inv.created}};
+  json j{{"format", k_invalidation_format},
+         {"repository", repository},
+         {"target", target},
+         {"name", name},
+         {"reason", reason},
+         {"created", inv.created}};
   if (m_signer) {
     if (auto sig = m_signer->sign(marker_payload(inv)); !sig.empty()) {
       j["signature"] = sig;
@@ -508,12 +521,14 @@ void Catalog::download(const Manifest& m, const fs::path& dest) {
 
 void Catalog::check_archive(const Manifest& m, uint64_t bytes, const std::string& digest) const {
   if (bytes != m.compressed_size) {
-    throw StoreError(StoreErrorKind::permanent, fmt::format("the archive {} is {} bytes, the manifest says {}",
-                                                            m_backend->url(m.archive), bytes, m.compressed_size));
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("the archive {} is {} bytes, the manifest says {}",
+                                 m_backend->url(m.archive), bytes, m.compressed_size));
   }
   if (digest != m.sha256) {
-    throw StoreError(StoreErrorKind::permanent, fmt::format("digest mismatch for {}: got {}, the manifest says {}",
-                                                            m_backend->url(m.archive), digest, m.sha256));
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("digest mismatch for {}: got {}, the manifest says {}",
+                                 m_backend->url(m.archive), digest, m.sha256));
   }
 }
 
@@ -525,8 +540,9 @@ int Catalog::open_verified(const Manifest& m) {
   util::Fd guard(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("unable to stat {}: {}", m_backend->url(m.archive), std::strerror(errno)));
+    throw StoreError(
+        StoreErrorKind::permanent,
+        fmt::format("unable to stat {}: {}", m_backend->url(m.archive), std::strerror(errno)));
   }
   // The size now, before a byte is read; the digest as the unpacker reads (it hashes
   // exactly the bytes it unpacks and commits nothing on a mismatch).
@@ -534,7 +550,9 @@ int Catalog::open_verified(const Manifest& m) {
   return guard.release();
 }
 
-std::string Catalog::link(const Manifest& m) const { return m_backend->url(m.archive); }
+std::string Catalog::link(const Manifest& m) const {
+  return m_backend->url(m.archive);
+}
 
 std::optional<std::string> Catalog::presigned_link(const Manifest& m) const {
   return m_backend->presign(m.archive, std::chrono::hours(24));
@@ -561,7 +579,9 @@ std::vector<Manifest> Catalog::list(const std::string& repository, const std::st
     }
   }
   std::sort(out.begin(), out.end(), [](const Manifest& a, const Manifest& b) {
-    auto scope = [](const Manifest& m) { return std::tie(m.repository, m.target, m.name, m.epoch, m.key); };
+    auto scope = [](const Manifest& m) {
+      return std::tie(m.repository, m.target, m.name, m.epoch, m.key);
+    };
     return scope(a) != scope(b) ? scope(a) < scope(b) : b.later_than(a);
   });
   return out;
@@ -622,7 +642,8 @@ std::vector<ObjectInfo> Catalog::orphans(const std::vector<Manifest>& all) {
 }
 
 double Catalog::store_now() {
-  double local = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  double local =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string key = fmt::format("v1/_clock/{:016x}", rng());
   try {
@@ -633,8 +654,8 @@ double Catalog::store_now() {
     if (st && st->mtime > 0) {
       double skew = local - static_cast<double>(st->mtime);
       if (std::abs(skew) > 60) {
-        util::log::warn("this machine's clock is {:.0f} s {} the store's; ages are the store's", std::abs(skew),
-                        skew > 0 ? "ahead of" : "behind");
+        util::log::warn("this machine's clock is {:.0f} s {} the store's; ages are the store's",
+                        std::abs(skew), skew > 0 ? "ahead of" : "behind");
       }
       return static_cast<double>(st->mtime);
     }

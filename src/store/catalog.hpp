@@ -3,6 +3,8 @@
 #include "store/backend.hpp"
 #include "store/signer.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -10,8 +12,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 // Everything above the backends, once: the layout, manifests, lookup, signing,
 // invalidation. Each save is an immutable archive object plus a small JSON manifest
@@ -30,12 +30,12 @@ struct Manifest {
   std::string name;
   int64_t epoch = 0;
   std::string key;
-  std::string archive;          // object key of the archive
+  std::string archive; // object key of the archive
   uint64_t compressed_size = 0;
   std::string sha256;
   uint64_t unpacked_bytes = 0;
   uint64_t files = 0;
-  std::string created;          // RFC 3339 UTC, microseconds
+  std::string created; // RFC 3339 UTC, microseconds
   std::string job_id;
   std::string commit;
   std::string branch;
@@ -47,9 +47,9 @@ struct Manifest {
   std::string origin;
   std::vector<std::string> rules;
   std::string tool_version;
-  std::string signature;        // HMAC-SHA256 hex or "ed25519:" hex when signing is on
-  std::string object;           // where this manifest was read from (not stored)
-  int64_t stored = 0;           // the store's own time of that object, seconds (not stored)
+  std::string signature; // HMAC-SHA256 hex or "ed25519:" hex when signing is on
+  std::string object;    // where this manifest was read from (not stored)
+  int64_t stored = 0;    // the store's own time of that object, seconds (not stored)
 
   // Saved after other, by the store's clock first: writers' clocks may disagree, the
   // store's is one clock. `created` (the writer's) breaks ties within a second.
@@ -68,12 +68,12 @@ struct Manifest {
 
 struct Invalidation {
   std::string repository;
-  std::string target;           // "" : every target
-  std::string name;             // "" : every stanza
+  std::string target; // "" : every target
+  std::string name;   // "" : every stanza
   std::string reason;
   std::string created;
   std::string object;
-  int64_t stored = 0;           // the store's time of the marker (0: unknown)
+  int64_t stored = 0; // the store's time of the marker (0: unknown)
   // Of the scope, and saved before the marker, by the store's clock where both are known.
   bool covers(const Manifest& m) const;
 };
@@ -96,14 +96,14 @@ struct LookupRequest {
 
 struct LookupResult {
   Manifest manifest;
-  std::string step;             // "exact" or "prefix:<prefix>"
+  std::string step; // "exact" or "prefix:<prefix>"
   bool own_branch = false;
 };
 
 // Why a manifest is or is not restorable now.
 struct Visibility {
   bool restorable = true;
-  std::string why;              // superseded, invalidated, untrusted, ...
+  std::string why; // superseded, invalidated, untrusted, ...
 };
 
 class Catalog {

@@ -28,7 +28,7 @@ namespace {
 constexpr size_t k_buffer = 1 << 20;
 
 [[noreturn]] void fail(const char* what, const fs::path& p, int err) {
-  StoreErrorKind kind = err == ENOENT                  ? StoreErrorKind::not_found
+  StoreErrorKind kind = err == ENOENT                   ? StoreErrorKind::not_found
                         : err == EACCES || err == EPERM ? StoreErrorKind::unauthorized
                                                         : StoreErrorKind::permanent;
   throw StoreError(kind, fmt::format("unable to {} {}: {}", what, p.string(), std::strerror(err)));

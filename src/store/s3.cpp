@@ -109,11 +109,13 @@ public:
     if (length == 0) { // HTTP has no empty range
       auto st = stat(key);
       if (!st) {
-        throw StoreError(StoreErrorKind::not_found, fmt::format("unable to GET {}: not found", url(key)));
+        throw StoreError(StoreErrorKind::not_found,
+                         fmt::format("unable to GET {}: not found", url(key)));
       }
       if (offset > st->size) {
         throw StoreError(StoreErrorKind::permanent,
-                         fmt::format("unable to GET {}: byte {} is past its end ({} bytes)", url(key), offset, st->size));
+                         fmt::format("unable to GET {}: byte {} is past its end ({} bytes)",
+                                     url(key), offset, st->size));
       }
       return;
     }
@@ -278,7 +280,8 @@ public:
   }
   std::string url(const std::string& key) const override { return m_client.url(key); }
 
-  std::optional<std::string> presign(const std::string& key, std::chrono::seconds ttl) const override {
+  std::optional<std::string> presign(const std::string& key,
+                                     std::chrono::seconds ttl) const override {
     return m_client.presign(key, ttl);
   }
 
@@ -326,7 +329,8 @@ private:
       auto etags = upload_parts(key, upload_id, source);
       std::string xml = "<CompleteMultipartUpload>";
       for (size_t i = 0; i < etags.size(); ++i) {
-        xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
+        xml +=
+            fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
       }
       xml += "</CompleteMultipartUpload>";
       Request complete;

@@ -94,7 +94,8 @@ void S3Client::classify(const Response& resp, const std::string& what) const {
     kind = StoreErrorKind::not_found;
   } else if (resp.status == 401 || resp.status == 403) {
     kind = StoreErrorKind::unauthorized;
-  } else if (resp.status >= 500 || resp.status == 429 || code == "SlowDown" || code == "RequestTimeout") {
+  } else if (resp.status >= 500 || resp.status == 429 || code == "SlowDown" ||
+             code == "RequestTimeout") {
     kind = StoreErrorKind::transient;
   }
   if (code == "NoSuchBucket") {
@@ -106,7 +107,8 @@ void S3Client::classify(const Response& resp, const std::string& what) const {
 }
 
 Response S3Client::perform(const Request& r, bool allow_404) const {
-  std::string what = fmt::format("{} {}", r.method, url(r.key.substr(std::min(r.key.size(), m_config.prefix.size()))));
+  std::string what = fmt::format("{} {}", r.method,
+                                 url(r.key.substr(std::min(r.key.size(), m_config.prefix.size()))));
   if (r.key.empty()) {
     what = fmt::format("{} s3://{}/ (prefix '{}')", r.method, m_config.bucket,
                        r.query.count("prefix") != 0 ? r.query.at("prefix") : "");

@@ -23,7 +23,8 @@ std::string query_value(const std::string& query, const std::string& key) {
   size_t start = 0;
   while (start < query.size()) {
     size_t end = query.find('&', start);
-    std::string part = query.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string part =
+        query.substr(start, end == std::string::npos ? std::string::npos : end - start);
     auto eq = part.find('=');
     if (part.substr(0, eq) == key) {
       return eq == std::string::npos ? "" : part.substr(eq + 1);
@@ -73,7 +74,9 @@ S3Config parse_s3_url(const std::string& rest) {
   }
   c.region = query_value(query, "region");
   if (c.region.empty()) {
-    c.region = !env("AWS_REGION").empty() ? env("AWS_REGION") : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION") : "us-east-1";
+    c.region = !env("AWS_REGION").empty()           ? env("AWS_REGION")
+               : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION")
+                                                    : "us-east-1";
   }
   c.endpoint = query_value(query, "endpoint");
   if (c.endpoint.empty()) {

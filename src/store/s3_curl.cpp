@@ -5,7 +5,6 @@
 #include "util/sha256.hpp"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dlfcn.h>
 #include <memory>
 #include <type_traits>
 
@@ -82,7 +82,8 @@ private:
       if (fn == nullptr) {
         throw StoreError(StoreErrorKind::permanent,
                          fmt::format("the S3 store needs libcurl 7.75 or later: the one "
-                                     "installed has no {}", symbol));
+                                     "installed has no {}",
+                                     symbol));
       }
     };
     bind(c.global_init, "curl_global_init");
@@ -160,7 +161,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto colon = line.find(':');
   if (colon != std::string::npos) {
     std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     std::string value = line.substr(colon + 1);
     value.erase(0, value.find_first_not_of(" \t"));
     value.erase(value.find_last_not_of(" \t\r\n") + 1);
@@ -223,21 +225,20 @@ void write_error(const Request& r, const Response& resp, const std::string& what
   }
   if (resp.range_wrong) {
     throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("unable to {}: asked for bytes {}-{}, the server sent {}-{}",
-                                 what, r.range->first, r.range->second, resp.range_first,
+                     fmt::format("unable to {}: asked for bytes {}-{}, the server sent {}-{}", what,
+                                 r.range->first, r.range->second, resp.range_first,
                                  resp.range_last));
   }
   if (resp.length_wrong) {
     throw StoreError(StoreErrorKind::permanent,
-                     fmt::format("unable to {}: the server says it is {} bytes, expected {}",
-                                 what, resp.length.value_or(0), *r.length));
+                     fmt::format("unable to {}: the server says it is {} bytes, expected {}", what,
+                                 resp.length.value_or(0), *r.length));
   }
   if (resp.too_long) {
     throw StoreError(
         StoreErrorKind::permanent,
-        fmt::format(
-            "unable to {}: the server sent more than the {} bytes this request may return", what,
-            r.max_body));
+        fmt::format("unable to {}: the server sent more than the {} bytes this request may return",
+                    what, r.max_body));
   }
   throw StoreError(StoreErrorKind::transient,
                    fmt::format("unable to {}: the transfer was stopped", what));

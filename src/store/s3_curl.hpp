@@ -33,21 +33,21 @@ constexpr uint64_t k_max_page = s3xml::k_max_document;
 
 struct Response {
   long status = 0;
-  std::string body;             // error bodies and small responses
+  std::string body; // error bodies and small responses
   std::string etag;
   std::optional<std::chrono::seconds> retry_after;
   std::optional<uint64_t> length; // Content-Length
   std::string location;           // of a redirect, which is never followed
   int64_t mtime = 0;
-  uint64_t range_first = 0;     // Content-Range: bytes first-last/total
+  uint64_t range_first = 0; // Content-Range: bytes first-last/total
   uint64_t range_last = 0;
   uint64_t total = 0;
-  uint64_t received = 0;        // bytes of a 2xx body taken
-  bool range_ignored = false;   // a 200 with the whole object to a Range request
-  bool range_wrong = false;     // a 206 with other bytes than asked for
-  bool length_wrong = false;    // a Content-Length other than the request's
-  bool too_long = false;        // a 2xx body past what the request may return
-  bool cut = false;             // an error body cut off at k_max_error_body
+  uint64_t received = 0;         // bytes of a 2xx body taken
+  bool range_ignored = false;    // a 200 with the whole object to a Range request
+  bool range_wrong = false;      // a 206 with other bytes than asked for
+  bool length_wrong = false;     // a Content-Length other than the request's
+  bool too_long = false;         // a 2xx body past what the request may return
+  bool cut = false;              // an error body cut off at k_max_error_body
   std::exception_ptr sink_error; // what the sink threw, rethrown as it was
 };
 
@@ -56,8 +56,8 @@ struct Request {
   std::string key; // whole object key, checked ("" for the bucket)
   std::map<std::string, std::string> query;
   const std::string* body = nullptr;
-  Sink* sink = nullptr;         // GET bodies on 2xx
-  std::string* into = nullptr;  // or into this, emptied before every try so it can be retried
+  Sink* sink = nullptr;        // GET bodies on 2xx
+  std::string* into = nullptr; // or into this, emptied before every try so it can be retried
   std::optional<std::pair<uint64_t, uint64_t>> range; // first and last byte
   uint64_t max_body = k_max_page; // the most a 2xx body may be; the transfer stops past it
   std::optional<uint64_t> length; // the exact size a 2xx body must have, when known

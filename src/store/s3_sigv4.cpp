@@ -12,7 +12,8 @@ namespace ephemera::store {
 std::string uri_encode(std::string_view s, bool keep_slash) {
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += fmt::format("%{:02X}", c);
@@ -54,10 +55,10 @@ std::string presign_get(const std::string& url_base, const std::string& host,
     q["X-Amz-Security-Token"] = session_token;
   }
   std::string query = canonical_query(q);
-  std::string canonical = fmt::format("GET\n{}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", canonical_uri,
-                                      query, host);
-  std::string to_sign = fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", amz_date, scope,
-                                    util::sha256_hex(canonical));
+  std::string canonical =
+      fmt::format("GET\n{}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", canonical_uri, query, host);
+  std::string to_sign =
+      fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", amz_date, scope, util::sha256_hex(canonical));
   std::string k = util::hmac_sha256_raw("AWS4" + secret_key, date);
   k = util::hmac_sha256_raw(k, region);
   k = util::hmac_sha256_raw(k, "s3");

@@ -96,7 +96,8 @@ std::vector<std::string> all(const std::string& xml, const std::string& tag) {
   while ((pos = xml.find(open, pos)) != std::string::npos) {
     size_t end = xml.find(close, pos + open.size());
     if (end == std::string::npos) {
-      throw StoreError(StoreErrorKind::permanent, fmt::format("invalid XML from the server: <{}> is not closed", tag));
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("invalid XML from the server: <{}> is not closed", tag));
     }
     out.push_back(xml.substr(pos + open.size(), end - pos - open.size()));
     pos = end + close.size();
@@ -111,8 +112,8 @@ std::string first(const std::string& xml, const std::string& tag) {
 
 int64_t parse_time(const std::string& s) {
   struct tm tm {};
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec) != 6) {
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6) {
     return 0;
   }
   tm.tm_year -= 1900;
@@ -134,11 +135,14 @@ uint64_t parse_size(const std::string& text, const std::string& key) {
   return v;
 }
 
-bool parse_bool(const std::string& text) { return text == "true"; }
+bool parse_bool(const std::string& text) {
+  return text == "true";
+}
 
 // A 200 whose body is something else (a proxy's or portal's page) is not an empty answer.
 void expect_root(const std::string& xml, const std::string& root) {
-  if (xml.find("<" + root + ">") == std::string::npos && xml.find("<" + root + " ") == std::string::npos) {
+  if (xml.find("<" + root + ">") == std::string::npos &&
+      xml.find("<" + root + " ") == std::string::npos) {
     throw StoreError(StoreErrorKind::permanent,
                      fmt::format("invalid XML from the server: expected <{}>, got '{}'", root,
                                  util::printable(xml.substr(0, 60))));
@@ -165,7 +169,8 @@ ListPage parse_list_objects(const std::string& xml) {
     Object o;
     o.key = unescape(first(c, "Key"));
     if (o.key.empty()) {
-      throw StoreError(StoreErrorKind::permanent, "invalid XML from the server: a listed object has no <Key>");
+      throw StoreError(StoreErrorKind::permanent,
+                       "invalid XML from the server: a listed object has no <Key>");
     }
     o.size = parse_size(first(c, "Size"), o.key);
     o.mtime = parse_time(first(c, "LastModified"));
@@ -174,7 +179,8 @@ ListPage parse_list_objects(const std::string& xml) {
   page.truncated = parse_bool(first(xml, "IsTruncated"));
   page.next_token = unescape(first(xml, "NextContinuationToken"));
   if (page.truncated && page.next_token.empty()) {
-    throw StoreError(StoreErrorKind::permanent, "the server truncated a listing without a continuation token");
+    throw StoreError(StoreErrorKind::permanent,
+                     "the server truncated a listing without a continuation token");
   }
   return page;
 }
@@ -188,8 +194,9 @@ UploadsPage parse_list_uploads(const std::string& xml) {
     up.key = unescape(first(u, "Key"));
     up.upload_id = unescape(first(u, "UploadId"));
     if (up.key.empty() || up.upload_id.empty()) {
-      throw StoreError(StoreErrorKind::permanent,
-                       "invalid XML from the server: a multipart upload without <Key> or <UploadId>");
+      throw StoreError(
+          StoreErrorKind::permanent,
+          "invalid XML from the server: a multipart upload without <Key> or <UploadId>");
     }
     up.initiated = parse_time(first(u, "Initiated"));
     page.uploads.push_back(std::move(up));
@@ -212,7 +219,8 @@ ErrorBody parse_error(const std::string& xml) {
 std::string parse_upload_id(const std::string& xml) {
   std::string id = unescape(first(xml, "UploadId"));
   if (id.empty()) {
-    throw StoreError(StoreErrorKind::permanent, "the server started a multipart upload without an UploadId");
+    throw StoreError(StoreErrorKind::permanent,
+                     "the server started a multipart upload without an UploadId");
   }
   return id;
 }

@@ -82,13 +82,12 @@ Selection::Selection(const std::vector<Manifest>& saves, const std::vector<Inval
       auto [it, fresh] = m_trusted_epoch.emplace(Stanza{m.repository, m.target, m.name}, m.epoch);
       it->second = fresh ? m.epoch : std::max(it->second, m.epoch);
     } else {
-      auto [it, fresh] = m_untrusted_epoch.emplace(
-          std::tuple{m.repository, m.target, m.name, m.origin}, m.epoch);
+      auto [it, fresh] =
+          m_untrusted_epoch.emplace(std::tuple{m.repository, m.target, m.name, m.origin}, m.epoch);
       it->second = fresh ? m.epoch : std::max(it->second, m.epoch);
     }
     if (hidden_by(m) == nullptr) {
-      m_groups[Group{m.repository, m.target, m.name, m.epoch, m.key, m.branch, m.trusted,
-                     m.origin}]
+      m_groups[Group{m.repository, m.target, m.name, m.epoch, m.key, m.branch, m.trusted, m.origin}]
           .push_back(&m);
     }
   }

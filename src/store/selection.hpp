@@ -73,8 +73,8 @@ public:
 
 private:
   using Stanza = std::tuple<std::string, std::string, std::string>;
-  using Group = std::tuple<std::string, std::string, std::string, int64_t, std::string,
-                           std::string, bool, std::string>; // ..., branch, trusted, origin
+  using Group = std::tuple<std::string, std::string, std::string, int64_t, std::string, std::string,
+                           bool, std::string>; // ..., branch, trusted, origin
 
   std::vector<Invalidation> m_markers;
   std::map<Stanza, int64_t> m_trusted_epoch;

@@ -54,8 +54,7 @@ const char* to_string(StoreErrorKind kind);
 // A store operation failed; the kind decides whether it is retried.
 class StoreError : public Error {
 public:
-  StoreError(StoreErrorKind kind, const std::string& message)
-      : Error(message), m_kind(kind) {}
+  StoreError(StoreErrorKind kind, const std::string& message) : Error(message), m_kind(kind) {}
 
   StoreErrorKind kind() const { return m_kind; }
   bool retryable() const {

@@ -57,7 +57,8 @@ int open_regular_at(int dirfd, const char* name, bool follow_symlinks, const fs:
                             kind_of(st.st_mode)));
   }
   if (errno == ESTALE) {
-    throw Error(fmt::format("{}: replaced while it was opened: refusing to read it", shown.string()));
+    throw Error(
+        fmt::format("{}: replaced while it was opened: refusing to read it", shown.string()));
   }
   fail("open", shown);
 }
@@ -73,8 +74,8 @@ std::string read_bounded(int fd, uint64_t max_bytes, const fs::path& shown) {
       fail("read", shown);
     }
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
-      throw Error(fmt::format("{}: larger than {} bytes: refusing to read it", shown.string(),
-                              max_bytes));
+      throw Error(
+          fmt::format("{}: larger than {} bytes: refusing to read it", shown.string(), max_bytes));
     }
     out.append(buf, static_cast<size_t>(n));
     if (static_cast<size_t>(n) < sizeof buf) {
@@ -114,9 +115,8 @@ int open_directory_at(int dirfd, const char* name, const fs::path& shown) {
   }
   if (errno == ELOOP || errno == ENOTDIR) {
     struct stat st {};
-    const char* what = ::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0
-                           ? kind_of(st.st_mode)
-                           : "not a directory";
+    const char* what = ::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? kind_of(st.st_mode)
+                                                                             : "not a directory";
     throw Error(fmt::format("{}: {}, not a directory: refusing to use it", shown.string(), what));
   }
   if (errno == ENOENT) {
@@ -333,8 +333,9 @@ int open_regular_in(int dirfd, const char* name, struct stat& st, bool follow_sy
   // is still that file (O_NONBLOCK and O_NOCTTY keep a swapped-in fifo or tty harmless).
   int fd = ::open(fmt::format("/proc/self/fd/{}", path_fd).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
-    fd = ::openat(dirfd, name,
-                  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow_symlinks ? 0 : O_NOFOLLOW));
+    fd =
+        ::openat(dirfd, name,
+                 O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow_symlinks ? 0 : O_NOFOLLOW));
   }
   if (fd < 0) {
     return -1;
@@ -345,7 +346,8 @@ int open_regular_in(int dirfd, const char* name, struct stat& st, bool follow_sy
     errno = ESTALE;
     return -1;
   }
-  if (int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+  if (int flags = ::fcntl(fd, F_GETFL);
+      flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
     int e = errno;
     ::close(fd);
     errno = e;

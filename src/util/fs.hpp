@@ -3,10 +3,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <vector>
 
 namespace ephemera::util {
@@ -19,15 +19,14 @@ std::optional<std::string> read_file_if_exists(const std::filesystem::path& path
 // Opens path for reading if, and only if, it is a regular file. A fifo, socket or device
 // is never opened (an open could block forever or act on a device): the path is opened
 // O_PATH, checked with fstat and only then reopened for reading (open_regular_in). With
-// follow_symlinks false a symlink as the last component is refused. Returns -1 (errno ENOENT) when the
-// path does not exist; throws Error naming the path and what it is otherwise.
+// follow_symlinks false a symlink as the last component is refused. Returns -1 (errno ENOENT) when
+// the path does not exist; throws Error naming the path and what it is otherwise.
 int open_regular(const std::filesystem::path& path, bool follow_symlinks);
 
 // The whole of a regular file (open_regular) of at most max_bytes, or nullopt when it
 // does not exist; throws Error naming the path when it is anything else or larger.
 std::optional<std::string> read_regular_file_if_exists(const std::filesystem::path& path,
-                                                       uint64_t max_bytes,
-                                                       bool follow_symlinks);
+                                                       uint64_t max_bytes, bool follow_symlinks);
 
 // Write to a temporary file in the same directory, fsync, rename over path, fsync the
 // directory: a reader sees the old content or the new, never a torn file.

@@ -38,9 +38,13 @@ std::atomic<Level> g_level{Level::normal};
 std::mutex g_mutex;
 } // namespace
 
-void set_level(Level level) { g_level = level; }
+void set_level(Level level) {
+  g_level = level;
+}
 
-Level level() { return g_level; }
+Level level() {
+  return g_level;
+}
 
 void write(std::string_view severity, std::string_view message) {
   std::string line = "ephemera: ";

@@ -27,7 +27,7 @@ void tune_allocator() {
   auto* before = static_cast<char*>(::sbrk(0));
   void* volatile block = std::malloc(256 << 10); // more than the heap has left: it grows
   auto* after = static_cast<char*>(::sbrk(0));
-  std::free(block); // stays in the heap: under the trim threshold
+  std::free(block);                // stays in the heap: under the trim threshold
   ::mallopt(M_TOP_PAD, 128 << 10); // glibc's default
   if (before == reinterpret_cast<char*>(-1) || after == reinterpret_cast<char*>(-1) ||
       after - before < static_cast<ptrdiff_t>(k_heap / 2)) {

@@ -82,11 +82,20 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   }
   std::transform(unit.begin(), unit.end(), unit.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const std::pair<std::string_view, double> units[] = {
-      {"", 1},          {"b", 1},          {"k", 1e3},   {"kb", 1e3},  {"kib", 1024.0},
-      {"m", 1e6},       {"mb", 1e6},       {"mib", 1048576.0},         {"g", 1e9},
-      {"gb", 1e9},      {"gib", 1073741824.0},           {"t", 1e12},  {"tb", 1e12},
-      {"tib", 1099511627776.0}};
+  const std::pair<std::string_view, double> units[] = {{"", 1},
+                                                       {"b", 1},
+                                                       {"k", 1e3},
+                                                       {"kb", 1e3},
+                                                       {"kib", 1024.0},
+                                                       {"m", 1e6},
+                                                       {"mb", 1e6},
+                                                       {"mib", 1048576.0},
+                                                       {"g", 1e9},
+                                                       {"gb", 1e9},
+                                                       {"gib", 1073741824.0},
+                                                       {"t", 1e12},
+                                                       {"tb", 1e12},
+                                                       {"tib", 1099511627776.0}};
   for (const auto& [name, factor] : units) {
     if (unit == name) {
       // 2^64 is exact as a double; llround would stop at 2^63.
@@ -106,8 +115,8 @@ std::optional<double> parse_duration(std::string_view text) {
   if (!v) {
     return std::nullopt;
   }
-  const std::pair<std::string_view, double> units[] = {
-      {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+  const std::pair<std::string_view, double> units[] = {{"", 1},     {"s", 1},     {"m", 60},
+                                                       {"h", 3600}, {"d", 86400}, {"w", 604800}};
   for (const auto& [unit, factor] : units) {
     if (text.substr(end) == unit) {
       return *v * factor;
