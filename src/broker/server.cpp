@@ -1,3 +1,7 @@
+// The broker's HTTP endpoints. Each handler is the token check, the scope decision and one
+// store primitive; they are kept in one file so that every endpoint's checks read side by
+// side and none can be missed.
+
 #include "broker/server.hpp"
 
 #include "broker/rate.hpp"

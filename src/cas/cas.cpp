@@ -1,3 +1,8 @@
+// Save and restore of one content-addressed state: the save (walk, chunk, dedup against the
+// base index, pack, index written last) and the restore (every chunk verified as it streams
+// into the archive's staging). Both sides are kept in one file because they share the scope
+// rules and the chunk reader, and reading them side by side is how the format is checked.
+
 #include "cas/cas.hpp"
 
 #include "cas/gc.hpp"

@@ -1,3 +1,8 @@
+// Reads a job file and its sibling persist file into a JobSpec: one walk over the parsed
+// TOML tables, every value kept with its file:line:col. The stanza's value checks live in
+// stanza_check.cpp and the text checks in toml_text.cpp; this file stays long because it
+// names every key the job TOML has, each with its position and its message.
+
 #include "jobfile/reader.hpp"
 
 #include "jobfile/frontmatter.hpp"

@@ -1,3 +1,7 @@
+// The catalog: manifests and invalidation markers written, read, verified and chosen over the
+// backend's primitives, and the transfer of archives. Long because the manifest format and
+// the object keys still live here beside the lookup that uses them.
+
 #include "store/catalog.hpp"
 
 #include "store/selection.hpp"

@@ -1,3 +1,7 @@
+// The local store: every key is resolved from a descriptor of the root without following a
+// symlink. The confinement helpers and the primitives they serve stay in one file so that no
+// primitive can reach the file system around them.
+
 #include "store/local.hpp"
 
 #include "util/error.hpp"
