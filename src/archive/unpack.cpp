@@ -2,6 +2,7 @@
 #include "archive/unpack_checks.hpp"
 #include "archive/unpack_staging.hpp"
 #include "archive/unpack_writer.hpp"
+#include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -333,7 +334,10 @@ private:
     report_progress(files, m_bytes);
   }
 
+  // Also where the phase's time budget is checked: after every entry and every block of a
+  // large file, so that an unpack past it stops (and rolls back) within a block.
   void report_progress(uint64_t files, uint64_t bytes) {
+    util::budget::check("unpacking");
     if (!m_options.progress) {
       return;
     }

@@ -1,8 +1,10 @@
 #include "cli/context.hpp"
 
+#include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 
@@ -36,6 +38,35 @@ void add_context_options(Command sub, ContextOptions& o, bool with_job) {
                  "A protected branch besides main and master (repeatable)");
   sub.add_option("--workdir", o.workdir, "The job's working directory (default: current)");
   sub.add_option("--home", o.home, "The job's $HOME (default: $HOME)");
+}
+
+void add_budget_option(Command sub, std::string& budget) {
+  // No envname: start_budget reads EPHEMERA_BUDGET itself, to name it in an error.
+  sub.add_option("--budget", budget,
+                 "The most the restores may take (120s, 5m; EPHEMERA_BUDGET): past it a restore "
+                 "gives up, leaves nothing and the job goes on cold");
+}
+
+void start_budget(const std::string& flag) {
+  std::string source = "--budget";
+  std::string text = flag;
+  if (flag.empty()) {
+    const char* env = std::getenv("EPHEMERA_BUDGET");
+    if (env == nullptr || *env == '\0') {
+      util::budget::clear();
+      return;
+    }
+    source = "EPHEMERA_BUDGET";
+    text = env;
+  }
+  auto seconds = util::parse_duration(text);
+  constexpr double k_most = 7 * 86400;
+  if (!seconds || *seconds <= 0 || *seconds > k_most) {
+    throw util::InputError(fmt::format("{} '{}' is not a time budget: give a duration above 0 "
+                                       "and at most 7d, such as 120s or 5m",
+                                       source, util::printable(text)));
+  }
+  util::budget::start(*seconds, fmt::format("{} {}", source, text));
 }
 
 policy::Context make_context(const ContextOptions& o) {

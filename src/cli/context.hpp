@@ -30,6 +30,14 @@ struct ContextOptions {
 // Adds --repository, --branch, ... to a subcommand; with_job also adds --job and --persist.
 void add_context_options(Command sub, ContextOptions& options, bool with_job);
 
+// Adds --budget (the time a restore may take; EPHEMERA_BUDGET when not given) to pre and
+// restore; `budget` receives the flag as given.
+void add_budget_option(Command sub, std::string& budget);
+// Starts the process's time budget (util/budget.hpp) from --budget, else EPHEMERA_BUDGET,
+// else none. A value that is not a duration above 0 and at most 7d is an InputError naming
+// it and where it came from.
+void start_budget(const std::string& flag);
+
 // Resolves flags and environment into the policy's context; the branch loses a "refs/heads/"
 // prefix. Throws InputError for a bad --event, and for an EPHEMERA_UNTRUSTED that is not
 // one of 1/true/yes or 0/false/no/empty (a typo must not make a fork's job trusted).

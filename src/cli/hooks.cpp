@@ -36,7 +36,8 @@ int finish(const Globals& g, const session::Session& s, const std::vector<report
   return k_exit_ok;
 }
 
-int run_pre(const Globals& g, const ContextOptions& o) {
+int run_pre(const Globals& g, const ContextOptions& o, const std::string& budget) {
+  start_budget(budget); // first: the budget is the whole of pre's
   session::Session s(session_options(g, o));
   load_job(s, o);
   return finish(g, s, s.run_pre());
@@ -134,8 +135,11 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
 void add_pre(Command app, Globals& g, Action& action) {
   auto sub = app.add_subcommand("pre", "Before the job: restore every stanza the policy allows");
   auto o = std::make_shared<ContextOptions>();
+  auto budget = std::make_shared<std::string>();
   add_context_options(sub, *o, true);
-  sub.callback([&g, &action, o] { action = [&g, o] { return run_pre(g, *o); }; });
+  add_budget_option(sub, *budget);
+  sub.callback(
+      [&g, &action, o, budget] { action = [&g, o, budget] { return run_pre(g, *o, *budget); }; });
 }
 
 void add_post(Command app, Globals& g, Action& action) {

@@ -21,6 +21,7 @@ struct InJobOptions {
   std::vector<std::string> rules;
   std::optional<std::string> epoch; // as given: epoch_of reads it
   std::optional<std::string> key;
+  std::string budget; // restore: --budget as given
 };
 
 void check_name(const std::string& name) {
@@ -37,6 +38,7 @@ session::Stanza ad_hoc(const InJobOptions& o, const char* command, const char* r
 }
 
 int run_restore(const Globals& g, const ContextOptions& c, const InJobOptions& o) {
+  start_budget(o.budget);
   session::Session s(session_options(g, c));
   // A job file known to the job (--job, EPHEMERA_JOB) gives its target even to a set named
   // by its rules: post saves an `ephemera persist` nomination under it, so restore must look
@@ -183,6 +185,7 @@ void add_restore(Command app, Globals& g, Action& action) {
   sub.add_option("--rule", o->rules, "A rule, when the set is not a stanza of the job file");
   sub.add_option("--epoch", o->epoch, "The set's epoch");
   sub.add_option("--key", o->key, "The key to look for instead of the stanza's");
+  add_budget_option(sub, o->budget);
   sub.callback([&g, &action, c, o] { action = [&g, c, o] { return run_restore(g, *c, *o); }; });
 }
 

@@ -153,6 +153,19 @@ report::Entry Session::fail(report::Entry entry, const std::string& what, const 
   return entry;
 }
 
+report::Entry Session::out_of_budget(report::Entry entry, const std::exception& e) {
+  entry.result = report::Result::miss;
+  entry.step = report::Step::none;
+  entry.prefix.clear();
+  entry.branch_match.clear();
+  entry.reason += fmt::format("; budget: {}: nothing was restored, the job goes on cold",
+                              util::printable(e.what()));
+  entry.warnings.push_back(util::printable(e.what()));
+  util::log::warn("restore '{}': {}; nothing was restored, the job goes on cold", entry.name,
+                  util::printable(e.what()));
+  return entry;
+}
+
 report::Entry Session::not_acting(Phase phase, const Stanza& stanza, const policy::Decision& d,
                                   const char* verb) {
   report::Entry e;

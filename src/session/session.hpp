@@ -97,6 +97,9 @@ public:
 
 private:
   report::Entry fail(report::Entry entry, const std::string& what, const std::exception& e);
+  // A restore the time budget stopped: a miss, the reason starting "budget:", and a warning.
+  // Not a cache problem (--strict does not fail on it): the operator chose the budget.
+  report::Entry out_of_budget(report::Entry entry, const std::exception& e);
   // A cache problem outside any one stanza: warns and counts, never fails the job.
   void problem(const std::string& what);
   // The phase's catch boundary: runs fn; a cache problem escaping it (not the author's

@@ -6,6 +6,7 @@
 #include "session/progress.hpp"
 #include "session/session.hpp"
 #include "store/catalog.hpp"
+#include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -66,6 +67,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
   entry.acted = true;
   try {
     entry.key_wanted = key_override ? *key_override : key_of(stanza);
+    util::budget::check(fmt::format("restore '{}'", entry.name)); // an earlier stanza spent it
     std::vector<std::string> prefixes;
     for (const auto& p : spec.restore_keys) {
       prefixes.push_back(p.value);
@@ -200,6 +202,9 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
                              fingerprint(*restored, spec.content_addressed));
   } catch (const util::InputError&) {
     throw;
+  } catch (const util::BudgetExceeded& e) {
+    entry = out_of_budget(std::move(entry), e); // what it fetched or unpacked is gone
+    entry.seconds = seconds_since(start);
   } catch (const std::exception& e) {
     entry = fail(std::move(entry), "unable to restore", e);
     entry.seconds = seconds_since(start);

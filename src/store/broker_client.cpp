@@ -1,6 +1,7 @@
 #include "store/broker_client.hpp"
 
 #include "store/curl_lib.hpp"
+#include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -325,7 +326,11 @@ private:
       double delay = a.retry_after
                          ? static_cast<double>(*a.retry_after)
                          : 0.25 * (1 << attempt) * std::uniform_real_distribution(0.5, 1.0)(rng);
-      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(delay, 10.0)));
+      delay = std::min(delay, 10.0);
+      if (auto left = util::budget::left()) { // the next try then says the budget ran out
+        delay = std::min(delay, std::chrono::duration<double>(*left).count());
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     }
   }
 
@@ -372,14 +377,23 @@ private:
     curl.easy_setopt(h, CURLOPT_URL, c.url.c_str());
     curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    // The phase's time budget (pre --budget) bounds every call, the presigned one too.
+    auto budget = util::budget::left();
+    if (budget && budget->count() == 0) {
+      curl.easy_cleanup(h);
+      throw util::budget::exceeded(fmt::format("unable to reach the broker {}", m_base));
+    }
     if (c.upload != nullptr) {
       // Once the body is sent the broker answers only when the object is in the store, which
       // takes about as long again: no bytes move meanwhile, so the bound is the whole time.
-      curl.easy_setopt(h, CURLOPT_TIMEOUT,
-                       static_cast<long>(120 + 2 * c.upload->size() / k_min_rate));
+      long ms = static_cast<long>(120 + 2 * c.upload->size() / k_min_rate) * 1000;
+      curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, budget ? std::min<long>(ms, budget->count()) : ms);
     } else {
       curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
       curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+    }
+    if (budget && c.upload == nullptr) {
+      curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(budget->count()));
     }
     curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -405,6 +419,9 @@ private:
     curl.slist_free_all(headers);
     if (a.sink_error) {
       std::rethrow_exception(a.sink_error);
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT && budget && util::budget::passed()) {
+      throw util::budget::exceeded(fmt::format("unable to reach the broker {}", m_base));
     }
     if (rc != CURLE_OK) {
       auto kind =

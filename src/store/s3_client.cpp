@@ -4,6 +4,7 @@
 #include "store/backend.hpp"
 #include "store/s3_sigv4.hpp"
 #include "store/s3_xml.hpp"
+#include "util/budget.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
@@ -160,6 +161,9 @@ Response S3Client::perform(const Request& r, bool allow_404) const {
       if (r.deadline) {
         delay = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(
                                     *r.deadline - Clock::now()));
+      }
+      if (auto left = util::budget::left()) {
+        delay = std::min(delay, *left); // the next try then says the budget ran out
       }
       util::log::debug("{}; retrying in {} ms", e.what(), delay.count());
       std::this_thread::sleep_for(delay);

@@ -2,6 +2,7 @@
 // signing, timeouts, and the checks every byte of an answer passes before it is kept.
 #include "store/s3_curl.hpp"
 
+#include "util/budget.hpp"
 #include "util/sha256.hpp"
 
 #include <curl/curl.h>
@@ -270,6 +271,15 @@ Response send_once(const S3Config& config, const std::string& url, const Request
     by_deadline = left < budget;
     budget = std::min(budget, left);
   }
+  // The phase's time budget (pre --budget) bounds it too, and says so when it is what ran out.
+  bool by_budget = false;
+  if (auto left = util::budget::left()) {
+    if (left->count() == 0) {
+      throw util::budget::exceeded("unable to " + what);
+    }
+    by_budget = *left <= budget;
+    budget = std::min(budget, *left);
+  }
   Response resp;
   WriteContext ctx{&resp, &r};
   Upload up{r.body};
@@ -326,6 +336,9 @@ Response send_once(const S3Config& config, const std::string& url, const Request
   resp.status = status;
   if (rc == CURLE_WRITE_ERROR) {
     write_error(r, resp, what);
+  }
+  if (rc == CURLE_OPERATION_TIMEDOUT && by_budget && util::budget::passed()) {
+    throw util::budget::exceeded("unable to " + what);
   }
   if (rc == CURLE_OPERATION_TIMEDOUT && by_deadline) {
     throw out_of_time(what, config.deadline);

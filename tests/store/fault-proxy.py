@@ -39,6 +39,8 @@ file named by PORT_FILE + ".mode", one word and arguments:
   longlength                GETs of archives: a Content-Length 1000 bytes over the body
   trickle [tar]             GETs of objects (or only archives): the headers, then the
                             body at 2 bytes/s
+  slow RATE                 GETs of archives: the body at RATE bytes/s (a store far
+                            away or overloaded), in tenths of a second
   escapes                   every request: 403 with terminal escapes and a forged log
                             line in <Code> and <Message>
   redirect                  GETs of objects: 307 to http://localhost:PORT/stolen/...
@@ -251,6 +253,18 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(data[i:i + 2])
                     self.wfile.flush()
                     time.sleep(1)
+            except (ConnectionError, BrokenPipeError):
+                pass
+            self.close_connection = True
+            return
+        if m[0] == "slow" and archive_get:
+            self.log("slow")
+            step = max(1, int(m[1]) // 10)
+            try:
+                for i in range(0, len(data), step):
+                    self.wfile.write(data[i:i + step])
+                    self.wfile.flush()
+                    time.sleep(0.1)
             except (ConnectionError, BrokenPipeError):
                 pass
             self.close_connection = True

@@ -1,3 +1,4 @@
+#include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/fs.hpp"
@@ -170,4 +171,27 @@ TEST_CASE("write_all and read_full at an offset leave the file position alone", 
   CHECK(read_file(path).substr(0, 4) == "01Z3");
   CHECK_FALSE(write_all(-1, "x", 0));
   CHECK(errno == EBADF);
+}
+
+TEST_CASE("a time budget runs out and says which one it was", "[util][budget]") {
+  budget::clear();
+  CHECK_FALSE(budget::left().has_value());
+  CHECK_NOTHROW(budget::check("unpacking")); // no budget: nothing ever runs out
+  budget::start(30, "--budget 30s");
+  REQUIRE(budget::left().has_value());
+  CHECK(budget::left()->count() > 29000);
+  CHECK_NOTHROW(budget::check("unpacking"));
+  budget::start(0.001, "EPHEMERA_BUDGET 1ms");
+  ::usleep(5000);
+  CHECK(budget::passed());
+  CHECK(budget::left()->count() == 0);
+  try {
+    budget::check("unpacking");
+    FAIL("no BudgetExceeded");
+  } catch (const BudgetExceeded& e) {
+    CHECK(std::string(e.what()) ==
+          "unpacking: out of time: the time budget of 0.001 s (EPHEMERA_BUDGET 1ms) ran out");
+  }
+  budget::clear();
+  CHECK_NOTHROW(budget::check("unpacking"));
 }
