@@ -1,7 +1,9 @@
 // check: validate job files the way pre and post read them.
 #include "cli/commands.hpp"
+#include "cli/context.hpp"
 #include "cli/preset_view.hpp"
 #include "jobfile/reader.hpp"
+#include "session/key_files.hpp"
 #include "util/error.hpp"
 
 #include <fmt/format.h>
@@ -80,8 +82,30 @@ std::string sources(const jobfile::JobSpec& job) {
   return out;
 }
 
-int run_check(const Globals& g, const std::vector<std::string>& files, const std::string& persist) {
+// Each stanza's key files against the tree they would be read in: one matching nothing
+// gives a constant key, which check would otherwise call ok.
+void check_key_files(jobfile::JobSpec& job, const rules::Anchors& anchors) {
+  for (const auto& s : job.persist) {
+    if (s.key_files.empty()) {
+      continue;
+    }
+    try {
+      auto k = session::compute_key(s, anchors);
+      job.warnings.insert(job.warnings.end(), k.warnings.begin(), k.warnings.end());
+    } catch (const util::Error& e) {
+      job.warnings.push_back({util::Severity::warning, s.pos,
+                              fmt::format("persist '{}': {}", s.name.value, e.what())});
+    }
+  }
+}
+
+int run_check(const Globals& g, const std::vector<std::string>& files, const std::string& persist,
+              const ContextOptions& o) {
   int code = k_exit_ok;
+  rules::Anchors anchors;
+  anchors.root = g.root;
+  anchors.home = home_of(o);
+  anchors.work = workdir_of(o);
   json out = json::array();
   for (const auto& f : files) {
     try {
@@ -90,6 +114,7 @@ int run_check(const Globals& g, const std::vector<std::string>& files, const std
         extra = persist;
       }
       auto job = jobfile::load_job(f, extra);
+      check_key_files(job, anchors);
       for (const auto& w : job.warnings) {
         std::fprintf(stderr, "%s\n", w.str().c_str());
       }
@@ -127,9 +152,13 @@ void add_check(Command app, Globals& g, Action& action) {
   auto files = std::make_shared<std::vector<std::string>>();
   auto persist = std::make_shared<std::string>();
   sub.add_option("files", *files, "Job scripts (*.sh) or TOML files").required();
+  auto o = std::make_shared<ContextOptions>();
   sub.add_option("--persist", *persist, "A persist file other than the sibling");
-  sub.callback([&g, &action, files, persist] {
-    action = [&g, files, persist] { return run_check(g, *files, *persist); };
+  sub.add_option("--workdir", o->workdir,
+                 "Where the job runs, for its key_files (default: current directory)");
+  sub.add_option("--home", o->home, "The job's $HOME, for '~/' key_files (default: $HOME)");
+  sub.callback([&g, &action, files, persist, o] {
+    action = [&g, files, persist, o] { return run_check(g, *files, *persist, *o); };
   });
 }
 

@@ -92,11 +92,15 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
     const auto& stanza = st.spec();
     auto r = policy::restore_decision(job, stanza, s.context());
     auto w = policy::save_decision(job, stanza, s.context(), outcome);
-    std::string key;
+    session::KeyFiles k;
     try {
-      key = s.key_of(st);
+      k = s.key_files(st);
     } catch (const util::Error& e) {
-      key = fmt::format("(unknown: {})", e.what()); // pre and post warn and leave the stanza out
+      k.key = fmt::format("(unknown: {})", e.what()); // pre and post warn and leave it out
+    }
+    const std::string& key = k.key;
+    for (const auto& w : k.warnings) {
+      std::fprintf(stderr, "%s\n", w.str().c_str());
     }
     json prefixes = json::array();
     for (const auto& k : stanza.restore_keys) {
@@ -107,6 +111,8 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
              {"source", stanza.source_file},
              {"key", key},
              {"restore_keys", prefixes},
+             {"key_files", k.files},
+             {"key_bytes", k.bytes},
              {"epoch", stanza.epoch.value},
              {"preset", preset_json(stanza)},
              {"pre", {{"restore", r.act}, {"reason", r.reason}}},
@@ -118,6 +124,14 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
                   stanza.source_file.c_str());
       for (const auto& line : preset_lines(stanza)) {
         std::printf("  %s\n", line.c_str());
+      }
+      if (!stanza.key_files.empty() || !stanza.probe_outputs.empty()) {
+        std::printf("  key from %zu file%s (%s)%s\n", k.files.size(),
+                    k.files.size() == 1 ? "" : "s", report::human_bytes(k.bytes).c_str(),
+                    k.files.empty() ? "" : ":");
+        for (const auto& f : k.files) {
+          std::printf("    %s\n", util::printable(f).c_str());
+        }
       }
       std::printf("  pre:  %s: %s\n", r.act ? "restore" : "no restore", r.reason.c_str());
       std::printf("  post: %s: %s (if the job ends in %s)\n", w.act ? "save" : "no save",

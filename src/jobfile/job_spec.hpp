@@ -47,6 +47,9 @@ struct PersistSpec {
   bool derived_rules = false;  // presets::resolve adds rules from the job's tree
   std::vector<std::pair<std::string, std::string>> probe_outputs; // command line, output
   bool content_addressed = false;
+  // key_files came from the preset: each is optional (rust-toolchain.toml often is not
+  // there), so only none of them matching is worth a warning.
+  bool preset_key_files = false;
 };
 
 // A job file after reading (README, "Job TOML reference").

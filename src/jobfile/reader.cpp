@@ -274,8 +274,15 @@ PersistSpec validate_stanza(Validator& val, const Source& src, const toml::value
       }
     } else if (key == "key_files") {
       s.key_files = val.strings(src, v, path);
+      bool include = false;
       for (const auto& f : s.key_files) {
         check.key_file({path, f.pos}, f.value);
+        include = include || f.value.empty() || f.value[0] != '!';
+      }
+      if (!s.key_files.empty() && !include) {
+        val.error(src.at(v), fmt::format("{} has only '!' patterns: they exclude from nothing; "
+                                         "name the files to hash",
+                                         path));
       }
     } else if (key == "restore_keys") {
       s.restore_keys = val.strings(src, v, path);

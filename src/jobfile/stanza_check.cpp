@@ -112,6 +112,19 @@ void StanzaCheck::restore_key(const Where& at, std::string_view prefix) {
 void StanzaCheck::key_file(const Where& at, std::string_view path) {
   if (path.empty()) {
     error(at, fmt::format("{}: an empty path", at.label));
+    return;
+  }
+  // A pattern in the rules language, so that `**/package-lock.json` means what it does in
+  // the stanza's rules; only the prefixes that mean something for reading a file are taken.
+  try {
+    auto r = rules::parse_rule(path);
+    if (r.must_match || r.may_change) {
+      error(at, fmt::format("{} '{}': '=' and '%' mean nothing for a key file (a key file "
+                            "that matches nothing is a warning; give the path or pattern alone)",
+                            at.label, util::printable(path)));
+    }
+  } catch (const rules::RuleError& e) {
+    error(at, fmt::format("{} '{}': {}", at.label, util::printable(path), e.reason()));
   }
 }
 

@@ -44,6 +44,7 @@ public:
   void epoch(const Where& at, int64_t epoch);
   void cache_key(const Where& at, std::string_view key);
   void restore_key(const Where& at, std::string_view prefix);
+  // A path or pattern in the rules language (README "Rules"), '!' allowed.
   void key_file(const Where& at, std::string_view path);
 
   // Whether any check so far found a problem.

@@ -45,6 +45,7 @@ void apply(jobfile::PersistSpec& s, const Preset& p, const std::set<std::string>
   }
   if (absent("key_files")) {
     s.key_files = located(p.key_files, at);
+    s.preset_key_files = true;
   }
   if (absent("restore_keys")) {
     s.restore_keys = located(p.restore_keys, at);

@@ -3,6 +3,7 @@
 #include "jobfile/reader.hpp"
 #include "policy/policy.hpp"
 #include "presets/expand.hpp"
+#include "session/key_files.hpp"
 #include "store/catalog.hpp"
 #include "store/url.hpp"
 #include "util/error.hpp"
@@ -67,64 +68,16 @@ store::Catalog& Session::catalog() {
   return *m_catalog;
 }
 
+KeyFiles Session::key_files(const Stanza& stanza) const {
+  return compute_key(stanza.spec(), m_anchors);
+}
+
 std::string Session::key_of(const Stanza& stanza) const {
-  // Key files are in the job's tree, so the job decides what they are: only a regular file
-  // is read (a symlink to one is followed, as a repository may hold), streamed through the
-  // digest in chunks; a fifo or device is never opened, and is an error naming the path.
-  policy::KeyDigest digest;
-  for (const auto& f : stanza.spec().key_files) {
-    fs::path visible = f.value;
-    if (f.value.rfind("~/", 0) == 0) {
-      visible = fs::path(m_anchors.home) / f.value.substr(2);
-    } else if (visible.is_relative()) {
-      visible = fs::path(m_anchors.work) / visible;
-    }
-    fs::path host = util::rebase(m_anchors.root, visible.lexically_normal());
-    std::string shown = util::printable(visible.string());
-    int fd = -1;
-    try {
-      fd = util::open_regular(host, true);
-    } catch (const util::Error& e) {
-      throw util::Error(fmt::format("key file '{}': {}", shown, util::printable(e.what())));
-    }
-    if (fd < 0) {
-      digest.missing(f.value);
-      continue;
-    }
-    util::Fd closer(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      throw util::Error(fmt::format("key file '{}': {}", shown, std::strerror(errno)));
-    }
-    digest.content(f.value, static_cast<uint64_t>(st.st_size));
-    uint64_t read = 0;
-    std::array<char, 1 << 16> buf{};
-    for (;;) {
-      ssize_t n = ::read(fd, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        throw util::Error(fmt::format("key file '{}': {}", shown, std::strerror(errno)));
-      }
-      if (n == 0) {
-        break;
-      }
-      read += static_cast<uint64_t>(n);
-      if (read > static_cast<uint64_t>(st.st_size)) {
-        break;
-      }
-      digest.update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    }
-    if (read != static_cast<uint64_t>(st.st_size)) {
-      throw util::Error(fmt::format("key file '{}' changed while it was read", shown));
-    }
+  auto k = key_files(stanza);
+  for (const auto& w : k.warnings) {
+    util::log::write("", w.str());
   }
-  for (const auto& [command, output] : stanza.spec().probe_outputs) {
-    digest.content(command, output.size());
-    digest.update(output);
-  }
-  return digest.key(stanza.spec().cache_key.value);
+  return k.key;
 }
 
 void Session::problem(const std::string& what) {

@@ -4,6 +4,7 @@
 #include "policy/policy.hpp"
 #include "report/report.hpp"
 #include "rules/walk.hpp"
+#include "session/key_files.hpp"
 #include "session/stanza.hpp"
 #include "session/state_dir.hpp"
 #include "session/store_open.hpp"
@@ -70,9 +71,12 @@ public:
   // The store, opened on first use; throws StoreError when it cannot be reached.
   store::Catalog& catalog();
 
-  // The stanza's key from cache_key and key_files (read relative to the workdir). Throws
-  // util::Error naming a key file that cannot be read.
+  // The stanza's key (session::compute_key: key_files matched relative to the workdir), its
+  // warnings logged (a key file matching nothing). Throws util::Error naming a key file that
+  // cannot be read.
   std::string key_of(const Stanza& stanza) const;
+  // The same, with the files that went into it and the warnings, for `plan`.
+  KeyFiles key_files(const Stanza& stanza) const;
 
   // pre: restores every stanza of the loaded job the policy allows and records the report.
   std::vector<report::Entry> run_pre();
