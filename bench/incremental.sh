@@ -12,8 +12,12 @@
 #   npm-2  npm-1's B, then five minor and major bumps
 #   npm-3  npm-1 with every mtime fresh, as `rm -rf node_modules && npm ci` leaves it
 #   ccache a ccache dir of compiled C++ objects, then 3% of the sources edited and rebuilt
+# The floor of a restore is printed beside it: `zstd -d` of the full archive alone, and
+# `cp -a` of the tree alone (writing the files, no format at all).
 # usage: sh bench/incremental.sh [PAIR...]   (BENCH_DIR, default /tmp/ephemera-incremental;
-#        STORE: a store URL to use instead of a tmpfs directory, e.g. s3://bucket/bench)
+#        STORE: a store URL to use instead of a tmpfs directory, e.g. s3://bucket/bench;
+#        TMPFS_DIR: where stores and restores go, default /dev/shm/ephemera-incremental;
+#        a directory on disk, e.g. /var/tmp/ephemera-incremental, measures on disk)
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -150,6 +154,10 @@ for pair in $pairs; do
   t "$o/pack-a" "$full" pack "$a" "$o/a.tar.zst"
   t "$o/pack-b" "$full" pack "$w" "$o/b.tar.zst"
   t "$o/unpack-b" "$full" unpack "$o/b.tar.zst" "$o/full-out"
+  # The floor: decompressing the archive alone, and copying the tree alone.
+  t "$o/zstd-b" zstd -d -c "$o/b.tar.zst"
+  rm -f "$o/zstd-b"
+  t "$o/cp-b" cp -a "$b" "$o/cp-out"
   diff -r "$o/full-out" "$o/cas-out" >/dev/null || { echo "$pair: restores differ" >&2; exit 1; }
   diff -r "$b" "$o/cas-out/$(basename "$b")" >/dev/null || { echo "$pair: the restore is not B" >&2; exit 1; }
   full_bytes=$(stat -c %s "$o/b.tar.zst")
@@ -160,6 +168,8 @@ for pair in $pairs; do
   read -r first_s first_rss first_cpu <"$o/save-a.t"
   read -r second_s second_rss second_cpu <"$o/save-b.t"
   read -r restore_s restore_rss restore_cpu <"$o/restore-b.t"
+  read -r zstd_s _ zstd_cpu <"$o/zstd-b.t"
+  read -r cp_s _ cp_cpu <"$o/cp-b.t"
   rss=$(printf '%s\n' "$first_rss" "$second_rss" "$restore_rss" | sort -n | tail -1)
   printf '%-7s %9s %9s %7s | %7s %7s %6s | %7s %7s %6s | %7s %7s %6s | %6s %6s\n' "$pair" \
     "$(mib "$full_bytes")" "$(mib "$second")" "$(ratio "$second" "$full_bytes")" \
@@ -171,6 +181,9 @@ for pair in $pairs; do
   echo "  cpu s: full pack B $pack_b_cpu, 2nd save $second_cpu ($(ratio "$second_cpu" "$pack_b_cpu")x);" \
     "full unpack $unpack_cpu, restore $restore_cpu ($(ratio "$restore_cpu" "$unpack_cpu")x);" \
     "pack A $pack_a_cpu, 1st save $first_cpu ($(ratio "$first_cpu" "$pack_a_cpu")x)"
-  rm -rf "$o/full-out" "$o/cas-out" "$o/work"
+  echo "  restore wall/cpu s: ours $restore_s/$restore_cpu, full unpack $unpack_s/$unpack_cpu;" \
+    "floor: zstd -d alone $zstd_s/$zstd_cpu, cp -a alone $cp_s/$cp_cpu" \
+    "(ours/cp -a cpu $(ratio "$restore_cpu" "$cp_cpu")x)"
+  rm -rf "$o/full-out" "$o/cas-out" "$o/work" "$o/cp-out"
   [ -n "${STORE:-}" ] || rm -rf "$st"
 done

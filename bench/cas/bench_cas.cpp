@@ -111,7 +111,6 @@ int main(int argc, char** argv) {
       auto index = load(*backend, argv[3]);
       fs::path dest = fs::absolute(argv[4]);
       cas::RestoreOptions o;
-      o.temp_dir = dest.parent_path();
       o.unpack.max_unpacked_bytes = ~0ULL;
       o.unpack.resolve = [dest](std::string_view name,
                                 archive::EntryType) -> std::optional<archive::Destination> {

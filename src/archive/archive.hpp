@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -133,5 +134,47 @@ UnpackResult unpack(const std::filesystem::path& archive_file, const UnpackOptio
 // The same from an open descriptor (read from offset 0 with pread, whatever its position;
 // it must be a regular file of options.expected_size bytes); fd stays open.
 UnpackResult unpack_fd(int fd, const UnpackOptions& options);
+
+// An entry handed to EntryUnpack by a producer that verified its content itself (a
+// content-addressed restore checks every chunk against its hash in the signed index).
+struct StreamEntry {
+  std::string_view name; // as an archive would name it, e.g. "work/node_modules/x"
+  EntryType type = EntryType::file;
+  uint32_t mode = 0; // permission bits; set-id bits are refused as in an archive
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;            // files
+  std::string_view link_target; // symlinks
+};
+// A file's next piece of verified content; empty when there is no more. A piece stays valid
+// until the next call.
+using NextPiece = std::function<std::string_view()>;
+
+// The all-or-nothing unpack of entries that come one at a time, already verified: no
+// archive, so nothing is hashed again. Each entry is admitted by the very checks an
+// archive's entries pass (name, type, set-id bits, a path below a link of the same set,
+// confinement through options.resolve, a destination taken twice, max_unpacked_bytes) and
+// staged the same way; commit() moves everything into place; destruction before a commit
+// removes all that was made, and existing files stay untouched. expected_sha256 and
+// expected_size are not used.
+class EntryUnpack {
+public:
+  explicit EntryUnpack(const UnpackOptions& options);
+  ~EntryUnpack();
+  EntryUnpack(const EntryUnpack&) = delete;
+  EntryUnpack& operator=(const EntryUnpack&) = delete;
+
+  // Admits and stages e. A file's content is pulled from next until it gave e.size bytes, and
+  // next must then be at its end: more bytes, or fewer, refuse the entry. Throws
+  // util::ArchiveError "refused entry '<name>': <why>" (or whatever next throws); after a
+  // throw the unpack can only be abandoned.
+  void add(const StreamEntry& e, const NextPiece& next);
+  // Writes what is queued and moves everything into place. Throws util::ArchiveError (then
+  // everything made is removed).
+  UnpackResult commit();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
 
 } // namespace ephemera::archive

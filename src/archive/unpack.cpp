@@ -125,6 +125,26 @@ private:
   util::Sha256 m_hash;
 };
 
+// The current entry's data blocks as libarchive gives them: sink(data, size, offset).
+auto tar_blocks(struct archive* a) {
+  return [a](const std::string& name, auto&& sink) {
+    const void* buf = nullptr;
+    size_t n = 0;
+    la_int64_t offset = 0;
+    while (true) {
+      int r = archive_read_data_block(a, &buf, &n, &offset);
+      if (r == ARCHIVE_EOF) {
+        return;
+      }
+      if (r < ARCHIVE_WARN) {
+        throw ArchiveError(
+            fmt::format("corrupt archive in '{}': {}", name, archive_error_string(a)));
+      }
+      sink(static_cast<const char*>(buf), n, offset);
+    }
+  };
+}
+
 // Unpacks one archive: reads and checks each entry, stages it, and commits at the end of a
 // stream whose size and digest are the manifest's (Staging says how it is all-or-nothing).
 class Unpacker {
@@ -159,7 +179,8 @@ public:
                                          result.files + result.directories + result.symlinks,
                                          archive_error_string(a.get())));
         }
-        entry(a.get(), e, result);
+        entry(header_of(e), archive_entry_size(e), archive_entry_symlink(e), tar_blocks(a.get()),
+              result);
       }
       m_writers.drain();
     } catch (const ArchiveError&) {
@@ -170,6 +191,51 @@ public:
     }
     m_writers.stop();
     input.verify(m_options.expected_sha256);
+    m_staging.commit();
+  }
+
+  // A verified entry from a producer (EntryUnpack): admitted by the same checks, staged the
+  // same way; its content pulled from next until it gave its size.
+  void add(const StreamEntry& s, const NextPiece& next, UnpackResult& result) {
+    Header h;
+    h.name = s.name;
+    h.type = s.type;
+    h.perm = s.mode & 07777;
+    // Floor division: a time before 1970 is whole seconds before it plus a positive part.
+    h.sec = s.mtime_ns / 1000000000 - (s.mtime_ns % 1000000000 < 0 ? 1 : 0);
+    h.nsec = static_cast<long>(s.mtime_ns - h.sec * 1000000000);
+    std::string to(s.link_target);
+    const uint64_t size = s.type == EntryType::file ? s.size : 0;
+    auto pieces = [&next, &s, size](const std::string&, auto&& sink) {
+      uint64_t at = 0;
+      while (at < size) {
+        std::string_view p = next();
+        if (p.empty()) {
+          refuse(s.name, fmt::format("its content ends after {} of the {} bytes its entry "
+                                     "declares",
+                                     at, size));
+        }
+        if (p.size() > size - at) {
+          refuse(s.name, "more bytes than its entry declares");
+        }
+        sink(p.data(), p.size(), static_cast<la_int64_t>(at));
+        at += p.size();
+      }
+      if (!next().empty()) {
+        refuse(s.name, "more bytes than its entry declares");
+      }
+    };
+    if (size > static_cast<uint64_t>(INT64_MAX)) {
+      refuse(s.name, "its size is out of range");
+    }
+    entry(h, static_cast<int64_t>(size), s.type == EntryType::symlink ? to.c_str() : nullptr,
+          pieces, result);
+  }
+
+  // After the last add: everything written, then moved into place.
+  void commit_streamed() {
+    m_writers.drain();
+    m_writers.stop();
     m_staging.commit();
   }
 
@@ -186,8 +252,11 @@ private:
     }
   }
 
-  void entry(struct archive* a, archive_entry* e, UnpackResult& result) {
-    Accepted in = m_checks.check(e);
+  // One entry, whoever produced it: checked, staged, its data (blocks(name, sink)) written.
+  template <typename Blocks>
+  void entry(const Header& h, int64_t declared, const char* link_to, Blocks&& blocks,
+             UnpackResult& result) {
+    Accepted in = m_checks.check(h);
     const std::string& name = in.name;
     const int64_t mtime_ns = in.sec * 1000000000 + in.nsec;
     if (in.type == EntryType::directory) {
@@ -218,7 +287,7 @@ private:
       return;
     }
     if (in.type == EntryType::symlink) {
-      const char* to = archive_entry_symlink(e);
+      const char* to = link_to;
       if (to == nullptr || ::symlinkat(to, dirfd->fd, target.c_str()) != 0) {
         refuse(name, fmt::format("unable to create the link: {}", std::strerror(errno)));
       }
@@ -228,23 +297,17 @@ private:
       ++result.symlinks;
       return;
     }
-    file(a, e, name, dirfd, target, in.mode, in.sec, in.nsec);
-    tell({name,
-          in.type,
-          static_cast<uint64_t>(archive_entry_size(e)),
-          in.mode & 01777,
-          mtime_ns,
-          {},
-          {}});
+    file(blocks, declared, name, dirfd, target, in.mode, in.sec, in.nsec);
+    tell({name, in.type, static_cast<uint64_t>(declared), in.mode & 01777, mtime_ns, {}, {}});
     m_files.emplace(name, std::make_pair(&parent, target));
     ++result.files;
     result.bytes = m_bytes;
     report_progress(result.files);
   }
 
-  void file(struct archive* a, archive_entry* e, const std::string& name, const FdRef& dirfd,
+  template <typename Blocks>
+  void file(Blocks& blocks, int64_t declared, const std::string& name, const FdRef& dirfd,
             const std::string& target, uint32_t mode, int64_t sec, long nsec) {
-    int64_t declared = archive_entry_size(e);
     if (declared < 0 || m_bytes + static_cast<uint64_t>(declared) > m_options.max_unpacked_bytes) {
       refuse(name,
              fmt::format("the archive unpacks to more than the {} bytes its manifest declares",
@@ -252,23 +315,12 @@ private:
     }
     const auto size = static_cast<uint64_t>(declared);
     auto read_blocks = [&](auto&& sink) {
-      const void* buf = nullptr;
-      size_t n = 0;
-      la_int64_t offset = 0;
-      while (true) {
-        int r = archive_read_data_block(a, &buf, &n, &offset);
-        if (r == ARCHIVE_EOF) {
-          return;
-        }
-        if (r < ARCHIVE_WARN) {
-          throw ArchiveError(
-              fmt::format("corrupt archive in '{}': {}", name, archive_error_string(a)));
-        }
+      blocks(name, [&](const char* p, size_t n, la_int64_t offset) {
         if (offset < 0 || static_cast<uint64_t>(offset) + n > size) {
           refuse(name, "more bytes than the manifest declares");
         }
-        sink(static_cast<const char*>(buf), n, offset);
-      }
+        sink(p, n, offset);
+      });
     };
     if (size <= k_queued_file_max) {
       // Blocks come in order; only the gaps of a sparse entry need zeros.
@@ -361,6 +413,36 @@ private:
 };
 
 } // namespace
+
+struct EntryUnpack::Impl {
+  explicit Impl(const UnpackOptions& options) : unpacker(options) {}
+  Unpacker unpacker;
+  UnpackResult result;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool done = false;
+};
+
+EntryUnpack::EntryUnpack(const UnpackOptions& options) : m_impl(std::make_unique<Impl>(options)) {}
+
+EntryUnpack::~EntryUnpack() = default;
+
+void EntryUnpack::add(const StreamEntry& e, const NextPiece& next) {
+  if (m_impl->done) {
+    throw ArchiveError("an entry after the commit");
+  }
+  m_impl->unpacker.add(e, next, m_impl->result);
+}
+
+UnpackResult EntryUnpack::commit() {
+  if (m_impl->done) {
+    throw ArchiveError("committed twice");
+  }
+  m_impl->done = true;
+  m_impl->unpacker.commit_streamed();
+  m_impl->result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - m_impl->start).count();
+  return m_impl->result;
+}
 
 UnpackResult unpack(const fs::path& archive_file, const UnpackOptions& options) {
   struct stat st {};

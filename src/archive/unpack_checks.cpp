@@ -31,28 +31,41 @@ bool safe_name(std::string_view name) {
   }
 }
 
-Accepted EntryChecks::check(archive_entry* e) {
+Header header_of(archive_entry* e) {
+  Header h;
+  const char* name = archive_entry_pathname(e);
+  h.name = name != nullptr ? name : "";
+  h.hardlink = archive_entry_hardlink(e);
+  mode_t type = archive_entry_filetype(e);
+  if (h.hardlink != nullptr || type == AE_IFREG) {
+    h.type = EntryType::file;
+  } else if (type == AE_IFDIR) {
+    h.type = EntryType::directory;
+  } else if (type == AE_IFLNK) {
+    h.type = EntryType::symlink;
+  }
+  h.perm = static_cast<uint32_t>(archive_entry_perm(e));
+  h.sec = archive_entry_mtime(e);
+  h.nsec = archive_entry_mtime_nsec(e);
+  return h;
+}
+
+Accepted EntryChecks::check(const Header& h) {
   Accepted out;
   std::string& name = out.name;
-  name = archive_entry_pathname(e) != nullptr ? archive_entry_pathname(e) : "";
+  name = h.name;
   while (name.size() > 1 && name.back() == '/') {
     name.pop_back();
   }
   if (!safe_name(name)) {
     refuse(name, "an absolute path, an empty component or '..'");
   }
-  mode_t type = archive_entry_filetype(e);
-  out.hardlink = archive_entry_hardlink(e);
-  if (out.hardlink != nullptr || type == AE_IFREG) {
-    out.type = EntryType::file;
-  } else if (type == AE_IFDIR) {
-    out.type = EntryType::directory;
-  } else if (type == AE_IFLNK) {
-    out.type = EntryType::symlink;
-  } else {
+  out.hardlink = h.hardlink;
+  if (!h.type) {
     refuse(name, "device nodes, fifos and sockets are never restored");
   }
-  out.mode = static_cast<uint32_t>(archive_entry_perm(e));
+  out.type = *h.type;
+  out.mode = h.perm;
   if ((out.mode & 06000) != 0) {
     refuse(name, "set-user-id and set-group-id bits are never restored");
   }
@@ -83,8 +96,8 @@ Accepted EntryChecks::check(archive_entry* e) {
   if (out.type == EntryType::symlink) {
     m_symlinks.insert(name); // a later entry below it is refused
   }
-  out.sec = archive_entry_mtime(e);
-  out.nsec = archive_entry_mtime_nsec(e);
+  out.sec = h.sec;
+  out.nsec = h.nsec;
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "archive/archive.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -34,6 +35,20 @@ struct Accepted {
   long nsec = 0;
 };
 
+// An entry as its producer describes it, before any check: a tar header (header_of), or an
+// entry a content-addressed restore verified (unpack_entries).
+struct Header {
+  std::string_view name;          // may end in '/'
+  std::optional<EntryType> type;  // nullopt: a device, fifo or socket
+  uint32_t perm = 0;              // permission bits as stored, set-id bits included
+  const char* hardlink = nullptr; // the archive name a hard link names
+  int64_t sec = 0;                // mtime
+  long nsec = 0;
+};
+
+// A libarchive entry's header, unchecked; valid while e is.
+Header header_of(archive_entry* e);
+
 // Checks entries in archive order, remembering what earlier ones were.
 class EntryChecks {
 public:
@@ -42,8 +57,9 @@ public:
   // The entry's kind and destination, or a refusal (ArchiveError naming it): a name that is
   // not a plain relative path, a device, fifo or socket, set-id bits, a path below a
   // symlink of the same archive, a path the resolver refuses or maps to anything but a
-  // plain relative path, and a second entry for a destination already taken.
-  Accepted check(archive_entry* e);
+  // plain relative path, and a second entry for a destination already taken. Every entry of
+  // every producer is admitted here, once.
+  Accepted check(const Header& h);
 
 private:
   const Resolve& m_resolve;

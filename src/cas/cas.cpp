@@ -11,10 +11,7 @@
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
-#include "util/temp_name.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -306,106 +303,6 @@ private:
   std::string m_buffer;
 };
 
-// The verified entries as a plain pax tar, written to an unlinked file and hashed as it is
-// written, for archive::unpack_fd to stage and commit.
-class TarOut {
-public:
-  explicit TarOut(const fs::path& dir) {
-    fs::path d = dir.empty() ? fs::temp_directory_path() : dir;
-    m_fd.fd = ::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (m_fd.fd < 0) {
-      fs::path name = util::temp_name_beside(d / "restore");
-      m_fd.fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (m_fd.fd >= 0) {
-        ::unlink(name.c_str());
-      }
-    }
-    if (m_fd.fd < 0) {
-      throw Error(
-          fmt::format("unable to create a file in {}: {}", d.string(), std::strerror(errno)));
-    }
-    m_a.reset(archive_write_new());
-    archive_write_set_format_pax(m_a.get());
-    archive_write_set_bytes_per_block(m_a.get(), 64 * 1024);
-    archive_write_set_bytes_in_last_block(m_a.get(), 1);
-    check(archive_write_open(m_a.get(), this, nullptr, write_cb, nullptr), "start");
-  }
-
-  void header(const Entry& e) {
-    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> a(archive_entry_new(),
-                                                                    archive_entry_free);
-    archive_entry_copy_pathname(a.get(), e.path.c_str());
-    archive_entry_set_perm(a.get(), e.mode);
-    // Floor division: a time before 1970 is whole seconds before it plus a positive part.
-    int64_t sec = e.mtime_ns / 1000000000 - (e.mtime_ns % 1000000000 < 0 ? 1 : 0);
-    archive_entry_set_mtime(a.get(), sec, static_cast<long>(e.mtime_ns - sec * 1000000000));
-    archive_entry_set_filetype(a.get(), e.type == EntryType::file        ? AE_IFREG
-                                        : e.type == EntryType::directory ? AE_IFDIR
-                                                                         : AE_IFLNK);
-    if (e.type == EntryType::symlink) {
-      archive_entry_copy_symlink(a.get(), e.link_target.c_str());
-    }
-    archive_entry_set_size(a.get(), static_cast<la_int64_t>(e.size));
-    check(archive_write_header(m_a.get(), a.get()), e.path.c_str());
-  }
-
-  void data(std::string_view bytes) {
-    if (archive_write_data(m_a.get(), bytes.data(), bytes.size()) !=
-        static_cast<la_ssize_t>(bytes.size())) {
-      check(ARCHIVE_FATAL, "write");
-    }
-  }
-
-  // Ends the stream; returns its size and SHA-256.
-  std::pair<uint64_t, std::string> finish() {
-    check(archive_write_close(m_a.get()), "finish");
-    return {m_bytes, m_hash.finish_hex()};
-  }
-
-  int fd() const { return m_fd.fd; }
-
-  // An abandoned stream's trailer is not worth writing.
-  ~TarOut() { m_discard = true; }
-  TarOut(const TarOut&) = delete;
-  TarOut& operator=(const TarOut&) = delete;
-
-private:
-  static la_ssize_t write_cb(struct archive*, void* self, const void* buf, size_t n) {
-    auto* t = static_cast<TarOut*>(self);
-    if (t->m_discard) {
-      return static_cast<la_ssize_t>(n);
-    }
-    if (!util::write_all(t->m_fd.fd, std::string_view(static_cast<const char*>(buf), n))) {
-      t->m_error = errno;
-      return -1;
-    }
-    t->m_hash.update(buf, n);
-    t->m_bytes += n;
-    return static_cast<la_ssize_t>(n);
-  }
-
-  void check(int r, const char* what) {
-    if (m_error != 0) {
-      throw Error(fmt::format("unable to stage the restore: {}", std::strerror(m_error)));
-    }
-    if (r < ARCHIVE_WARN) {
-      throw Error(fmt::format("unable to stage the restore ({}): {}", util::printable(what),
-                              archive_error_string(m_a.get())));
-    }
-  }
-
-  struct WriteDeleter {
-    void operator()(struct archive* a) const { archive_write_free(a); }
-  };
-  util::Fd m_fd{-1};
-  util::Sha256 m_hash;
-  uint64_t m_bytes = 0;
-  int m_error = 0;
-  bool m_discard = false;
-  // Last: freed first, while what its callback uses is still there.
-  std::unique_ptr<struct archive, WriteDeleter> m_a;
-};
-
 } // namespace
 
 std::string encode_seen(const SeenFiles& seen) {
@@ -568,17 +465,7 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
                                    total, options.unpack.max_unpacked_bytes));
   }
   ChunkReader reader(backend, scope.prefix() + "packs/", index);
-  TarOut tar(options.temp_dir);
-  for (const Entry& e : index.entries) {
-    tar.header(e);
-    for (const ChunkRef& c : e.chunks) {
-      tar.data(reader.chunk(c, e.path));
-    }
-  }
-  auto [size, digest] = tar.finish();
   archive::UnpackOptions o = options.unpack;
-  o.expected_size = size;
-  o.expected_sha256 = digest;
   // Where each file goes, as the caller's resolve decides it, for the record.
   std::unordered_map<std::string, std::string> where;
   if (options.record != nullptr) {
@@ -590,9 +477,22 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
       return d;
     };
   }
+  // Each entry straight into the staging, its chunks verified on the way: nothing is
+  // serialised or hashed a second time.
+  archive::EntryUnpack unpack(o);
+  for (const Entry& e : index.entries) {
+    size_t next = 0;
+    archive::StreamEntry s{e.path, e.type, e.mode, e.mtime_ns, e.size, e.link_target};
+    unpack.add(s, [&]() -> std::string_view {
+      if (next == e.chunks.size()) {
+        return {};
+      }
+      return reader.chunk(e.chunks[next++], e.path);
+    });
+  }
   RestoreResult r;
+  r.unpacked = unpack.commit();
   r.fetched_bytes = reader.fetched_bytes();
-  r.unpacked = archive::unpack_fd(tar.fd(), o);
   if (options.record != nullptr) {
     for (const Entry& e : index.entries) {
       auto it = where.find(e.path);

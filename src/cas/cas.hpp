@@ -107,11 +107,8 @@ Index load_index(store::Backend& backend, const Scope& scope, const std::string&
 
 struct RestoreOptions {
   // resolve, written, journal, progress and max_unpacked_bytes as for archive::unpack;
-  // expected_sha256 and expected_size are set by restore.
+  // expected_sha256 and expected_size are not used (each chunk is verified instead).
   archive::UnpackOptions unpack;
-  // Where the verified stream is staged for the unpacker (the state dir): a file removed
-  // before restore returns, as large as the restored files.
-  std::filesystem::path temp_dir;
   // Optional: filled with what the restore wrote, for the next save's SaveOptions::seen.
   SeenFiles* record = nullptr;
 };
@@ -123,9 +120,10 @@ struct RestoreResult {
 
 // Restores the state of index (loaded with load_index for this scope). Every pack is checked
 // to exist with the index's size before any content is read; every chunk is checked against
-// its hash before its bytes go on; only then does archive::unpack_fd stage and commit every
-// entry, with its checks of each entry (confinement, type, mode, duplicates). On any failure
-// nothing is written at a destination. Throws util::Error or util::ArchiveError.
+// its hash before its bytes go on, into archive::EntryUnpack, which admits each entry with
+// the archive's checks (confinement, type, mode, duplicates) and stages it; the commit comes
+// after the last. On any failure nothing is written at a destination. Throws util::Error or
+// util::ArchiveError.
 RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& index,
                       const RestoreOptions& options);
 

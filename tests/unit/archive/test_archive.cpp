@@ -854,3 +854,146 @@ TEST_CASE("a directory swapped for a symlink during the unpack never redirects a
   ::stat(outside.c_str(), &st);
   CHECK((st.st_mode & 07777) == 0755);
 }
+
+namespace {
+
+// An entry for EntryUnpack with its content given in pieces.
+struct Streamed {
+  std::string name;
+  ephemera::archive::EntryType type = ephemera::archive::EntryType::file;
+  uint32_t mode = 0644;
+  int64_t mtime_ns = 1700000000123456789;
+  std::vector<std::string> pieces;
+  int64_t declared = -1; // size; -1: the pieces' total
+  std::string link;
+};
+
+Streamed sfile(std::string name, std::vector<std::string> pieces, uint32_t mode = 0644) {
+  Streamed s;
+  s.name = std::move(name);
+  s.pieces = std::move(pieces);
+  s.mode = mode;
+  return s;
+}
+
+Streamed sdir(std::string name) {
+  Streamed s;
+  s.name = std::move(name);
+  s.type = ephemera::archive::EntryType::directory;
+  s.mode = 0755;
+  return s;
+}
+
+Streamed slink(std::string name, std::string target) {
+  Streamed s;
+  s.name = std::move(name);
+  s.type = ephemera::archive::EntryType::symlink;
+  s.mode = 0777;
+  s.link = std::move(target);
+  return s;
+}
+
+// options() without an archive: the same rules, nothing to hash.
+ephemera::archive::UnpackOptions stream_options(const fs::path& dest, uint64_t max) {
+  util::TempDir none;
+  write(none.path() / "a", "");
+  auto o = options(none.path() / "a", dest, max);
+  o.expected_sha256.clear();
+  o.expected_size = 0;
+  return o;
+}
+
+ephemera::archive::UnpackResult stream_all(const std::vector<Streamed>& entries,
+                                           const ephemera::archive::UnpackOptions& o) {
+  ephemera::archive::EntryUnpack unpack(o);
+  for (const auto& s : entries) {
+    uint64_t total = 0;
+    for (const auto& p : s.pieces) {
+      total += p.size();
+    }
+    ephemera::archive::StreamEntry e{s.name, s.type, s.mode, s.mtime_ns,
+                                     s.declared >= 0 ? static_cast<uint64_t>(s.declared) : total,
+                                     s.link};
+    size_t next = 0;
+    unpack.add(e, [&]() -> std::string_view {
+      return next < s.pieces.size() ? std::string_view(s.pieces[next++]) : std::string_view();
+    });
+  }
+  return unpack.commit();
+}
+
+} // namespace
+
+TEST_CASE("streamed entries round trip: contents in pieces, modes, mtimes, links", "[archive]") {
+  util::TempDir dir;
+  auto dest = dir.path() / "dest";
+  write(dest / "old", "was here");
+  Streamed before_1970 = sfile("work/d/old-time", {"x"});
+  before_1970.mtime_ns = -1500000000; // 1969-12-31T23:59:58.5Z
+  Streamed big = sfile("work/d/big", {std::string(3 << 20, 'a'), std::string(1 << 20, 'b')}, 0600);
+  auto o = stream_options(dest, 64 << 20);
+  auto r = stream_all({sdir("work/d"), sfile("work/d/a", {"he", "llo"}, 0755), big, before_1970,
+                       sfile("work/d/empty", {}), slink("work/d/l", "a")},
+                      o);
+  CHECK(r.files == 4);
+  CHECK(r.directories == 1);
+  CHECK(r.symlinks == 1);
+  CHECK(r.bytes == (4u << 20) + 6);
+  CHECK(read(dest / "d/a") == "hello");
+  CHECK(read(dest / "d/big") == std::string(3 << 20, 'a') + std::string(1 << 20, 'b'));
+  CHECK(read(dest / "d/empty").empty());
+  CHECK(fs::read_symlink(dest / "d/l") == "a");
+  CHECK(read(dest / "old") == "was here");
+  struct stat st {};
+  REQUIRE(::stat((dest / "d/a").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0755);
+  CHECK(st.st_mtim.tv_sec == 1700000000);
+  CHECK(st.st_mtim.tv_nsec == 123456789);
+  REQUIRE(::stat((dest / "d/old-time").c_str(), &st) == 0);
+  CHECK(st.st_mtim.tv_sec == -2);
+  CHECK(st.st_mtim.tv_nsec == 500000000);
+  REQUIRE(::stat((dest / "d/big").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("streamed entries pass the archive's checks; a refused one leaves nothing", "[archive]") {
+  struct Case {
+    const char* what;
+    std::vector<Streamed> entries;
+    const char* message;
+  };
+  Streamed short_file = sfile("work/short", {"abc"});
+  short_file.declared = 5;
+  Streamed long_file = sfile("work/long", {"abc", "def"});
+  long_file.declared = 4;
+  Streamed longer_after = sfile("work/after", {"abcd", "e"});
+  longer_after.declared = 4;
+  const std::vector<Case> cases = {
+      {"dot-dot", {sfile("work/ok", {"fine"}), sfile("work/../escape", {"x"})}, "'..'"},
+      {"absolute", {sfile("/work/abs", {"x"})}, "absolute"},
+      {"outside the rules", {sfile("work/ok", {"fine"}), sfile("home/.bashrc", {"x"})}, "rules"},
+      {"secret by rule", {sfile("work/secret", {"x"})}, "rules"},
+      {"through a symlink", {slink("work/l", "/etc"), sfile("work/l/passwd", {"x"})}, "symlink"},
+      {"setuid", {sfile("work/suid", {"x"}, 04755)}, "set-user-id"},
+      {"setgid", {sfile("work/sgid", {"x"}, 02755)}, "set-user-id"},
+      {"bomb", {sfile("work/big", {std::string(5000, 'z')})}, "more"},
+      {"twice", {sfile("work/d", {"1"}), sfile("work/d", {"2"})}, "twice"},
+      {"short content", {sfile("work/ok", {"fine"}), short_file}, "ends after 3 of the 5"},
+      {"long content", {long_file}, "more bytes than its entry declares"},
+      {"content after the end", {longer_after}, "more bytes than its entry declares"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    util::TempDir dir;
+    auto dest = dir.path() / "dest";
+    write(dest / "existing", "keep me");
+    write(dest / "ok", "old");
+    auto before = snapshot(dest);
+    auto o = stream_options(dest, 4096);
+    CHECK_THROWS_WITH(stream_all(c.entries, o), Catch::Contains(c.message));
+    CHECK(snapshot(dest) == before);
+    CHECK_FALSE(fs::exists(dir.path() / "escape"));
+    auto left = snapshot(dir.path());
+    CHECK(left.find(".ephemera") == std::string::npos);
+  }
+}

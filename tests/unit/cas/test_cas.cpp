@@ -121,7 +121,6 @@ struct Fixture {
   fs::path restore(const cas::Index& index, const cas::Scope* other = nullptr) {
     fs::path dest = tmp.path() / ("dest" + std::to_string(++restores));
     cas::RestoreOptions o;
-    o.temp_dir = tmp.path();
     o.unpack.max_unpacked_bytes = 1ULL << 34;
     o.unpack.resolve = [dest](std::string_view name,
                               archive::EntryType) -> std::optional<archive::Destination> {
@@ -341,7 +340,6 @@ TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]")
   SECTION("more bytes than a restore may write") {
     fs::path dest = f.tmp.path() / "dest-limit";
     cas::RestoreOptions o;
-    o.temp_dir = f.tmp.path();
     o.unpack.max_unpacked_bytes = 1000;
     o.unpack.resolve = [dest](std::string_view name, archive::EntryType) {
       return std::optional<archive::Destination>(
@@ -479,7 +477,6 @@ TEST_CASE("a file unchanged since it was seen is not read again; one rewritten i
   cas::SeenFiles restored;
   fs::path dest = f.tmp.path() / "restored";
   cas::RestoreOptions o;
-  o.temp_dir = f.tmp.path();
   o.record = &restored;
   o.unpack.max_unpacked_bytes = 1 << 30;
   o.unpack.resolve = [dest](std::string_view name, archive::EntryType) {
