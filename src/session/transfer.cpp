@@ -133,7 +133,9 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
       if (local < 0) {
         tmp.emplace(m_state.scratch(), "restore");
         file = tmp->path() / "archive.tar.zst";
-        catalog().download(m, file);
+        ProgressLine fetching(fmt::format("restoring '{}': downloading", entry.name),
+                              m.compressed_size);
+        catalog().download(m, file, fetching.bytes_fn());
       }
       archive::UnpackOptions opts;
       opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
@@ -145,7 +147,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
         written.emplace(rules, m_anchors);
         opts.written = written->fn();
       }
-      ProgressLine progress(fmt::format("restoring '{}'", entry.name));
+      ProgressLine progress(fmt::format("restoring '{}': unpacking", entry.name), m.unpacked_bytes);
       opts.progress = progress.fn();
       auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
       progress.finish();
@@ -249,7 +251,11 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
     fs::path file = tmp.path() / "archive.tar.zst";
     archive::PackOptions opts;
     opts.level = spec.level.value_or(3);
-    ProgressLine progress(fmt::format("saving '{}'", entry.name));
+    uint64_t total = 0;
+    for (const auto& w : walked.entries) {
+      total += w.size;
+    }
+    ProgressLine progress(fmt::format("saving '{}': packing", entry.name), total);
     opts.progress = progress.fn();
     auto packed = archive::pack(pack_items(walked, rules, m_anchors), file, opts);
     progress.finish();
@@ -298,7 +304,10 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
       partial.rules.push_back(r.value);
     }
     partial.tool_version = EPHEMERA_VERSION;
-    auto m = catalog().publish(partial, file);
+    ProgressLine uploading(fmt::format("saving '{}': uploading", entry.name),
+                           packed.compressed_bytes);
+    auto m = catalog().publish(partial, file, uploading.bytes_fn());
+    uploading.finish();
     entry.result = report::Result::saved;
     entry.archive = archive_info(catalog(), m);
     entry.seconds = seconds_since(start);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,9 @@ void check_prefix(std::string_view prefix);
 
 // The most a manifest or an invalidation marker may be: what the catalog reads into memory.
 constexpr uint64_t k_max_small_object = 1 << 20;
+
+// Told the bytes a transfer has moved so far (they only grow, but for a retry from the start).
+using TransferProgress = std::function<void(uint64_t)>;
 
 struct ObjectInfo {
   std::string key;

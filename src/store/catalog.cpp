@@ -184,8 +184,12 @@ public:
       throw util::Error(
           fmt::format("unable to write {}: {}", m_path.string(), std::strerror(errno)));
     }
+    if (m_progress) {
+      m_progress(m_bytes);
+    }
   }
   void limit(uint64_t bytes) { m_limit = bytes; }
+  void on_progress(const TransferProgress& progress) { m_progress = progress; }
   std::string finish() {
     ::close(m_fd);
     m_fd = -1;
@@ -198,6 +202,7 @@ private:
   int m_fd = -1;
   util::Sha256 m_hash;
   uint64_t m_bytes = 0;
+  TransferProgress m_progress;
   std::optional<uint64_t> m_limit; // every value is a limit, 0 included
 };
 
@@ -307,7 +312,37 @@ bool Catalog::signature_ok(const Manifest& m) const {
   return m_signer->verify(manifest_payload(m), m.signature);
 }
 
-Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file) {
+namespace {
+
+// A source that tells progress of the bytes read from it so far (since its last rewind).
+class CountingSource : public Source {
+public:
+  CountingSource(Source& inner, const TransferProgress& progress)
+      : m_inner(inner), m_progress(progress) {}
+  uint64_t size() const override { return m_inner.size(); }
+  size_t read(char* buf, size_t max) override {
+    size_t n = m_inner.read(buf, max);
+    m_read += n;
+    if (m_progress) {
+      m_progress(m_read);
+    }
+    return n;
+  }
+  void rewind() override {
+    m_inner.rewind();
+    m_read = 0;
+  }
+
+private:
+  Source& m_inner;
+  const TransferProgress& m_progress;
+  uint64_t m_read = 0;
+};
+
+} // namespace
+
+Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file,
+                          const TransferProgress& progress) {
   Manifest m = partial;
   m.created = rfc3339_now();
   std::string base = scope_prefix(m.repository, m.target, m.name, m.epoch) + sanitise(m.key) + "/" +
@@ -318,7 +353,8 @@ Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file)
     throw util::Error(fmt::format("internal: archive is {} bytes, expected {}", source.size(),
                                   m.compressed_size));
   }
-  m_backend->put(m.archive, source);
+  CountingSource counted(source, progress);
+  m_backend->put(m.archive, counted);
   if (m_signer) {
     m.signature = m_signer->sign(manifest_payload(m));
   }
@@ -509,10 +545,11 @@ std::vector<LookupResult> Catalog::lookup(const LookupRequest& r) {
   return out;
 }
 
-void Catalog::download(const Manifest& m, const fs::path& dest) {
+void Catalog::download(const Manifest& m, const fs::path& dest, const TransferProgress& progress) {
   try {
     HashingFileSink sink(dest);
     sink.limit(m.compressed_size);
+    sink.on_progress(progress);
     m_backend->get_sized(m.archive, m.compressed_size, sink);
     std::string digest = sink.finish();
     check_archive(m, sink.bytes(), digest);

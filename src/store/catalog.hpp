@@ -117,7 +117,9 @@ public:
 
   // Uploads the archive as an immutable object, then writes the manifest last.
   // partial carries everything but archive, compressed_size (checked), created, signature.
-  Manifest publish(const Manifest& partial, const std::filesystem::path& archive_file);
+  // progress, when given, is told the bytes uploaded so far (from the thread that reads them).
+  Manifest publish(const Manifest& partial, const std::filesystem::path& archive_file,
+                   const TransferProgress& progress = {});
 
   // The restorable saves in the order a restore tries them, at most max_candidates: the
   // exact key, then each restore_keys prefix; within each step the job's own branch first,
@@ -127,7 +129,9 @@ public:
 
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
   // or a size other than the manifest's (dest is then removed).
-  void download(const Manifest& manifest, const std::filesystem::path& dest);
+  // progress, when given, is told the bytes received so far.
+  void download(const Manifest& manifest, const std::filesystem::path& dest,
+                const TransferProgress& progress = {});
   // For a store on this machine: the archive opened where it lies (a regular file, never
   // through a symlink, never a fifo or device) and its size checked against the manifest
   // before a byte is read; returned at offset 0. Its digest is NOT checked here: a writer
