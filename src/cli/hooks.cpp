@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -20,8 +21,12 @@ namespace {
 
 using nlohmann::json;
 
-// Prints the entries for --json and chooses the exit code.
-int finish(const Globals& g, const session::Session& s, const std::vector<report::Entry>& entries) {
+// Ends the phase with its summary line, prints the entries for --json and chooses the exit
+// code.
+int finish(const Globals& g, const session::Session& s, const std::vector<report::Entry>& entries,
+           const char* phase, std::chrono::steady_clock::time_point start) {
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  util::log::info("{}", report::summary_line(phase, entries, seconds));
   if (g.json) {
     json out = json::array();
     for (const auto& e : entries) {
@@ -38,9 +43,10 @@ int finish(const Globals& g, const session::Session& s, const std::vector<report
 
 int run_pre(const Globals& g, const ContextOptions& o, const std::string& budget) {
   start_budget(budget); // first: the budget is the whole of pre's
+  auto start = std::chrono::steady_clock::now();
   session::Session s(session_options(g, o));
   load_job(s, o);
-  return finish(g, s, s.run_pre());
+  return finish(g, s, s.run_pre(), "pre", start);
 }
 
 struct PostOptions {
@@ -71,11 +77,12 @@ policy::Outcome outcome_of(const PostOptions& p) {
 
 int run_post(const Globals& g, const ContextOptions& o, const PostOptions& p) {
   auto outcome = outcome_of(p);
+  auto start = std::chrono::steady_clock::now();
   session::Session s(session_options(g, o));
   if (!o.job.empty()) {
     load_job(s, o);
   }
-  return finish(g, s, s.run_post(outcome));
+  return finish(g, s, s.run_post(outcome), "post", start);
 }
 
 int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {

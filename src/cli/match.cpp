@@ -8,6 +8,7 @@
 #include "session/stanza.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -126,9 +127,9 @@ int run_match(const Globals& g, const ContextOptions& c, const MatchOptions& m) 
   for (const auto& w : result.warnings) {
     std::fprintf(stderr, "ephemera: warning: %s\n", w.c_str());
   }
-  std::fprintf(stderr, "ephemera: %llu files, %llu symlinks, %llu directories, %llu bytes\n",
+  std::fprintf(stderr, "ephemera: %llu files, %llu symlinks, %llu directories, %s\n",
                static_cast<unsigned long long>(files), static_cast<unsigned long long>(links),
-               static_cast<unsigned long long>(dirs), static_cast<unsigned long long>(bytes));
+               static_cast<unsigned long long>(dirs), util::human_bytes(bytes).c_str());
   for (size_t i = 0; i < set.rules().size(); ++i) {
     const auto& r = set.rules()[i];
     if (r.must_match) {

@@ -7,14 +7,17 @@
 #include "store/catalog.hpp"
 #include "store/gc.hpp"
 #include "store/selection.hpp"
+#include "store/short_id.hpp"
 #include "store/url.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -82,6 +85,28 @@ uint64_t saturating_add(uint64_t a, uint64_t b) {
   return b > UINT64_MAX - a ? UINT64_MAX : a + b;
 }
 
+// Text cut to at most width columns (it is escaped already, so one byte is one column),
+// with '~' marking a cut, then padded: a long name must not push the columns of a line apart.
+std::string cell(const std::string& text, size_t width) {
+  if (text.size() > width) {
+    return text.substr(0, width - 1) + "~";
+  }
+  return text + std::string(width - text.size(), ' ');
+}
+
+// A save's standing in one word or two, for ls: `show ID` says it in full.
+std::string status_word(const store::Manifest& m, const store::Visibility& v) {
+  if (v.restorable) {
+    return m.trusted ? "restorable" : "untrusted";
+  }
+  for (const char* word : {"invalidated", "old epoch", "superseded", "unsigned", "bad signature"}) {
+    if (v.why.rfind(word, 0) == 0) {
+      return word;
+    }
+  }
+  return "refused";
+}
+
 int run_ls(const Globals& g, const Filter& f) {
   auto c = open_catalog(g);
   auto all = c->list(f.repository, f.target, f.name);
@@ -91,26 +116,31 @@ int run_ls(const Globals& g, const Filter& f) {
   if (g.json) {
     json out = json::array();
     for (const auto& m : all) {
-      out.push_back(manifest_json(*c, m, c->visibility(m, selection)));
+      auto j = manifest_json(*c, m, c->visibility(m, selection));
+      j["id"] = store::short_id(m);
+      out.push_back(std::move(j));
     }
     std::printf("%s\n", out.dump(2).c_str());
     return k_exit_ok;
   }
-  std::printf("%-24s %-12s %-18s %-5s %-28s %-16s %-7s %10s %7s %-8s %-14s %s\n", "REPOSITORY",
-              "TARGET", "NAME", "EPOCH", "KEY", "BRANCH", "TRUSTED", "SIZE", "FILES", "AGE", "JOB",
-              "STATUS");
+  // One line a save, within 100 columns: the repository and target head their group, and
+  // what does not fit (files, job, the full status) is in `show ID`.
   std::map<std::string, std::pair<uint64_t, uint64_t>> scopes;
   uint64_t total = 0;
+  std::string group;
   for (const auto& m : all) {
+    std::string here = fmt::format("{} target {}", shown(m.repository), shown(m.target, "-"));
+    if (here != group) {
+      group = here;
+      std::printf("%s:\n%-10s %-15s %-4s %-22s %-14s %10s %4s %s\n", here.c_str(), "ID", "NAME",
+                  "EP", "KEY", "BRANCH", "SIZE", "AGE", "STATUS");
+    }
     auto v = c->visibility(m, selection);
-    std::string status = v.restorable ? (v.why.empty() ? "restorable" : v.why) : v.why;
-    std::printf("%-24s %-12s %-18s %-5lld %-28s %-16s %-7s %10s %7llu %-8s %-14s %s\n",
-                shown(m.repository).c_str(), shown(m.target, "-").c_str(), shown(m.name).c_str(),
-                static_cast<long long>(m.epoch), shown(m.key, "\"\"").c_str(),
-                shown(m.branch).c_str(), m.trusted ? "yes" : "no",
-                report::human_bytes(m.compressed_size).c_str(),
-                static_cast<unsigned long long>(m.files), age(m.created).c_str(),
-                shown(m.job_id).c_str(), status.c_str());
+    std::printf("%s %s %s %s %s %10s %4s %s\n", store::short_id(m).c_str(),
+                cell(shown(m.name), 15).c_str(), cell(fmt::format("e{}", m.epoch), 4).c_str(),
+                cell(shown(m.key, "\"\""), 22).c_str(), cell(shown(m.branch, "-"), 14).c_str(),
+                report::human_bytes(m.compressed_size).c_str(), cell(age(m.created), 4).c_str(),
+                status_word(m, v).c_str());
     auto& s = scopes[fmt::format("{}/{}/{}/e{}", shown(m.repository), shown(m.target, "-"),
                                  shown(m.name), m.epoch)];
     s.first += 1;
@@ -123,7 +153,7 @@ int run_ls(const Globals& g, const Filter& f) {
   }
   std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(total).c_str());
   for (const auto& inv : invs) {
-    std::printf("invalidated %s%s%s at %s%s\n", shown(inv.repository).c_str(),
+    std::printf("marker: %s%s%s invalidated at %s%s\n", shown(inv.repository).c_str(),
                 inv.target.empty() ? "" : ("/" + shown(inv.target)).c_str(),
                 inv.name.empty() ? "" : ("/" + shown(inv.name)).c_str(), shown(inv.created).c_str(),
                 inv.reason.empty() ? "" : (": " + shown(inv.reason)).c_str());
@@ -131,29 +161,75 @@ int run_ls(const Globals& g, const Filter& f) {
   return k_exit_ok;
 }
 
+// The links of all, in its order, for find_saves.
+std::vector<std::string> links_of(store::Catalog& c, const std::vector<store::Manifest>& all) {
+  std::vector<std::string> out;
+  out.reserve(all.size());
+  for (const auto& m : all) {
+    out.push_back(c.link(m));
+  }
+  return out;
+}
+
+// A manifest file on this machine (a copy fetched from the store, a report's attachment):
+// read as the store's are, where its own archive field says it lies, so a file that does
+// not agree with itself is refused in the same words.
+std::optional<store::Manifest> local_manifest(const std::string& arg) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(arg, ec)) {
+    return std::nullopt;
+  }
+  auto text = util::read_regular_file_if_exists(arg, 1 << 20, true);
+  if (!text) {
+    return std::nullopt;
+  }
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("archive") || !j["archive"].is_string()) {
+    throw util::InputError(
+        fmt::format("{}: not a manifest (JSON with an 'archive' field)", util::printable(arg)));
+  }
+  try {
+    return store::Manifest::from_json(j, store::own_manifest(j["archive"].get<std::string>()));
+  } catch (const util::Error& e) {
+    throw util::InputError(fmt::format("{}: {}", util::printable(arg), e.what()));
+  }
+}
+
+// Sizes for people, with the exact count beside them.
+std::string sized(uint64_t bytes) {
+  return fmt::format("{} ({} bytes)", report::human_bytes(bytes), bytes);
+}
+
 int run_show(const Globals& g, const std::string& id) {
   auto c = open_catalog(g);
-  auto all = c->list();
-  std::vector<const store::Manifest*> found;
-  for (const auto& m : all) {
-    if (m.object == id || m.archive == id || c->link(m) == id || m.archive + "" == id ||
-        (id.size() >= 8 && m.sha256.rfind(id, 0) == 0)) {
-      found.push_back(&m);
+  auto local = local_manifest(id);
+  auto all = local ? c->list(local->repository, local->target, local->name) : c->list();
+  bool in_store = true;
+  const store::Manifest* found = nullptr;
+  if (local) {
+    auto it = std::find_if(all.begin(), all.end(),
+                           [&](const store::Manifest& m) { return m.object == local->object; });
+    in_store = it != all.end();
+    local->stored = in_store ? it->stored : 0;
+    if (in_store) {
+      *it = *local; // judged as the file says, among the store's other saves
+      found = &*it;
+    } else {
+      all.push_back(*local);
+      found = &all.back();
     }
+  } else {
+    found = &store::one_save(all, id, store_shown(g), links_of(*c, all));
   }
-  if (found.empty()) {
-    throw util::InputError(fmt::format("no archive '{}' in {}: give an object key, a link from "
-                                       "'ephemera ls --json', or a SHA-256 prefix (8+ hex)",
-                                       id, store_shown(g)));
-  }
-  if (found.size() > 1) {
-    throw util::InputError(
-        fmt::format("'{}' names {} archives: give more of the SHA-256", id, found.size()));
-  }
-  const auto& m = *found.front();
+  const auto& m = *found;
   auto v = c->visibility(m, all, c->invalidations(m.repository));
   auto j = manifest_json(*c, m, v);
+  j["id"] = store::short_id(m);
   j["store"] = store_shown(g);
+  if (local) {
+    j["file"] = id;
+    j["in_store"] = in_store;
+  }
   if (auto p = c->presigned_link(m)) {
     j["presigned"] = *p;
   }
@@ -162,11 +238,17 @@ int run_show(const Globals& g, const std::string& id) {
     return k_exit_ok;
   }
   for (const auto& [k, val] : j.items()) {
-    std::printf("%-18s %s\n", (k + ":").c_str(),
-                val.is_string() ? shown(val.get<std::string>()).c_str() : val.dump().c_str());
+    std::string text = val.is_string() ? shown(val.get<std::string>()) : val.dump();
+    if ((k == "compressed_size" || k == "unpacked_bytes") && val.is_number_unsigned()) {
+      text = sized(val.get<uint64_t>());
+    }
+    std::printf("%-18s %s\n", (k + ":").c_str(), text.c_str());
   }
-  std::printf("%-18s %s\n",
-              "verdict:", v.restorable ? "restorable" : ("not restorable: " + v.why).c_str());
+  std::string verdict = v.restorable ? "restorable" : "not restorable: " + v.why;
+  if (local && !in_store) {
+    verdict = "not in the store (" + verdict + " if it were)";
+  }
+  std::printf("%-18s %s\n", "verdict:", verdict.c_str());
   return k_exit_ok;
 }
 
@@ -191,7 +273,55 @@ struct GcFlags {
   std::string max_bytes;
   std::string grace = "1h";
   bool dry_run = false;
+  std::vector<std::string> saves; // --save ID: only these
 };
+
+// gc --save ID...: deletes exactly the saves named (manifest first, so no reader finds a
+// save whose archive is going), whatever their standing: the operator's removal of a save
+// known to be bad.
+int remove_named(const Globals& g, const GcFlags& flags) {
+  auto c = open_catalog(g);
+  auto all = c->list();
+  auto links = links_of(*c, all);
+  std::vector<const store::Manifest*> chosen;
+  for (const auto& id : flags.saves) {
+    const auto* m = &store::one_save(all, id, store_shown(g), links);
+    if (std::find(chosen.begin(), chosen.end(), m) == chosen.end()) {
+      chosen.push_back(m);
+    }
+  }
+  uint64_t freed = 0;
+  json out = json::array();
+  for (const auto* m : chosen) {
+    if (!flags.dry_run) {
+      c->remove(*m);
+    }
+    freed = saturating_add(freed, m->compressed_size);
+    if (g.json) {
+      out.push_back(json{{"id", store::short_id(*m)},
+                         {"object", util::printable(c->backend().url(m->object))},
+                         {"bytes", m->compressed_size},
+                         {"why", "named by --save"}});
+    } else {
+      std::printf("%s save %s %s (%s): named by --save\n",
+                  flags.dry_run ? "would delete" : "deleted", store::short_id(*m).c_str(),
+                  util::printable(c->backend().url(m->object)).c_str(),
+                  report::human_bytes(m->compressed_size).c_str());
+    }
+  }
+  if (g.json) {
+    std::printf("%s\n", json{{"dry_run", flags.dry_run},
+                             {"deleted", out},
+                             {"freed_saves", chosen.size()},
+                             {"freed_bytes", freed}}
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf("%s %zu save%s, %s\n", flags.dry_run ? "would free" : "freed", chosen.size(),
+                chosen.size() == 1 ? "" : "s", report::human_bytes(freed).c_str());
+  }
+  return k_exit_ok;
+}
 
 store::GcOptions gc_options(const GcFlags& flags) {
   store::GcOptions o;
@@ -227,6 +357,9 @@ store::GcOptions gc_options(const GcFlags& flags) {
 // takes this machine's, never earlier than the newest object the store listed.
 int run_gc(const Globals& g, const GcFlags& flags) {
   auto o = gc_options(flags);
+  if (!flags.saves.empty()) {
+    return remove_named(g, flags);
+  }
   auto c = open_catalog(g);
   auto inventory = store::take_inventory(*c);
   double now = flags.dry_run ? store::estimate_store_now(inventory) : c->store_now();
@@ -283,7 +416,9 @@ void add_show(Command app, Globals& g, Action& action) {
   auto sub =
       app.add_subcommand("show", "Show one archive's manifest, link and whether it is restorable");
   auto id = std::make_shared<std::string>();
-  sub.add_option("archive", *id, "Object key, link or SHA-256 prefix").required();
+  sub.add_option("archive", *id,
+                 "The id ls prints, a SHA-256 prefix, an object key, a link, or a manifest file")
+      .required();
   sub.callback([&g, &action, id] { action = [&g, id] { return run_show(g, *id); }; });
 }
 
@@ -309,6 +444,8 @@ void add_gc(Command app, Globals& g, Action& action) {
   sub.add_option("--grace", flags->grace,
                  "Never touch saves or orphans younger than this (default 1h)");
   sub.add_flag("--dry-run", flags->dry_run, "Print what would be deleted, delete nothing");
+  sub.add_option("--save", flags->saves,
+                 "Delete only this save (the id ls prints; repeatable), whatever its standing");
   sub.callback([&g, &action, flags] { action = [&g, flags] { return run_gc(g, *flags); }; });
 }
 

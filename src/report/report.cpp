@@ -3,6 +3,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 
@@ -241,15 +242,37 @@ std::optional<std::string> append(const std::filesystem::path& dir, const json& 
   return discarded;
 }
 
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
+std::string summary_line(const char* phase, const std::vector<Entry>& entries, double seconds) {
+  size_t hits = 0, misses = 0, saves = 0, unchanged = 0, failed = 0;
+  uint64_t bytes = 0, compressed = 0;
+  for (const auto& e : entries) {
+    hits += e.result == Result::hit;
+    misses += e.result == Result::miss;
+    saves += e.result == Result::saved;
+    unchanged += e.result == Result::unchanged;
+    failed += e.result == Result::failed;
+    if ((e.result == Result::hit || e.result == Result::saved) && e.archive) {
+      bytes += e.archive->unpacked_bytes;
+      compressed += e.archive->compressed_bytes;
+    }
   }
-  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+  auto n = [](size_t count, const char* one, const char* many) {
+    return fmt::format("{} {}", count, count == 1 ? one : many);
+  };
+  std::string extra;
+  if (unchanged > 0) {
+    extra += ", " + n(unchanged, "unchanged", "unchanged");
+  }
+  if (failed > 0) {
+    extra += ", " + n(failed, "failed", "failed");
+  }
+  return fmt::format("{}: {}, {}, {}{}; {} ({} compressed) in {:.2f} s", phase,
+                     n(hits, "hit", "hits"), n(misses, "miss", "misses"), n(saves, "save", "saves"),
+                     extra, human_bytes(bytes), human_bytes(compressed), seconds);
+}
+
+std::string human_bytes(uint64_t bytes) {
+  return util::human_bytes(bytes);
 }
 
 namespace {

@@ -93,6 +93,10 @@ std::optional<std::string> append(const std::filesystem::path& dir, const nlohma
 // A human table: one block per entry, for the job log.
 std::string render(const Report& r);
 
+// The one line that ends pre and post: "pre: 2 hits, 1 miss, 0 saves; 41.0 MiB (12.3 MiB
+// compressed) in 3.20 s" over the entries of that run (seconds: the run's own).
+std::string summary_line(const char* phase, const std::vector<Entry>& entries, double seconds);
+
 // "1.2 GiB", "512 B": sizes for people.
 std::string human_bytes(uint64_t bytes);
 

@@ -2,6 +2,7 @@
 
 #include "store/selection.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 
@@ -155,8 +156,8 @@ private:
         break;
       }
       uint64_t bytes = size_of(m->object) + size_of(m->archive);
-      drop_unless_young(
-          *m, fmt::format("oldest while the store is over --max-bytes {}", *m_options.max_bytes));
+      drop_unless_young(*m, fmt::format("oldest while the store is over --max-bytes {}",
+                                        util::human_bytes(*m_options.max_bytes)));
       if (m_gone.count(m->object) != 0) {
         total -= bytes;
       }

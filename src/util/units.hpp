@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 // Numbers, sizes and durations as people write them, for every reader of them: the job
@@ -27,5 +28,8 @@ std::optional<uint64_t> parse_size(std::string_view text);
 
 // Seconds: NUMBER[.FRACTION] then none, s, m, h, d or w, no spaces ("30d", "1.5h").
 std::optional<double> parse_duration(std::string_view text);
+
+// "1.2 GiB", "512 B": sizes for people, in binary units, one decimal past bytes.
+std::string human_bytes(uint64_t bytes);
 
 } // namespace ephemera::util

@@ -29,7 +29,7 @@ cat > "$SCRATCH/want" <<'TXT'
 /work/job/target/link
 TXT
 diff -u "$SCRATCH/want" "$SCRATCH/out" || fail "match listed other paths"
-grep -qx 'ephemera: 3 files, 2 symlinks, 4 directories, 7 bytes' "$SCRATCH/err" ||
+grep -qx 'ephemera: 3 files, 2 symlinks, 4 directories, 7 B' "$SCRATCH/err" ||
   fail "match totals: $(cat "$SCRATCH/err")"
 grep -q secret "$SCRATCH/out" && fail "match followed a symlink"
 
