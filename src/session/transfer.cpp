@@ -72,21 +72,20 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
     for (const auto& p : spec.restore_keys) {
       prefixes.push_back(p.value);
     }
-    for (const auto& step : policy::lookup_steps(entry.key_wanted, prefixes)) {
+    store::LookupRequest request;
+    request.steps = policy::lookup_steps(entry.key_wanted, prefixes);
+    for (const auto& step : request.steps) {
       entry.looked_for.push_back(step.value);
     }
-    store::LookupRequest request;
     request.repository = context().repository;
     request.target = job().spec.target.value_or("");
     request.name = stanza.name();
     request.epoch = spec.epoch.value;
-    request.key = entry.key_wanted;
-    request.restore_keys = prefixes;
     request.branch = context().branch;
     request.own_branch_only = spec.share == jobfile::Share::branch;
     request.trusted = context().trusted;
     request.origin = context().origin;
-    auto candidates = catalog().lookup(request);
+    auto candidates = catalog().lookup(request).candidates;
     if (candidates.empty()) {
       entry.result = report::Result::miss;
       entry.seconds = seconds_since(start);
@@ -114,11 +113,10 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
     bool absent = starts_absent(rules, m_anchors);
     std::optional<WrittenSet> written;
     // Fetches and unpacks one candidate, recording it as the entry's archive.
-    auto attempt = [&](const store::LookupResult& found) -> archive::UnpackResult {
+    auto attempt = [&](const store::Candidate& found) -> archive::UnpackResult {
       const auto& m = found.manifest;
-      bool prefix = found.step.rfind("prefix", 0) == 0;
-      entry.step = prefix ? report::Step::prefix : report::Step::exact;
-      entry.prefix = prefix ? found.step.substr(found.step.find(':') + 1) : "";
+      entry.step = found.step.prefix ? report::Step::prefix : report::Step::exact;
+      entry.prefix = found.step.prefix ? found.step.value : "";
       entry.branch_match = found.own_branch ? "own" : "other";
       entry.archive = archive_info(catalog(), m);
 

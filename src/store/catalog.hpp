@@ -1,9 +1,10 @@
 #pragma once
 
+#include "policy/policy.hpp"
 #include "store/backend.hpp"
+#include "store/keys.hpp"
+#include "store/manifest.hpp"
 #include "store/signer.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -18,71 +19,14 @@
 // written last, so readers never see a torn entry and concurrent saves need no lock.
 namespace ephemera::store {
 
-inline constexpr const char* k_manifest_format = "ephemera-manifest/1";
-inline constexpr const char* k_invalidation_format = "ephemera-invalidation/1";
-
 class Selection;
-
-struct Manifest {
-  std::string format = k_manifest_format;
-  std::string repository;
-  std::string target;
-  std::string name;
-  int64_t epoch = 0;
-  std::string key;
-  std::string archive; // object key of the archive
-  uint64_t compressed_size = 0;
-  std::string sha256;
-  uint64_t unpacked_bytes = 0;
-  uint64_t files = 0;
-  std::string created; // RFC 3339 UTC, microseconds
-  std::string job_id;
-  std::string commit;
-  std::string branch;
-  std::string event;
-  bool trusted = true;
-  // The untrusted job's origin (fork repository or pull request, as the agent named it); only
-  // untrusted jobs of the same origin restore an untrusted save. In the JSON (and so in what
-  // is signed) only when not empty, so manifests written before it still verify.
-  std::string origin;
-  std::vector<std::string> rules;
-  std::string tool_version;
-  std::string signature; // HMAC-SHA256 hex or "ed25519:" hex when signing is on
-  std::string object;    // where this manifest was read from (not stored)
-  int64_t stored = 0;    // the store's own time of that object, seconds (not stored)
-
-  // Saved after other, by the store's clock first: writers' clocks may disagree, the
-  // store's is one clock. `created` (the writer's) breaks ties within a second.
-  bool later_than(const Manifest& other) const {
-    return stored != other.stored ? stored > other.stored : created > other.created;
-  }
-
-  nlohmann::json to_json(bool with_signature = true) const;
-  // The manifest read from the object key it lies at, which becomes its `object`. Throws
-  // util::StoreError(permanent) naming what is wrong: a missing or mistyped field, a number
-  // that is negative, fractional or out of range, a compressed_size of 0, or a manifest not
-  // valid where it lies (its repository, target, name, epoch and key are not those of its
-  // object path, or its archive is not its own object name: <stamp>.json -> <stamp>.tar.zst).
-  static Manifest from_json(const nlohmann::json& j, const std::string& object);
-};
-
-struct Invalidation {
-  std::string repository;
-  std::string target; // "" : every target
-  std::string name;   // "" : every stanza
-  std::string reason;
-  std::string created;
-  std::string object;
-  int64_t stored = 0; // the store's time of the marker (0: unknown)
-  // Of the scope, and saved before the marker, by the store's clock where both are known.
-  bool covers(const Manifest& m) const;
-};
 
 struct LookupRequest {
   std::string repository, target, name;
   int64_t epoch = 0;
-  std::string key;
-  std::vector<std::string> restore_keys;
+  // What to look for, in order: policy::lookup_steps (the exact key, then each restore_keys
+  // prefix). The order of the steps is the policy's; the order within a step the selection's.
+  std::vector<policy::LookupStep> steps;
   std::string branch;
   bool own_branch_only = false;
   // The restoring job: a trusted one never gets an untrusted save; an untrusted one gets
@@ -92,12 +36,47 @@ struct LookupRequest {
   // How many candidates a lookup gives at most: a restore passes over a missing, corrupt or
   // refused archive to the next one, and a store full of forgeries must not make it slow.
   size_t max_candidates = 3;
+  // Also say what the stanza has outside the scope searched (other targets, other epochs),
+  // from the names of their objects: one listing of the repository's folder instead of the
+  // scope's. Their manifests are not read, so nothing but their place is known of them.
+  bool survey = false;
+};
+
+// A save a restore may try, and how it matched.
+struct Candidate {
+  Manifest manifest;
+  policy::LookupStep step; // the request's step that took it: the exact key, or a prefix
+  bool own_branch = false; // saved from the restoring job's branch
+};
+
+// Why a save that exists was not a candidate.
+enum class PassedOver {
+  refused,      // unsigned or badly signed, and signing is on
+  untrusted,    // an untrusted save, and the restoring job is trusted
+  other_origin, // an untrusted save of another origin than the restoring job's (or of none)
+  other_branch, // share = "branch", and it was saved from another branch
+  invalidated,  // an operator's marker hides it
+  other_key,    // no step of the request matches its key
+  over_limit,   // it matched, but max_candidates were taken before it
+  older_epoch,  // (survey) of an epoch below the one looked for
+  newer_epoch,  // (survey) of an epoch above the one looked for
+  other_target, // (survey) of the same name under another target
+};
+
+// One save that exists and why the lookup passed over it.
+struct PassedOverSave {
+  PassedOver reason = PassedOver::other_key;
+  std::string object; // its manifest object
+  Scope scope;        // where it lies
+  std::string key;
+  std::optional<Manifest> manifest; // when it was read: the saves of the scope searched
+  std::string why;                  // for people, escaped: "invalidated at ...: poisoned"
 };
 
 struct LookupResult {
-  Manifest manifest;
-  std::string step; // "exact" or "prefix:<prefix>"
-  bool own_branch = false;
+  std::string scope;                       // the folder searched: keys.hpp's scope_prefix
+  std::vector<Candidate> candidates;       // in the order a restore tries them; empty: a miss
+  std::vector<PassedOverSave> passed_over; // in key order
 };
 
 // Why a manifest is or is not restorable now.
@@ -121,11 +100,9 @@ public:
   Manifest publish(const Manifest& partial, const std::filesystem::path& archive_file,
                    const TransferProgress& progress = {});
 
-  // The restorable saves in the order a restore tries them, at most max_candidates: the
-  // exact key, then each restore_keys prefix; within each step the job's own branch first,
-  // then any branch, newest first; each save once. Untrusted saves only for untrusted jobs of
-  // their origin; invalidated, badly signed or out-of-scope ones never. Empty on a miss.
-  std::vector<LookupResult> lookup(const LookupRequest& request);
+  // The restorable saves of the request's scope in the order a restore tries them, and the
+  // others with why each was passed over (selection.hpp's choose; badly signed ones here).
+  LookupResult lookup(const LookupRequest& request);
 
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
   // or a size other than the manifest's (dest is then removed).
@@ -185,25 +162,14 @@ public:
   bool signature_ok(const Manifest& m) const;
 
 private:
-  std::vector<Manifest> manifests_under(const std::string& prefix);
+  // The manifests among the listed objects, read; those that cannot be are skipped with a
+  // warning.
+  std::vector<Manifest> read_manifests(const std::vector<ObjectInfo>& listing);
   // Throws StoreError(permanent) when an archive's size or SHA-256 is not its manifest's.
   void check_archive(const Manifest& m, uint64_t bytes, const std::string& digest) const;
 
   std::unique_ptr<Backend> m_backend;
   std::shared_ptr<const Signer> m_signer;
 };
-
-// What a manifest's signature covers, and a marker's (every field it is read by, and its
-// format, so that no other signed object can pass for one).
-std::string manifest_payload(const Manifest& m);
-std::string marker_payload(const Invalidation& inv);
-
-// Object path component for a repository, target, name or key: bytes outside
-// [A-Za-z0-9._-] and a leading '.' become "~XX"; "" becomes "~".
-std::string sanitise(std::string_view component);
-// RFC 3339 UTC with microseconds, e.g. 2026-11-24T16:40:00.123456Z.
-std::string rfc3339_now();
-// Seconds since the epoch of an RFC 3339 UTC time made by rfc3339_now; nullopt if malformed.
-std::optional<double> parse_rfc3339(const std::string& text);
 
 } // namespace ephemera::store

@@ -25,17 +25,6 @@ std::string days(double seconds) {
                           : fmt::format("{:.1f} hours", seconds / 3600);
 }
 
-bool starts_with(std::string_view s, std::string_view head) {
-  return s.substr(0, head.size()) == head;
-}
-
-// Exactly what Catalog::store_now names its probes: v1/_clock/ and 16 hex digits.
-bool is_clock_probe(std::string_view key) {
-  constexpr std::string_view head = "v1/_clock/";
-  return key.size() == head.size() + 16 && starts_with(key, head) &&
-         key.substr(head.size()).find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
 std::string count(size_t n, std::string_view one, std::string_view many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
@@ -229,7 +218,7 @@ private:
       collect(o, "a piece of an interrupted write", false);
     }
     for (const auto& o : m_inv.listing) {
-      if (is_clock_probe(o.key)) {
+      if (parse_key(o.key).kind == KeyKind::clock_probe) {
         collect(o, "a clock probe an interrupted gc left", false);
       }
     }
@@ -244,8 +233,7 @@ private:
     }
     size_t unreadable = 0;
     for (const auto& o : m_inv.listing) {
-      if (!own_archive(o.key).empty() && !starts_with(o.key, "v1/_invalidations/") &&
-          read.count(o.key) == 0) {
+      if (parse_key(o.key).kind == KeyKind::manifest && read.count(o.key) == 0) {
         ++unreadable;
       }
     }
@@ -315,8 +303,8 @@ GcPlan plan_gc(const GcInventory& inventory, const GcOptions& options, double no
 GcInventory take_inventory(Catalog& catalog) {
   GcInventory inv;
   inv.signing = catalog.signing();
-  inv.listing = catalog.backend().list("v1/");
-  inv.leftovers = catalog.backend().leftovers("v1/");
+  inv.listing = catalog.backend().list(layout_root());
+  inv.leftovers = catalog.backend().leftovers(layout_root());
   for (auto& m : catalog.list()) {
     auto why = catalog.why_refused(m);
     if (why.empty()) {

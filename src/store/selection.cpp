@@ -1,5 +1,6 @@
 #include "store/selection.hpp"
 
+#include "store/keys.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
@@ -11,50 +12,12 @@ namespace ephemera::store {
 
 namespace {
 
-constexpr std::string_view k_json = ".json";
-constexpr std::string_view k_archive = ".tar.zst";
-constexpr std::string_view k_markers = "v1/_invalidations/";
-
-bool ends_with(std::string_view s, std::string_view tail) {
-  return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
-}
-
-bool starts_with(std::string_view s, std::string_view head) {
-  return s.substr(0, head.size()) == head;
-}
-
-// The last component of key below folder, or "" when key is not directly below it.
-std::string_view leaf_below(std::string_view key, std::string_view folder) {
-  if (!starts_with(key, folder)) {
-    return {};
-  }
-  auto leaf = key.substr(folder.size());
-  return leaf.find('/') == std::string_view::npos ? leaf : std::string_view{};
+std::string invalidated_why(const Invalidation& inv) {
+  return fmt::format("invalidated at {}{}", util::printable(inv.created),
+                     inv.reason.empty() ? "" : ": " + util::printable(inv.reason));
 }
 
 } // namespace
-
-std::string own_archive(const std::string& manifest_object) {
-  if (!ends_with(manifest_object, k_json)) {
-    return "";
-  }
-  return manifest_object.substr(0, manifest_object.size() - k_json.size()) + std::string(k_archive);
-}
-
-std::string own_manifest(const std::string& archive_object) {
-  if (!ends_with(archive_object, k_archive)) {
-    return "";
-  }
-  return archive_object.substr(0, archive_object.size() - k_archive.size()) + std::string(k_json);
-}
-
-bool marker_in_place(const Invalidation& inv) {
-  if (inv.repository.empty() || !parse_rfc3339(inv.created) || !valid_key(inv.object)) {
-    return false;
-  }
-  auto leaf = leaf_below(inv.object, std::string(k_markers) + sanitise(inv.repository) + "/");
-  return ends_with(leaf, k_json);
-}
 
 std::vector<ObjectInfo> orphan_archives(const std::vector<ObjectInfo>& listing,
                                         const std::vector<Manifest>& named) {
@@ -122,8 +85,7 @@ Verdict Selection::judge(const Manifest& m) const {
   if (const auto* inv = hidden_by(m)) {
     v.standing = Standing::invalidated;
     v.marker = inv;
-    v.why = fmt::format("invalidated at {}{}", util::printable(inv->created),
-                        inv->reason.empty() ? "" : ": " + util::printable(inv->reason));
+    v.why = invalidated_why(*inv);
     return v;
   }
   int64_t current = m.epoch;
@@ -151,6 +113,127 @@ Verdict Selection::judge(const Manifest& m) const {
                         util::printable(v.by->job_id));
   }
   return v;
+}
+
+std::optional<PassedOver> ineligible(const Manifest& m, const LookupRequest& r) {
+  if (!m.trusted && r.trusted) {
+    return PassedOver::untrusted;
+  }
+  if (!m.trusted && (m.origin.empty() || m.origin != r.origin)) {
+    return PassedOver::other_origin;
+  }
+  if (r.own_branch_only && m.branch != r.branch) {
+    return PassedOver::other_branch;
+  }
+  return std::nullopt;
+}
+
+bool step_matches(const policy::LookupStep& step, const std::string& key) {
+  return step.prefix ? key.rfind(step.value, 0) == 0 : key == step.value;
+}
+
+bool tried_before(const Manifest& a, const Manifest& b, const std::string& branch) {
+  bool a_own = a.branch == branch;
+  bool b_own = b.branch == branch;
+  return a_own != b_own ? a_own : a.later_than(b);
+}
+
+namespace {
+
+std::string why_ineligible(PassedOver reason, const Manifest& m) {
+  switch (reason) {
+  case PassedOver::untrusted:
+    return fmt::format("untrusted (origin '{}'), and this job is trusted",
+                       util::printable(m.origin));
+  case PassedOver::other_origin:
+    return fmt::format("untrusted, of origin '{}', not this job's", util::printable(m.origin));
+  case PassedOver::other_branch:
+    return fmt::format("saved from branch '{}', and the stanza shares only its own branch",
+                       util::printable(m.branch));
+  default:
+    return "";
+  }
+}
+
+PassedOverSave passed(PassedOver reason, const Manifest& m, std::string why) {
+  Scope scope{m.repository, m.target, m.name, m.epoch};
+  return PassedOverSave{reason, m.object, std::move(scope), m.key, m, std::move(why)};
+}
+
+} // namespace
+
+LookupResult choose(const LookupRequest& r, const std::vector<Manifest>& saves,
+                    const std::vector<Invalidation>& markers) {
+  const Scope scope{r.repository, r.target, r.name, r.epoch};
+  Selection selection(saves, markers);
+  LookupResult out;
+  std::vector<const Manifest*> usable;
+  for (const auto& m : saves) {
+    // The manifest's own (signed) scope, not only where it was found.
+    if (Scope{m.repository, m.target, m.name, m.epoch} != scope) {
+      continue;
+    }
+    if (const auto* inv = selection.hidden_by(m)) {
+      out.passed_over.push_back(passed(PassedOver::invalidated, m, invalidated_why(*inv)));
+    } else if (auto reason = ineligible(m, r)) {
+      out.passed_over.push_back(passed(*reason, m, why_ineligible(*reason, m)));
+    } else {
+      usable.push_back(&m);
+    }
+  }
+  std::stable_sort(usable.begin(), usable.end(), [&](const Manifest* a, const Manifest* b) {
+    return tried_before(*a, *b, r.branch);
+  });
+  std::set<std::string> taken;
+  for (const auto& step : r.steps) {
+    for (const Manifest* m : usable) {
+      if (out.candidates.size() < r.max_candidates && step_matches(step, m->key) &&
+          taken.insert(m->object).second) {
+        out.candidates.push_back(Candidate{*m, step, m->branch == r.branch});
+      }
+    }
+  }
+  for (const Manifest* m : usable) {
+    if (taken.count(m->object) != 0) {
+      continue;
+    }
+    bool wanted = std::any_of(r.steps.begin(), r.steps.end(),
+                              [&](const auto& step) { return step_matches(step, m->key); });
+    out.passed_over.push_back(
+        wanted ? passed(PassedOver::over_limit, *m,
+                        fmt::format("beyond the {} candidates a restore tries", r.max_candidates))
+               : passed(PassedOver::other_key, *m,
+                        fmt::format("key '{}' is not one looked for", util::printable(m->key))));
+  }
+  std::stable_sort(out.passed_over.begin(), out.passed_over.end(),
+                   [](const auto& a, const auto& b) { return a.object < b.object; });
+  return out;
+}
+
+std::vector<PassedOverSave> survey(const LookupRequest& r, const std::vector<ObjectInfo>& listing) {
+  std::vector<PassedOverSave> out;
+  for (const auto& o : listing) {
+    auto placed = parse_key(o.key);
+    if (placed.kind != KeyKind::manifest || !placed.scope ||
+        placed.scope->repository != r.repository || placed.scope->name != r.name) {
+      continue;
+    }
+    const Scope& s = *placed.scope;
+    PassedOverSave p{PassedOver::other_target, o.key, s, placed.key, std::nullopt, ""};
+    if (s.target != r.target) {
+      p.why = fmt::format("saved under target '{}'", util::printable(s.target));
+    } else if (s.epoch < r.epoch) {
+      p.reason = PassedOver::older_epoch;
+      p.why = fmt::format("of epoch {}, older than the e{} looked for", s.epoch, r.epoch);
+    } else if (s.epoch > r.epoch) {
+      p.reason = PassedOver::newer_epoch;
+      p.why = fmt::format("of epoch {}, newer than the e{} looked for", s.epoch, r.epoch);
+    } else {
+      continue; // the scope searched
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 } // namespace ephemera::store

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -19,22 +20,32 @@
 // a supersession or a total, so it cannot make another save look stale.
 namespace ephemera::store {
 
-// The archive object that belongs to a manifest object by name ("<stamp>.json" ->
-// "<stamp>.tar.zst"); "" when the key is not a manifest's name.
-std::string own_archive(const std::string& manifest_object);
-// The manifest object an archive belongs to by name; "" when the key is not an archive's.
-std::string own_manifest(const std::string& archive_object);
-
-// Whether a marker read from the store counts: a repository, a well-formed time, and its
-// object directly below v1/_invalidations/<its own repository, sanitised>/, so a marker filed
-// under one repository can never hide another's saves.
-bool marker_in_place(const Invalidation& inv);
-
 // Archive objects of the listing that belong to no manifest: their own manifest object is
 // not in the listing and no manifest in `named` names them. A manifest object that exists
 // protects its archive whether or not it could be read (a newer format, a transient error).
 std::vector<ObjectInfo> orphan_archives(const std::vector<ObjectInfo>& listing,
                                         const std::vector<Manifest>& named);
+
+// Why m is passed over by a lookup for r before its key is looked at, or nullopt when it is
+// eligible: an untrusted save never reaches a trusted job, and reaches an untrusted one only
+// of its own origin (a fork chooses its branch name, but not its origin); with
+// own_branch_only, only saves of the job's branch.
+std::optional<PassedOver> ineligible(const Manifest& m, const LookupRequest& r);
+// Whether a save's key is one the step looks for.
+bool step_matches(const policy::LookupStep& step, const std::string& key);
+// The order a restore tries the candidates of one step: the job's own branch first, then
+// newest first.
+bool tried_before(const Manifest& a, const Manifest& b, const std::string& branch);
+
+// A lookup's choice, from what was read: the valid saves of r's scope (in key order) and the
+// markers that count. In the order of r's steps, within each by tried_before, each save once,
+// at most r.max_candidates. Every other save of the scope is passed over, for the first of:
+// invalidated (a marker hides it), ineligible, other_key, over_limit. `scope` is left empty.
+LookupResult choose(const LookupRequest& r, const std::vector<Manifest>& saves,
+                    const std::vector<Invalidation>& markers);
+// The saves of r's stanza (repository and name) in the listing that lie outside r's scope,
+// known by their manifest objects' names only: other_target, older_epoch or newer_epoch.
+std::vector<PassedOverSave> survey(const LookupRequest& r, const std::vector<ObjectInfo>& listing);
 
 enum class Standing {
   live,        // a lookup of its scope and key can choose it

@@ -299,9 +299,9 @@ TEST_CASE("concurrent saves of one key through the catalog: every manifest valid
   r.target = "t";
   r.name = "n";
   r.epoch = 1;
-  r.key = "k";
+  r.steps = {{"k", false}};
   r.branch = "other";
-  auto found = cat.lookup(r);
+  auto found = cat.lookup(r).candidates;
   REQUIRE(!found.empty());
   CHECK(found.front().manifest.created == newest->created);
   CHECK(found.front().manifest.object == newest->object);

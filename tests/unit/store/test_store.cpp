@@ -1,3 +1,4 @@
+#include "policy/policy.hpp"
 #include "store/catalog.hpp"
 #include "store/gc.hpp"
 #include "store/s3.hpp"
@@ -57,15 +58,14 @@ store::LookupRequest request(const std::string& key, const std::string& branch,
   r.target = "helios";
   r.name = "cargo";
   r.epoch = 1;
-  r.key = key;
-  r.restore_keys = std::move(prefixes);
+  r.steps = policy::lookup_steps(key, prefixes);
   r.branch = branch;
   return r;
 }
 
 // The candidate a restore tries first, if any.
-std::optional<store::LookupResult> first_of(store::Catalog& catalog, const store::LookupRequest& r) {
-  auto found = catalog.lookup(r);
+std::optional<store::Candidate> first_of(store::Catalog& catalog, const store::LookupRequest& r) {
+  auto found = catalog.lookup(r).candidates;
   if (found.empty()) {
     return std::nullopt;
   }
@@ -189,7 +189,8 @@ TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untr
 
   auto own = first_of(cat, request("cargo-1", "feature"));
   REQUIRE(own);
-  CHECK(own->step == "exact");
+  CHECK_FALSE(own->step.prefix);
+  CHECK(own->step.value == "cargo-1");
   CHECK(own->own_branch);
   CHECK(own->manifest.branch == "feature");
 
@@ -200,7 +201,8 @@ TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untr
 
   auto prefix = first_of(cat, request("cargo-2", "main", {"cargo-"}));
   REQUIRE(prefix);
-  CHECK(prefix->step == "prefix:cargo-");
+  CHECK(prefix->step.prefix);
+  CHECK(prefix->step.value == "cargo-");
   CHECK(prefix->manifest.branch == "main"); // own branch first, even though older
 
   auto wrong_epoch = request("cargo-1", "feature");
@@ -521,15 +523,16 @@ TEST_CASE("lookup gives the candidates in the order a restore tries them, each o
   }
   auto r = request("cargo-1", "feature", {"cargo-"});
   r.max_candidates = 10;
-  auto found = cat.lookup(r);
+  auto found = cat.lookup(r).candidates;
   std::vector<std::string> order;
   for (const auto& c : found) {
-    order.push_back(c.step + " " + c.manifest.key + " " + c.manifest.branch + (c.own_branch ? " own" : ""));
+    order.push_back((c.step.prefix ? "prefix:" + c.step.value : "exact") + " " + c.manifest.key +
+                    " " + c.manifest.branch + (c.own_branch ? " own" : ""));
   }
   CHECK(order == std::vector<std::string>{"exact cargo-1 feature own", "exact cargo-1 third",
                                           "exact cargo-1 other", "prefix:cargo- cargo-0 feature own"});
-  CHECK(cat.lookup(request("cargo-1", "feature", {"cargo-"})).size() == 3);
-  CHECK(cat.lookup(request("cargo-9", "feature")).empty());
+  CHECK(cat.lookup(request("cargo-1", "feature", {"cargo-"})).candidates.size() == 3);
+  CHECK(cat.lookup(request("cargo-9", "feature")).candidates.empty());
 }
 
 TEST_CASE("untrusted saves reach only untrusted jobs of their own origin, whatever the branch",
@@ -552,7 +555,7 @@ TEST_CASE("untrusted saves reach only untrusted jobs of their own origin, whatev
     r.trusted = trusted;
     r.origin = origin;
     std::vector<std::string> out;
-    for (const auto& c : cat.lookup(r)) {
+    for (const auto& c : cat.lookup(r).candidates) {
       out.push_back(c.manifest.trusted ? "trusted" : "untrusted " + c.manifest.origin);
     }
     return out;
@@ -578,4 +581,31 @@ TEST_CASE("untrusted saves reach only untrusted jobs of their own origin, whatev
   CHECK_FALSE(m.to_json().contains("origin"));
   m.origin = "fork/widget";
   CHECK(store::Manifest::from_json(m.to_json(), k_minimal_object).origin == "fork/widget");
+}
+
+TEST_CASE("lookup says what it passed over: badly signed saves, and with a survey other epochs",
+          "[store]") {
+  util::TempDir dir;
+  auto url = (dir.path() / "store").string();
+  auto a = file_with(dir.path() / "a", "archive bytes");
+  store::Catalog signer(store::open_backend(url, {}), std::string("s3cret"));
+  store::Catalog forger(store::open_backend(url, {}), std::nullopt);
+  forger.publish(partial("k", "feature", a), a);
+  signer.publish(partial("k", "feature", a, true, 2), a);
+
+  auto r = request("k", "feature");
+  auto found = signer.lookup(r);
+  CHECK(found.candidates.empty());
+  CHECK(found.scope == "v1/acme~2Fwidget/helios/cargo/e1/");
+  REQUIRE(found.passed_over.size() == 1);
+  CHECK(found.passed_over[0].reason == store::PassedOver::refused);
+  CHECK(found.passed_over[0].why == "unsigned, and signing is on");
+
+  r.survey = true;
+  found = signer.lookup(r);
+  REQUIRE(found.passed_over.size() == 2);
+  CHECK(found.passed_over[0].reason == store::PassedOver::refused);
+  CHECK(found.passed_over[1].reason == store::PassedOver::newer_epoch);
+  CHECK(found.passed_over[1].scope.epoch == 2);
+  CHECK_FALSE(found.passed_over[1].manifest);
 }
