@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   }
   try {
     std::string verb = argv[1];
-    auto backend = store::open_backend(argv[2], {});
+    auto backend = store::open_backend(argv[2]);
     if (verb == "save") {
       cas::SaveOptions o;
       if (const char* s = std::getenv("EPHEMERA_CAS_SIZES")) {

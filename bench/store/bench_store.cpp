@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    auto backend = store::open_backend(argv[2], {});
+    auto backend = store::open_backend(argv[2]);
     std::string verb = argv[1];
     if (verb == "put") {
       store::FileSource src(argv[4]);
@@ -51,8 +51,9 @@ int main(int argc, char** argv) {
       if (!st) {
         throw std::runtime_error(std::string(argv[3]) + " does not exist");
       }
-      FileSink sink(argv[4]);
-      backend->get_sized(argv[3], st->size, sink);
+      FileSink file(argv[4]);
+      store::SizedSink sink(file, st->size);
+      backend->get(argv[3], sink);
     } else if (verb == "get-stream") {
       FileSink sink(argv[4]);
       backend->get(argv[3], sink);

@@ -210,13 +210,12 @@ struct Server::Impl {
       throw Answer{416, "the range reaches past the object's end"};
     }
     uint64_t size = ranged ? length : info->size;
-    if (size > options.presign_above) {
-      if (auto url = backend->presign(key, options.presign_ttl)) {
-        util::log::debug("GET {}: {} bytes, sent to a presigned URL", util::printable(key), size);
-        res.status = 307;
-        res.set_header("Location", *url);
-        return;
-      }
+    if (const auto* presigner = backend->presigner(); presigner && size > options.presign_above) {
+      auto url = presigner->presign(key, options.presign_ttl);
+      util::log::debug("GET {}: {} bytes, sent to a presigned URL", util::printable(key), size);
+      res.status = 307;
+      res.set_header("Location", url);
+      return;
     }
     int fd = backend->open_local(key);
     if (fd < 0) {
@@ -367,8 +366,8 @@ struct Server::Impl {
     return j.dump(2) + "\n";
   }
 
-  std::vector<store::ObjectInfo> listing(const httplib::Request& req, const Claims& c,
-                                         bool leftovers) {
+  // The request's listing prefix, checked, and the token's right to list it.
+  std::string listed_prefix(const httplib::Request& req, const Claims& c) {
     auto prefix = req.get_param_value("prefix");
     try {
       store::check_prefix(prefix);
@@ -376,18 +375,42 @@ struct Server::Impl {
       throw Answer{400, e.what()};
     }
     check(c, Op::list, prefix);
-    if (leftovers && c.role != Role::operator_) {
-      throw Answer{403, "only an operator's token lists leftovers"};
-    }
-    return leftovers ? backend->leftovers(prefix) : backend->list(prefix);
+    return prefix;
   }
 
-  static void send_listing(httplib::Response& res, const std::vector<store::ObjectInfo>& all) {
+  void send_listing(const httplib::Request& req, httplib::Response& res, const Claims& c) {
     json out = json::array();
-    for (const auto& o : all) {
+    for (const auto& o : backend->list(listed_prefix(req, c))) {
       out.push_back(json{{"key", o.key}, {"size", o.size}, {"mtime", o.mtime}});
     }
     res.set_content(out.dump(), "application/json");
+  }
+
+  // The store's leftovers, for an operator's gc: none where the store keeps none.
+  void send_leftovers(const httplib::Request& req, httplib::Response& res, const Claims& c) {
+    auto prefix = listed_prefix(req, c);
+    if (c.role != Role::operator_) {
+      throw Answer{403, "only an operator's token lists leftovers"};
+    }
+    json out = json::array();
+    if (auto* cleaner = backend->leftover_cleaner()) {
+      for (const auto& l : cleaner->leftovers(prefix)) {
+        out.push_back(
+            json{{"key", l.key}, {"upload", l.upload}, {"size", l.size}, {"mtime", l.mtime}});
+      }
+    }
+    res.set_content(out.dump(), "application/json");
+  }
+
+  void remove_leftover(const httplib::Request& req, httplib::Response& res, const Claims& c) {
+    auto key = key_of(req);
+    check(c, Op::remove, key);
+    auto* cleaner = backend->leftover_cleaner();
+    if (cleaner == nullptr) {
+      throw Answer{404, "this store keeps no leftovers"};
+    }
+    cleaner->remove_leftover(store::Leftover{key, req.get_param_value("upload"), 0, 0});
+    res.status = 204;
   }
 
   // Runs one request: its token, then fn; every refusal and failure is answered and logged.
@@ -449,11 +472,15 @@ struct Server::Impl {
       });
     });
     http.Get("/v1/list", [this](const httplib::Request& req, httplib::Response& res) {
-      serve(req, res, [&](const Claims& c) { send_listing(res, listing(req, c, false)); });
+      serve(req, res, [&](const Claims& c) { send_listing(req, res, c); });
     });
     http.Get("/v1/leftovers", [this](const httplib::Request& req, httplib::Response& res) {
-      serve(req, res, [&](const Claims& c) { send_listing(res, listing(req, c, true)); });
+      serve(req, res, [&](const Claims& c) { send_leftovers(req, res, c); });
     });
+    http.Delete(R"(/v1/leftovers/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  serve(req, res, [&](const Claims& c) { remove_leftover(req, res, c); });
+                });
   }
 };
 

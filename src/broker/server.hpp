@@ -25,7 +25,9 @@
 //   PUT    /v1/objects/<key>            the object's bytes as the body
 //   DELETE /v1/objects/<key>
 //   GET    /v1/list?prefix=P            [{"key": K, "size": N, "mtime": S}, ...], sorted
-//   GET    /v1/leftovers?prefix=P       the same, of interrupted writes (operators)
+//   GET    /v1/leftovers?prefix=P       interrupted writes (operators): [{"key": K, "upload":
+//                                        U, "size": N, "mtime": S}, ...], U "" but on S3
+//   DELETE /v1/leftovers/<key>?upload=U one of them (operators)
 // Keys are percent-encoded in paths and queries. Refusals answer 401 (no token), 403 (a
 // token refused, or a request outside its scope), 404 (absent, or a save the token may not
 // see), 413 (too large) or 429 (rate limit, with Retry-After), with a one-line reason; each is

@@ -43,12 +43,15 @@ GcResult collect(store::Backend& backend, const Scope& scope, const std::vector<
   // Indexes first: a pack is never gone while an index that names it is still there.
   sweep(scope.prefix() + "index/", ".idx", live_index);
   sweep(packs, ".pack", referenced);
-  // Pieces of uploads a killed save left (a local store's temporary files).
-  for (const auto& o : backend.leftovers(scope.prefix())) {
-    if (now - o.mtime >= grace_seconds) {
-      backend.remove(o.key);
-      result.removed.push_back(o.key);
-      result.removed_bytes += o.size;
+  // Pieces of uploads a killed save left (a local store's temporary files, S3's unfinished
+  // multipart uploads).
+  if (auto* cleaner = backend.leftover_cleaner()) {
+    for (const auto& l : cleaner->leftovers(scope.prefix())) {
+      if (now - l.mtime >= grace_seconds) {
+        cleaner->remove_leftover(l);
+        result.removed.push_back(l.name());
+        result.removed_bytes += l.size;
+      }
     }
   }
   return result;

@@ -80,7 +80,7 @@ int run_serve(const Globals& g, const ServeFlags& f) {
   // Without a minter's key of its own, the broker checks tokens with its signing key's
   // public half (one key pair for a small installation).
   auto tokens = util::Ed25519Key::load(f.token_key.empty() ? f.signing_key : f.token_key);
-  broker::Server server(store::open_backend(g.store, {}), std::move(signing), std::move(tokens), o);
+  broker::Server server(store::open_backend(g.store), std::move(signing), std::move(tokens), o);
   util::log::info("serving {}", store::redact_url(g.store));
   server.run();
   return k_exit_ok;

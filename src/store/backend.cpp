@@ -68,6 +68,10 @@ void check_prefix(std::string_view prefix) {
   check_key(prefix.back() == '/' ? prefix.substr(0, prefix.size() - 1) : prefix, "listing prefix");
 }
 
+std::string Leftover::name() const {
+  return upload.empty() ? key : fmt::format("{} (upload {})", key, upload);
+}
+
 void StringSink::write(const char* data, size_t size) {
   if (size > m_max - m_data.size()) {
     throw util::StoreError(

@@ -46,6 +46,10 @@ public:
   // The most this sink accepts: a backend refuses a larger object before its first byte
   // where it can tell, and stops the transfer as soon as the bound is passed.
   virtual uint64_t max_bytes() const { return UINT64_MAX; }
+  // The object's size when the caller knows it (an archive's, from its manifest): a backend
+  // that can fetch ranges in parallel then does, still writing the bytes in order, and an
+  // object of another size is an error (permanent) wherever the backend can tell.
+  virtual std::optional<uint64_t> expected_size() const { return std::nullopt; }
 };
 
 // Gives an object's bytes; rewindable so a failed upload can be retried.
@@ -58,49 +62,69 @@ public:
   virtual void rewind() = 0;
 };
 
+// A piece of a write that was interrupted (a killed process): list() never shows it, and it
+// takes space until it is removed. Not an object: remove() never takes one.
+struct Leftover {
+  std::string key;    // local: the temporary file's key; S3: the object it was to become
+  std::string upload; // S3: the id of the unfinished multipart upload; "" elsewhere
+  uint64_t size = 0;
+  int64_t mtime = 0; // seconds since the epoch, on the store's clock
+  // For people and for gc's plan: the key, then " (upload <id>)" where there is one.
+  std::string name() const;
+};
+
+// Capability: time-limited HTTPS links.
+class Presigner {
+public:
+  virtual ~Presigner() = default;
+  // A link anyone holding it can GET the object by until ttl has passed. Throws as get().
+  virtual std::string presign(const std::string& key, std::chrono::seconds ttl) const = 0;
+};
+
+// Capability: finding and removing what interrupted writes left, for gc once they are old.
+class LeftoverCleaner {
+public:
+  virtual ~LeftoverCleaner() = default;
+  // Those whose key starts with prefix (checked as list() checks it).
+  virtual std::vector<Leftover> leftovers(const std::string& prefix) = 0;
+  // Removes one that leftovers() gave; one that is already gone is not an error. Throws
+  // StoreError(permanent) for a leftover this backend never makes (a local key that is not
+  // a temporary file's name, an S3 one without an upload id).
+  virtual void remove_leftover(const Leftover& leftover) = 0;
+};
+
+// A store's dumb primitives, key-addressed and streamed: manifests, digests, lookup and
+// retention live once, above them (catalog.hpp). What only some backends can do is a
+// capability, nullptr where the backend lacks it. A new backend implements this (and its
+// capabilities), gets a factory and a row in url.cpp's table of schemes, and must pass
+// tests/store/conformance.cpp.
 class Backend {
 public:
   virtual ~Backend() = default;
   virtual std::optional<ObjectInfo> stat(const std::string& key) = 0;
-  // Throws StoreError(not_found) when the object does not exist.
+  // The whole object (see Sink::expected_size). Throws StoreError(not_found) when it does
+  // not exist.
   virtual void get(const std::string& key, Sink& sink) = 0;
   // Bytes [offset, offset + length) of the object. Throws StoreError(not_found) when it
   // does not exist and StoreError(permanent) when the range reaches past its end.
   virtual void get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) = 0;
-  // The whole object, whose size the caller knows (an archive, from its manifest): a backend
-  // that can fetch ranges in parallel does, still delivering the bytes to sink in order. An
-  // object of another size is an error (permanent) wherever the backend can tell.
-  virtual void get_sized(const std::string& key, uint64_t size, Sink& sink) {
-    (void)size;
-    get(key, sink);
-  }
   // Readers see the old object or the new one, never a part.
   virtual void put(const std::string& key, Source& source) = 0;
   // Every object whose key starts with prefix, sorted by key.
   virtual std::vector<ObjectInfo> list(const std::string& prefix) = 0;
-  // Removing a missing object is not an error.
+  // Removes exactly the object named key; removing a missing object is not an error.
   virtual void remove(const std::string& key) = 0;
-  // Pieces of writes that were interrupted (a killed process), which list() never shows,
-  // for gc to remove once they are old; remove() takes their keys.
-  virtual std::vector<ObjectInfo> leftovers(const std::string& prefix) {
-    (void)prefix;
-    return {};
-  }
+  // Where the object is, for people: file:///... or s3://bucket/key. Never credentials.
+  virtual std::string url(const std::string& key) const = 0;
   // The object opened read-only where it lies, when the backend is a directory on this
   // machine (the caller closes it); -1 for backends elsewhere. Throws StoreError(not_found).
   virtual int open_local(const std::string& key) {
     (void)key;
     return -1;
   }
-  // Where the object is, for people: file:///... or s3://bucket/key. Never credentials.
-  virtual std::string url(const std::string& key) const = 0;
-  // A time-limited HTTPS link where the backend has one.
-  virtual std::optional<std::string> presign(const std::string& key,
-                                             std::chrono::seconds ttl) const {
-    (void)key;
-    (void)ttl;
-    return std::nullopt;
-  }
+
+  virtual const Presigner* presigner() const { return nullptr; }
+  virtual LeftoverCleaner* leftover_cleaner() { return nullptr; }
 };
 
 class FileSource : public Source {
@@ -127,6 +151,20 @@ public:
 private:
   std::string m_data;
   size_t m_pos = 0;
+};
+
+// Hands the bytes on to another sink, telling the backend the object's size (expected_size):
+// for a caller that knows it and whose own sink does not say.
+class SizedSink : public Sink {
+public:
+  SizedSink(Sink& inner, uint64_t size) : m_inner(inner), m_size(size) {}
+  void write(const char* data, size_t size) override { m_inner.write(data, size); }
+  uint64_t max_bytes() const override { return m_inner.max_bytes(); }
+  std::optional<uint64_t> expected_size() const override { return m_size; }
+
+private:
+  Sink& m_inner;
+  uint64_t m_size;
 };
 
 // Holds the bytes in memory, at most max of them: one more is StoreError(permanent).

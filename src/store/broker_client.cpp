@@ -141,7 +141,7 @@ size_t on_upload(char* buf, size_t size, size_t n, void* user) {
   }
 }
 
-class BrokerBackend : public Backend {
+class BrokerBackend : public Backend, public LeftoverCleaner {
 public:
   explicit BrokerBackend(std::string base) : m_base(std::move(base)) {
     if (const char* t = std::getenv("EPHEMERA_TOKEN"); t != nullptr) {
@@ -187,25 +187,30 @@ public:
   }
 
   std::vector<ObjectInfo> list(const std::string& prefix) override {
-    return listing("/v1/list", prefix);
+    std::vector<ObjectInfo> out;
+    for (const auto& o : listing("/v1/list", prefix)) {
+      out.push_back(ObjectInfo{o.key, o.size, o.mtime});
+    }
+    return out;
   }
 
-  std::vector<ObjectInfo> leftovers(const std::string& prefix) override {
+  LeftoverCleaner* leftover_cleaner() override { return this; }
+
+  // The store's, as the broker lists them to an operator's token.
+  std::vector<Leftover> leftovers(const std::string& prefix) override {
     return listing("/v1/leftovers", prefix);
   }
 
   void remove(const std::string& key) override {
     check_key(key);
-    Call c;
-    c.method = "DELETE";
-    c.url = m_base + "/v1/objects/" + encode(key);
-    try {
-      perform(c, "DELETE " + key);
-    } catch (const StoreError& e) {
-      if (e.kind() != StoreErrorKind::not_found) {
-        throw;
-      }
-    }
+    remove_at(m_base + "/v1/objects/" + encode(key), "DELETE " + key);
+  }
+
+  void remove_leftover(const Leftover& leftover) override {
+    check_key(leftover.key);
+    remove_at(m_base + "/v1/leftovers/" + encode(leftover.key) +
+                  "?upload=" + encode(leftover.upload),
+              "DELETE the leftover " + leftover.name());
   }
 
   std::string url(const std::string& key) const override {
@@ -258,7 +263,22 @@ private:
     }
   }
 
-  std::vector<ObjectInfo> listing(const std::string& path, const std::string& prefix) {
+  // DELETE of url; one already gone is not an error.
+  void remove_at(const std::string& url, const std::string& what) {
+    Call c;
+    c.method = "DELETE";
+    c.url = url;
+    try {
+      perform(c, what);
+    } catch (const StoreError& e) {
+      if (e.kind() != StoreErrorKind::not_found) {
+        throw;
+      }
+    }
+  }
+
+  // A listing's entries; "upload" is read where the broker gives one (its leftovers).
+  std::vector<Leftover> listing(const std::string& path, const std::string& prefix) {
     check_prefix(prefix);
     std::string body;
     Call c;
@@ -270,11 +290,11 @@ private:
     if (!j.is_array()) {
       throw StoreError(StoreErrorKind::permanent, "the broker's listing is not a JSON array");
     }
-    std::vector<ObjectInfo> out;
+    std::vector<Leftover> out;
     for (const auto& o : j) {
       if (!o.is_object() || !o.contains("key") || !o["key"].is_string() || !o.contains("size") ||
           !o["size"].is_number_unsigned() || !o.contains("mtime") ||
-          !o["mtime"].is_number_integer()) {
+          !o["mtime"].is_number_integer() || (o.contains("upload") && !o["upload"].is_string())) {
         throw StoreError(StoreErrorKind::permanent, "the broker's listing is malformed");
       }
       auto key = o["key"].get<std::string>();
@@ -284,7 +304,8 @@ private:
                          fmt::format("the broker listed {} under {}", util::printable(key),
                                      util::printable(prefix)));
       }
-      out.push_back(ObjectInfo{key, o["size"].get<uint64_t>(), o["mtime"].get<int64_t>()});
+      out.push_back(Leftover{key, o.value("upload", std::string()), o["size"].get<uint64_t>(),
+                             o["mtime"].get<int64_t>()});
     }
     return out;
   }

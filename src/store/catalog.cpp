@@ -64,7 +64,9 @@ public:
       m_progress(m_bytes);
     }
   }
+  // The size the object must be: the backend is told (expected_size), and more is refused.
   void limit(uint64_t bytes) { m_limit = bytes; }
+  std::optional<uint64_t> expected_size() const override { return m_limit; }
   void on_progress(const TransferProgress& progress) { m_progress = progress; }
   std::string finish() {
     ::close(m_fd);
@@ -274,7 +276,7 @@ void Catalog::download(const Manifest& m, const fs::path& dest, const TransferPr
     HashingFileSink sink(dest);
     sink.limit(m.compressed_size);
     sink.on_progress(progress);
-    m_backend->get_sized(m.archive, m.compressed_size, sink);
+    m_backend->get(m.archive, sink);
     std::string digest = sink.finish();
     check_archive(m, sink.bytes(), digest);
   } catch (...) {
@@ -320,7 +322,11 @@ std::string Catalog::link(const Manifest& m) const {
 }
 
 std::optional<std::string> Catalog::presigned_link(const Manifest& m) const {
-  return m_backend->presign(m.archive, std::chrono::hours(24));
+  const Presigner* p = m_backend->presigner();
+  if (p == nullptr) {
+    return std::nullopt;
+  }
+  return p->presign(m.archive, std::chrono::hours(24));
 }
 
 std::vector<Manifest> Catalog::list(const std::string& repository, const std::string& target,
@@ -386,13 +392,6 @@ void Catalog::remove(const Manifest& m) {
   if (m.archive == own_archive(m.object)) {
     m_backend->remove(m.archive);
   }
-}
-
-std::vector<ObjectInfo> Catalog::orphans(const std::vector<Manifest>& all) {
-  auto out = orphan_archives(m_backend->list(layout_root()), all);
-  auto left = m_backend->leftovers(layout_root());
-  out.insert(out.end(), left.begin(), left.end());
-  return out;
 }
 
 double Catalog::store_now() {

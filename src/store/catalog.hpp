@@ -149,9 +149,6 @@ public:
   // Removes a save: its manifest first (so readers stop finding it), then its archive when it
   // is the manifest's own (a manifest never makes this delete another save's archive).
   void remove(const Manifest& m);
-  // Archive objects that belong to no manifest object (selection.hpp, orphan_archives), and
-  // the leftovers of interrupted writes.
-  std::vector<ObjectInfo> orphans(const std::vector<Manifest>& all);
   // The store's clock now (the time it gives a new object), for ages that must not depend
   // on this machine's clock; this machine's when the store cannot say.
   double store_now();

@@ -72,7 +72,7 @@ private:
     if (!listed(m.object) || !m_gone.insert(m.object).second) {
       return;
     }
-    GcAction a{m.object, {m.object}, std::move(why), size_of(m.object), false};
+    GcAction a{m.object, {m.object}, std::move(why), size_of(m.object), false, std::nullopt};
     if (--m_live_names[m.archive] == 0 && m.archive == own_archive(m.object) && listed(m.archive)) {
       a.objects.push_back(m.archive);
       a.bytes += size_of(m.archive);
@@ -172,11 +172,8 @@ private:
         ++young_ones;
         continue;
       }
-      GcAction a{m.object,
-                 {m.object},
-                 "a manifest that takes no part: " + r.why,
-                 size_of(m.object),
-                 false};
+      std::string why = "a manifest that takes no part: " + r.why;
+      GcAction a{m.object, {m.object}, std::move(why), size_of(m.object), false, std::nullopt};
       if (m.archive == own_archive(m.object) && listed(m.archive) &&
           m_named.count(m.archive) == 0) {
         a.objects.push_back(m.archive);
@@ -208,14 +205,22 @@ private:
       if (young(static_cast<double>(o.mtime))) {
         ++young_ones;
       } else {
-        m_plan.actions.push_back({o.key, {o.key}, why, o.size, orphan});
+        m_plan.actions.push_back({o.key, {o.key}, why, o.size, orphan, std::nullopt});
       }
     };
     for (const auto& o : orphan_archives(m_inv.listing, named)) {
       collect(o, "an archive no manifest names (a save that never finished)", true);
     }
-    for (const auto& o : m_inv.leftovers) {
-      collect(o, "a piece of an interrupted write", false);
+    for (const auto& l : m_inv.leftovers) {
+      if (young(static_cast<double>(l.mtime))) {
+        ++young_ones;
+        continue;
+      }
+      GcAction a{l.key, {l.key}, "a piece of an interrupted write", l.size, false, l};
+      if (!l.upload.empty()) {
+        a.why += fmt::format(" (upload {})", util::printable(l.upload));
+      }
+      m_plan.actions.push_back(std::move(a));
     }
     for (const auto& o : m_inv.listing) {
       if (parse_key(o.key).kind == KeyKind::clock_probe) {
@@ -304,7 +309,9 @@ GcInventory take_inventory(Catalog& catalog) {
   GcInventory inv;
   inv.signing = catalog.signing();
   inv.listing = catalog.backend().list(layout_root());
-  inv.leftovers = catalog.backend().leftovers(layout_root());
+  if (auto* cleaner = catalog.backend().leftover_cleaner()) {
+    inv.leftovers = cleaner->leftovers(layout_root());
+  }
   for (auto& m : catalog.list()) {
     auto why = catalog.why_refused(m);
     if (why.empty()) {
@@ -320,15 +327,26 @@ GcInventory take_inventory(Catalog& catalog) {
 double estimate_store_now(const GcInventory& inventory) {
   double t =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (const auto* objects : {&inventory.listing, &inventory.leftovers}) {
-    for (const auto& o : *objects) {
-      t = std::max(t, static_cast<double>(o.mtime));
-    }
+  for (const auto& o : inventory.listing) {
+    t = std::max(t, static_cast<double>(o.mtime));
+  }
+  for (const auto& l : inventory.leftovers) {
+    t = std::max(t, static_cast<double>(l.mtime));
   }
   return t;
 }
 
 bool carry_out(Catalog& catalog, const GcAction& action) {
+  if (action.leftover) {
+    auto* cleaner = catalog.backend().leftover_cleaner();
+    if (cleaner == nullptr || !valid_key(action.leftover->key)) {
+      util::log::warn("not removing {}: not a leftover this store can remove",
+                      util::printable(action.subject));
+      return false;
+    }
+    cleaner->remove_leftover(*action.leftover);
+    return true;
+  }
   if (action.orphan) {
     auto manifest = own_manifest(action.objects.front());
     if (!manifest.empty() && catalog.backend().stat(manifest)) {

@@ -21,9 +21,9 @@ struct GcOptions {
 // What gc sees of the store, read once. A save in progress has its archive in the listing
 // and no manifest yet: the grace period, measured on the store's clock, is what protects it.
 struct GcInventory {
-  std::vector<ObjectInfo> listing;   // every object below v1/, with its size and store time
-  std::vector<ObjectInfo> leftovers; // pieces of interrupted writes
-  std::vector<Manifest> saves;       // read, and valid where they lie
+  std::vector<ObjectInfo> listing; // every object below v1/, with its size and store time
+  std::vector<Leftover> leftovers; // pieces of interrupted writes
+  std::vector<Manifest> saves;     // read, and valid where they lie
   struct Refused {
     Manifest manifest;
     std::string why; // Catalog::why_refused's answer
@@ -39,6 +39,9 @@ struct GcAction {
   std::string why;
   uint64_t bytes = 0;  // as the listing gave them
   bool orphan = false; // look for its manifest once more before deleting
+  // A piece of an interrupted write (objects then holds only its key, to be counted): removed
+  // through the backend's LeftoverCleaner, never by remove().
+  std::optional<Leftover> leftover;
 };
 
 struct GcPlan {

@@ -212,23 +212,16 @@ std::optional<ObjectInfo> LocalBackend::stat(const std::string& key) {
   return ObjectInfo{key, static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec};
 }
 
-void LocalBackend::get(const std::string& key, Sink& sink) {
-  read_whole(key, std::nullopt, sink);
-}
-
-void LocalBackend::get_sized(const std::string& key, uint64_t size, Sink& sink) {
-  read_whole(key, size, sink);
-}
-
 // The object, opened once: its size checked against what the caller expects and what the
 // sink takes before a byte is read.
-void LocalBackend::read_whole(const std::string& key, std::optional<uint64_t> size, Sink& sink) {
+void LocalBackend::get(const std::string& key, Sink& sink) {
   auto p = path_of(key);
   util::Fd fd(open_local(key));
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0) {
     fail("stat", p, errno);
   }
+  auto size = sink.expected_size();
   if (size && static_cast<uint64_t>(st.st_size) != *size) {
     throw StoreError(StoreErrorKind::permanent,
                      fmt::format("{} is {} bytes, expected {}", p.string(), st.st_size, *size));
@@ -340,8 +333,23 @@ std::vector<ObjectInfo> LocalBackend::list(const std::string& prefix) {
   return scan(prefix, false);
 }
 
-std::vector<ObjectInfo> LocalBackend::leftovers(const std::string& prefix) {
-  return scan(prefix, true);
+std::vector<Leftover> LocalBackend::leftovers(const std::string& prefix) {
+  std::vector<Leftover> out;
+  for (auto& o : scan(prefix, true)) {
+    out.push_back(Leftover{std::move(o.key), "", o.size, o.mtime});
+  }
+  return out;
+}
+
+void LocalBackend::remove_leftover(const Leftover& leftover) {
+  auto slash = leftover.key.rfind('/');
+  if (!leftover.upload.empty() ||
+      !util::is_temp_name(leftover.key.substr(slash == std::string::npos ? 0 : slash + 1))) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("refusing to remove {} as a leftover: not a temporary file's name",
+                                 util::printable(url(leftover.key))));
+  }
+  remove(leftover.key);
 }
 
 namespace {

@@ -19,7 +19,7 @@ namespace ephemera::store {
 // nor the object itself: an operation that meets one fails (StoreError, permanent, naming
 // it) and a listing skips it with a warning. remove() of an object that is a symlink
 // removes the link, never what it names.
-class LocalBackend : public Backend {
+class LocalBackend : public Backend, public LeftoverCleaner {
 public:
   explicit LocalBackend(std::filesystem::path root);
   ~LocalBackend() override;
@@ -29,13 +29,17 @@ public:
   std::optional<ObjectInfo> stat(const std::string& key) override;
   void get(const std::string& key, Sink& sink) override;
   int open_local(const std::string& key) override;
-  void get_sized(const std::string& key, uint64_t size, Sink& sink) override;
   void get_range(const std::string& key, uint64_t offset, uint64_t length, Sink& sink) override;
   void put(const std::string& key, Source& source) override;
   std::vector<ObjectInfo> list(const std::string& prefix) override;
-  std::vector<ObjectInfo> leftovers(const std::string& prefix) override;
   void remove(const std::string& key) override;
   std::string url(const std::string& key) const override;
+  LeftoverCleaner* leftover_cleaner() override { return this; }
+
+  // The temporary files of interrupted puts.
+  std::vector<Leftover> leftovers(const std::string& prefix) override;
+  // Only a temporary file's name is removed this way, never an object's.
+  void remove_leftover(const Leftover& leftover) override;
 
 private:
   class Parents;
@@ -45,7 +49,6 @@ private:
   // The directories above key's object, opened from the root; see Parents.
   Parents parents(const std::string& key, const char* what, bool create);
   std::filesystem::path path_of(const std::string& key) const;
-  void read_whole(const std::string& key, std::optional<uint64_t> size, Sink& sink);
   std::vector<ObjectInfo> scan(const std::string& prefix, bool temps);
   void warn_once(const std::string& message);
 

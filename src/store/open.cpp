@@ -13,7 +13,7 @@ std::unique_ptr<Catalog> open_catalog(const std::string& url) {
     signer = ed25519_signer(
         util::Ed25519Key::from_pem(broker_public_key(url), "the broker's public key"));
   }
-  return std::make_unique<Catalog>(open_backend(url, {}), std::move(signer));
+  return std::make_unique<Catalog>(open_backend(url), std::move(signer));
 }
 
 } // namespace ephemera::store

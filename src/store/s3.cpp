@@ -68,8 +68,6 @@ std::optional<std::string> listed_key(std::string_view listed, std::string_view 
 
 namespace {
 
-constexpr const char* k_upload_marker = "#upload=";
-
 // Fills body from source; a source that ends early is an error.
 void read_exactly(Source& source, std::string& body) {
   size_t done = 0;
@@ -82,7 +80,7 @@ void read_exactly(Source& source, std::string& body) {
   }
 }
 
-class S3Backend : public Backend {
+class S3Backend : public Backend, public Presigner, public LeftoverCleaner {
 public:
   explicit S3Backend(S3Config config) : m_client(std::move(config)) {}
 
@@ -98,6 +96,10 @@ public:
   }
 
   void get(const std::string& key, Sink& sink) override {
+    if (auto size = sink.expected_size()) {
+      get_sized(key, *size, sink);
+      return;
+    }
     Request r;
     r.key = m_client.full(key);
     r.sink = &sink;
@@ -131,7 +133,7 @@ public:
   // Parts of download_part bytes fetched by `parallel` threads, each retried whole on its
   // own and handed to the sink in order, at most `parallel` parts held. The whole download,
   // retries included, ends by the deadline (EPHEMERA_S3_DEADLINE).
-  void get_sized(const std::string& key, uint64_t size, Sink& sink) override {
+  void get_sized(const std::string& key, uint64_t size, Sink& sink) {
     const std::string whole = m_client.full(key);
     const auto deadline = Clock::now() + std::chrono::seconds(config().deadline);
     const uint64_t part_size = config().download_part;
@@ -216,32 +218,28 @@ public:
   void remove(const std::string& key) override {
     Request r;
     r.method = "DELETE";
-    auto marker = key.find(k_upload_marker);
-    if (marker != std::string::npos) { // a leftover: abort the multipart upload
-      r.key = m_client.full(key.substr(0, marker));
-      r.query = {{"uploadId", key.substr(marker + std::strlen(k_upload_marker))}};
-      if (r.query["uploadId"].empty()) {
-        throw StoreError(
-            StoreErrorKind::permanent,
-            fmt::format("refusing to abort the upload '{}': it has no upload id", url(key)));
-      }
-    } else {
-      r.key = m_client.full(key);
-    }
-    auto resp = m_client.perform(r, true);
-    (void)resp; // 404: already gone
+    r.key = m_client.full(key);
+    m_client.perform(r, true); // 404: already gone
+  }
+
+  std::string url(const std::string& key) const override { return m_client.url(key); }
+
+  const Presigner* presigner() const override { return this; }
+  LeftoverCleaner* leftover_cleaner() override { return this; }
+
+  std::string presign(const std::string& key, std::chrono::seconds ttl) const override {
+    return m_client.presign(key, ttl);
   }
 
   // Multipart uploads a killed save never completed or aborted: invisible, but their parts
-  // take space until aborted. Named "<key>#upload=<id>" for remove(); bounded and checked
-  // as list() is.
-  std::vector<ObjectInfo> leftovers(const std::string& prefix) override {
+  // take space until aborted. Bounded and checked as list() is.
+  std::vector<Leftover> leftovers(const std::string& prefix) override {
     check_prefix(prefix);
     const std::string requested = config().prefix + prefix;
     ListingLimits limits("the multipart uploads of " + url(prefix),
                          Clock::now() + std::chrono::seconds(config().deadline));
     Skipped skipped;
-    std::vector<ObjectInfo> out;
+    std::vector<Leftover> out;
     std::string key_marker, id_marker;
     while (true) {
       Request r;
@@ -258,14 +256,13 @@ public:
       }
       limits.page(page.uploads.size(), bytes);
       for (auto& u : page.uploads) {
-        auto key = listed_key(u.key + k_upload_marker + u.upload_id, config().prefix, requested);
-        if (key && listed_key(u.key, config().prefix, requested)) {
-          ObjectInfo o;
-          o.key = std::move(*key);
-          o.mtime = u.initiated;
-          out.push_back(std::move(o));
+        auto key = listed_key(u.key, config().prefix, requested);
+        // The id goes into the abort's query string (encoded there): never empty, no
+        // control byte.
+        if (key && valid_key(u.upload_id)) {
+          out.push_back(Leftover{std::move(*key), std::move(u.upload_id), 0, u.initiated});
         } else {
-          skipped.add(u.key + k_upload_marker + u.upload_id);
+          skipped.add(u.key + " (upload " + u.upload_id + ")");
         }
       }
       if (!page.truncated || page.next_key_marker.empty()) {
@@ -278,11 +275,18 @@ public:
     skipped.warn("the multipart uploads of " + url(prefix));
     return out;
   }
-  std::string url(const std::string& key) const override { return m_client.url(key); }
 
-  std::optional<std::string> presign(const std::string& key,
-                                     std::chrono::seconds ttl) const override {
-    return m_client.presign(key, ttl);
+  void remove_leftover(const Leftover& leftover) override {
+    if (leftover.upload.empty()) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("refusing to abort an upload of {}: it has no upload id",
+                                   util::printable(url(leftover.key))));
+    }
+    Request r;
+    r.method = "DELETE";
+    r.key = m_client.full(leftover.key);
+    r.query = {{"uploadId", leftover.upload}};
+    m_client.perform(r, true); // 404: already aborted or completed
   }
 
 private:

@@ -4,6 +4,7 @@
 #include "store/backend.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/units.hpp"
 
 #include <fmt/format.h>
 
@@ -37,7 +38,21 @@ std::string query_value(const std::string& query, const std::string& key) {
   return "";
 }
 
+constexpr long k_day = 86400;
+
 } // namespace
+
+long env_limit(const char* name, long fallback, long min, long max, const char* unit) {
+  std::string text = env(name);
+  if (text.empty()) {
+    return fallback;
+  }
+  if (auto value = util::parse_integer(text, min, max); value && text[0] != '-') {
+    return static_cast<long>(*value);
+  }
+  throw util::InputError(fmt::format("{}='{}' is not a whole number of {} from {} to {}", name,
+                                     util::printable(text.substr(0, 40)), unit, min, max));
+}
 
 S3Config parse_s3_url(const std::string& rest) {
   S3Config c;
@@ -99,26 +114,19 @@ S3Config parse_s3_url(const std::string& rest) {
   std::string addressing = query_value(query, "addressing");
   c.path_style = addressing.empty() ? custom : addressing == "path";
   if (!addressing.empty() && addressing != "path" && addressing != "virtual") {
-    throw util::InputError(fmt::format("addressing='{}': use path or virtual", addressing));
+    throw util::InputError(
+        fmt::format("addressing='{}': use path or virtual", util::printable(addressing)));
   }
   c.access_key = env("AWS_ACCESS_KEY_ID");
   c.secret_key = env("AWS_SECRET_ACCESS_KEY");
   c.session_token = env("AWS_SESSION_TOKEN");
-  if (auto s = env("EPHEMERA_S3_STALL_SECONDS"); !s.empty()) {
-    c.stall_timeout = std::max(1L, std::atol(s.c_str()));
-  }
-  if (auto s = env("EPHEMERA_S3_TIMEOUT_SECONDS"); !s.empty()) {
-    c.request_timeout = std::max(1L, std::atol(s.c_str()));
-  }
-  if (auto s = env("EPHEMERA_S3_DEADLINE"); !s.empty()) {
-    c.deadline = std::max(1L, std::atol(s.c_str()));
-  }
-  if (auto s = env("EPHEMERA_S3_CONNECT_SECONDS"); !s.empty()) {
-    c.connect_timeout = std::max(1L, std::atol(s.c_str()));
-  }
-  if (auto s = env("EPHEMERA_S3_PARALLEL"); !s.empty()) {
-    c.parallel = std::clamp(std::atoi(s.c_str()), 1, 64);
-  }
+  c.stall_timeout = env_limit("EPHEMERA_S3_STALL_SECONDS", c.stall_timeout, 1, k_day, "seconds");
+  c.request_timeout =
+      env_limit("EPHEMERA_S3_TIMEOUT_SECONDS", c.request_timeout, 1, k_day, "seconds");
+  c.deadline = env_limit("EPHEMERA_S3_DEADLINE", c.deadline, 1, 7 * k_day, "seconds");
+  c.connect_timeout =
+      env_limit("EPHEMERA_S3_CONNECT_SECONDS", c.connect_timeout, 1, k_day, "seconds");
+  c.parallel = static_cast<int>(env_limit("EPHEMERA_S3_PARALLEL", c.parallel, 1, 64, "parts"));
   return c;
 }
 

@@ -30,6 +30,12 @@ struct S3Config {
 // defaults from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
 // EPHEMERA_S3_ENDPOINT, and the EPHEMERA_S3_*_SECONDS / EPHEMERA_S3_DEADLINE limits. The
 // bucket and every prefix component must be names S3 keeps as they are (InputError).
+// InputError for a limit that is set but is not a whole number in its range, naming it.
 S3Config parse_s3_url(const std::string& rest);
+
+// The value of the environment variable `name`: `fallback` when it is unset or empty, else
+// a whole number from min (at least 0) to max, in decimal and nothing else; InputError
+// naming the variable, its value (escaped) and the range otherwise.
+long env_limit(const char* name, long fallback, long min, long max, const char* unit);
 
 } // namespace ephemera::store

@@ -13,17 +13,13 @@ namespace ephemera::store {
 
 namespace {
 
-using Factory = std::unique_ptr<Backend> (*)(const std::string& rest, const OpenOptions&);
+using Factory = std::unique_ptr<Backend> (*)(const std::string& rest);
 
-std::unique_ptr<Backend> open_file(const std::string& rest, const OpenOptions& /*options*/) {
+std::unique_ptr<Backend> open_file(const std::string& rest) {
   if (rest.empty() || rest[0] != '/') {
     throw util::InputError(fmt::format("file:// store URLs need an absolute path: file:///path"));
   }
   return std::make_unique<LocalBackend>(rest);
-}
-
-std::unique_ptr<Backend> open_s3_url(const std::string& rest, const OpenOptions& /*options*/) {
-  return open_s3(rest);
 }
 
 struct Scheme {
@@ -31,24 +27,24 @@ struct Scheme {
   Factory factory;
 };
 
-std::unique_ptr<Backend> open_http_url(const std::string& rest, const OpenOptions& /*options*/) {
+std::unique_ptr<Backend> open_http_url(const std::string& rest) {
   return open_broker("http://" + rest);
 }
 
-std::unique_ptr<Backend> open_https_url(const std::string& rest, const OpenOptions& /*options*/) {
+std::unique_ptr<Backend> open_https_url(const std::string& rest) {
   return open_broker("https://" + rest);
 }
 
 const Scheme k_schemes[] = {
     {"file", open_file},
-    {"s3", open_s3_url},
+    {"s3", open_s3},
     {"http", open_http_url},
     {"https", open_https_url},
 };
 
 } // namespace
 
-std::unique_ptr<Backend> open_backend(const std::string& url, const OpenOptions& options) {
+std::unique_ptr<Backend> open_backend(const std::string& url) {
   auto sep = url.find("://");
   if (sep == std::string::npos) {
     if (url.empty()) {
@@ -59,7 +55,7 @@ std::unique_ptr<Backend> open_backend(const std::string& url, const OpenOptions&
   std::string scheme = url.substr(0, sep);
   for (const auto& s : k_schemes) {
     if (scheme == s.name) {
-      return s.factory(url.substr(sep + 3), options);
+      return s.factory(url.substr(sep + 3));
     }
   }
   throw util::InputError(fmt::format("unknown store '{}://': use a path, file:///path or "

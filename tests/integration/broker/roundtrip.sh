@@ -58,6 +58,26 @@ cmp "$SCRATCH/first/work/job/target/sub/big.bin" "$M/work/job/target/sub/big.bin
 TOKEN=$("$EPHEMERA" token --key "$KEYS/broker.pem" --operator)
 on_machine "$EPHEMERA" ls --json | grep -q '"key": "deps"' || fail "an operator's ls through the broker"
 
+# What an interrupted write left (a local store's temporary file, an unfinished S3 multipart
+# upload) is listed and removed through the broker by an operator's gc; the save stays.
+case "$STORE_KIND" in
+  local) dir=$(dirname "$(find "$STORE/v1" -name '*.tar.zst' | head -1)")
+         leftover="$dir/.ephemera-0123456789abcdef-00000000"
+         echo half > "$leftover" ;;
+  s3) path=${STORE#s3://}
+      aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api create-multipart-upload \
+        --bucket "${path%%/*}" --key "${path#*/}/v1/acme~2Fwidget/~/deps/e1/deps/stale.tar.zst" >/dev/null ;;
+esac
+on_machine "$EPHEMERA" gc --grace 0s > "$SCRATCH/gc.out" 2>&1 || fail "gc through the broker: $(cat "$SCRATCH/gc.out")"
+grep -q "interrupted write" "$SCRATCH/gc.out" || fail "gc did not name the leftover: $(cat "$SCRATCH/gc.out")"
+case "$STORE_KIND" in
+  local) [ -e "$leftover" ] && fail "the temporary file outlived gc through the broker" ;;
+  s3) left=$(aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api list-multipart-uploads \
+          --bucket "${path%%/*}" --prefix "${path#*/}/" --query 'length(Uploads || `[]`)' --output text)
+      [ "$left" = 0 ] || fail "$left multipart uploads outlived gc through the broker" ;;
+esac
+on_machine "$EPHEMERA" ls --json | grep -q '"key": "deps"' || fail "gc through the broker removed the save"
+
 # A job's token does not list the store.
 ctx feature pull_request job-4
 TOKEN=$(token)

@@ -31,5 +31,17 @@ set -e
 [ "$code" = 2 ] || fail "a job file without epoch exited $code"
 grep -q 'job.toml:[0-9]*:[0-9]*: error' "$SCRATCH/bad.err" || fail "no position: $(cat "$SCRATCH/bad.err")"
 
+# A malformed S3 limit in the agent's environment is a usage error, named, not a deadline
+# of one second (what "10s" once became) nor of ten.
+if [ "${STORE_KIND:-local}" = s3 ]; then
+  printf 'name = "j"\nvariety = "basic"\n[[persist]]\nname = "d"\nrules = ["out/**/*"]\nepoch = 1\n' > "$JOB"
+  set +e
+  EPHEMERA_S3_DEADLINE=10s eph pre --job "$JOB" 2> "$SCRATCH/limit.err"; code=$?
+  set -e
+  [ "$code" = 2 ] || fail "a malformed EPHEMERA_S3_DEADLINE exited $code"
+  grep -q "EPHEMERA_S3_DEADLINE='10s' is not a whole number of seconds" "$SCRATCH/limit.err" ||
+    fail "the variable is not named: $(cat "$SCRATCH/limit.err")"
+fi
+
 validate_report
 echo "store down: ok"

@@ -353,7 +353,8 @@ TEST_CASE("gc: clock probes and leftovers of interrupted writes go after the gra
   s.inv.listing.push_back({"v1/_clock/0123456789abcdef", 18, k_now - 2 * k_hour});
   s.inv.listing.push_back({"v1/_clock/fedcba9876543210", 18, k_now - 10});
   s.inv.listing.push_back({"v1/_clock/passwd", 18, k_now - 2 * k_hour}); // not a probe
-  s.inv.leftovers.push_back({"v1/a/.x.tar.zst.tmp.1", 5, k_now - 2 * k_hour});
+  s.inv.leftovers.push_back({"v1/a/.x.tar.zst.tmp.1", "", 5, k_now - 2 * k_hour});
+  s.inv.leftovers.push_back({"v1/a/b.tar.zst", "up-1", 0, k_now - 10}); // young: kept
   auto deleted = s.deleted(grace(k_hour));
   CHECK(deleted == std::set<std::string>{"v1/_clock/0123456789abcdef", "v1/a/.x.tar.zst.tmp.1"});
 }
@@ -374,12 +375,12 @@ TEST_CASE("gc against a store: forged markers and manifests with signing on", "[
     m.sha256 = util::sha256_file_hex(archive);
     return m;
   };
-  store::Catalog signer(store::open_backend(url, {}), std::string("s3cret"));
+  store::Catalog signer(store::open_backend(url), std::string("s3cret"));
   auto live = signer.publish(partial("acme/widget"), archive);
 
   // A store writer without the key: a marker in its own folder naming acme/widget, an
   // unsigned marker in acme/widget's folder, and an unsigned manifest naming acme's archive.
-  store::Catalog forger(store::open_backend(url, {}), std::nullopt);
+  store::Catalog forger(store::open_backend(url), std::nullopt);
   auto theirs = forger.invalidate("evil/repo", "", "", "");
   auto from = fs::path(url) / theirs.object;
   auto text = util::read_file(from);
@@ -431,7 +432,7 @@ TEST_CASE("gc against a store: forged markers and manifests with signing on", "[
 TEST_CASE("removing an object never follows a folder swapped for a symlink", "[store][gc]") {
   util::TempDir dir;
   auto root = dir.path() / "store";
-  auto backend = store::open_backend(root.string(), {});
+  auto backend = store::open_backend(root.string());
   store::StringSource bytes("x");
   backend->put("v1/_clock/0123456789abcdef", bytes);
   backend->put("v1/a/b/one.json", bytes);

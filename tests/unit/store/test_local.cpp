@@ -1,5 +1,6 @@
 // The local backend stays inside its root: a store writer's symlinks, at any depth or as
 // the object itself, never let a put, get, stat, list, remove or open reach another file.
+#include "helpers.hpp"
 #include "store/local.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -14,11 +15,6 @@ using namespace ephemera;
 namespace fs = std::filesystem;
 
 namespace {
-
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
 
 // Every entry below dir with its type and bytes (a symlink: its target), to compare.
 std::map<std::string, std::string> tree(const fs::path& dir) {
@@ -36,17 +32,8 @@ std::map<std::string, std::string> tree(const fs::path& dir) {
   return out;
 }
 
-// The StoreError f throws, which must be a refusal (permanent), not not_found.
-std::string refusal(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const util::StoreError& e) {
-    CHECK(e.kind() == util::StoreErrorKind::permanent);
-    return e.what();
-  }
-  FAIL("no StoreError");
-  return "";
-}
+using test::file_with;
+using test::refusal;
 
 const std::vector<std::string> k_path = {"v1", "a", "b"}; // the directories of k_key
 const std::string k_key = "v1/a/b/x.json";
@@ -70,9 +57,9 @@ TEST_CASE("the local store follows no symlinked directory out of its root, at an
         fs::create_directories(beyond);
       }
     }
-    write(beyond / "x.json", "the victim's bytes");
-    write(beyond / ".ephemera-0123456789abcdef-00000000", "a victim too");
-    write(beyond / "deeper" / "y.json", "and another");
+    file_with(beyond / "x.json", "the victim's bytes");
+    file_with(beyond / ".ephemera-0123456789abcdef-00000000", "a victim too");
+    file_with(beyond / "deeper" / "y.json", "and another");
     fs::create_directories(link.parent_path());
     fs::create_symlink(outside, link);
     auto before = tree(outside);
@@ -88,7 +75,8 @@ TEST_CASE("the local store follows no symlinked directory out of its root, at an
     CHECK_THAT(refusal([&] { b.stat(k_key); }), Catch::Contains("is a symlink"));
     store::StringSink sink;
     CHECK_THAT(refusal([&] { b.get(k_key, sink); }), Catch::Contains("is a symlink"));
-    CHECK_THAT(refusal([&] { b.get_sized(k_key, 18, sink); }), Catch::Contains("is a symlink"));
+    store::SizedSink sized(sink, 18);
+    CHECK_THAT(refusal([&] { b.get(k_key, sized); }), Catch::Contains("is a symlink"));
     CHECK_THAT(refusal([&] { b.get_range(k_key, 0, 4, sink); }), Catch::Contains("is a symlink"));
     CHECK_THAT(refusal([&] { b.open_local(k_key); }), Catch::Contains("is a symlink"));
     CHECK(sink.data().empty());
@@ -107,8 +95,8 @@ TEST_CASE("a symlink planted as an object is never read; put and remove replace 
   util::TempDir dir;
   fs::path root = dir.path() / "store";
   fs::path victim = dir.path() / "victim";
-  write(victim, "the victim's bytes");
-  write(root / "v1" / "a" / "real.json", "real");
+  file_with(victim, "the victim's bytes");
+  file_with(root / "v1" / "a" / "real.json", "real");
   fs::create_symlink(victim, root / "v1" / "a" / "x.json");
   // And a symlinked directory as an object.
   fs::create_symlink(dir.path(), root / "v1" / "a" / "d.json");
@@ -207,7 +195,7 @@ TEST_CASE("only the tool's temporary names are leftovers: an object named like o
     b.put(key, src);
   }
   // What a killed put leaves: the tool's own temporary shape.
-  write(dir.path() / "v1/a/.ephemera-0123456789abcdef-00000000", "half");
+  file_with(dir.path() / "v1/a/.ephemera-0123456789abcdef-00000000", "half");
   std::vector<std::string> listed;
   for (const auto& o : b.list("v1/")) {
     listed.push_back(o.key);
@@ -217,4 +205,13 @@ TEST_CASE("only the tool's temporary names are leftovers: an object named like o
   auto left = b.leftovers("v1/");
   REQUIRE(left.size() == 1);
   CHECK(left[0].key == "v1/a/.ephemera-0123456789abcdef-00000000");
+  // Removed as a leftover it is gone; an object is never removed as one, whatever its name.
+  REQUIRE(b.leftover_cleaner() == &b);
+  b.remove_leftover(left[0]);
+  CHECK(b.leftovers("v1/").empty());
+  for (const auto& o : b.list("v1/")) {
+    CHECK_THAT(refusal([&] { b.remove_leftover({o.key, "", 0, 0}); }),
+               Catch::Contains("not a temporary file's name"));
+  }
+  CHECK(b.list("v1/").size() == 2);
 }

@@ -1,5 +1,6 @@
 // The S3 backend's guards, which no honest server exercises: keys checked where they enter
 // a backend (local and S3), listings bounded and their keys checked, transfers timed by size.
+#include "helpers.hpp"
 #include "store/local.hpp"
 #include "store/s3.hpp"
 #include "store/url.hpp"
@@ -17,36 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Sets environment variables for one scope.
-class Env {
-public:
-  void set(const char* name, const char* value) {
-    const char* old = std::getenv(name);
-    m_old.emplace_back(name, old != nullptr ? std::optional<std::string>(old) : std::nullopt);
-    ::setenv(name, value, 1);
-  }
-  ~Env() {
-    for (auto it = m_old.rbegin(); it != m_old.rend(); ++it) {
-      it->second ? ::setenv(it->first, it->second->c_str(), 1) : ::unsetenv(it->first);
-    }
-  }
-
-private:
-  std::vector<std::pair<const char*, std::optional<std::string>>> m_old;
-};
-
-// The message of the StoreError f throws, which must be a refusal (permanent): a request
-// that was tried instead (against a port where nothing listens) fails as transient.
-std::string refusal(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const util::StoreError& e) {
-    CHECK(e.kind() == util::StoreErrorKind::permanent);
-    return e.what();
-  }
-  FAIL("no StoreError");
-  return "";
-}
+using test::EnvVar;
+using test::refusal;
 
 const std::vector<std::string> k_escaping = {
     "../x", "v1/../../other/x.tar.zst", "v1/./x", "v1//x", "/v1/x", "v1/x\n", ""};
@@ -55,34 +28,37 @@ const std::vector<std::string> k_escaping = {
 
 TEST_CASE("the S3 backend refuses keys that are not keys before any request, presigned links too",
           "[store]") {
-  Env env;
-  env.set("AWS_ACCESS_KEY_ID", "AK");
-  env.set("AWS_SECRET_ACCESS_KEY", "SK");
-  env.set("EPHEMERA_S3_CONNECT_SECONDS", "1");
-  auto b = store::open_backend("s3://bucket/cache?endpoint=http://127.0.0.1:1", {});
+  EnvVar ak("AWS_ACCESS_KEY_ID", "AK"), sk("AWS_SECRET_ACCESS_KEY", "SK");
+  EnvVar connect("EPHEMERA_S3_CONNECT_SECONDS", "1");
+  auto b = store::open_backend("s3://bucket/cache?endpoint=http://127.0.0.1:1");
   for (const auto& key : k_escaping) {
     INFO(key);
     store::StringSink sink;
     store::StringSource source("x");
     CHECK(refusal([&] { b->get(key, sink); }).find("refusing") != std::string::npos);
     CHECK(refusal([&] { b->get_range(key, 0, 1, sink); }).find("refusing") != std::string::npos);
-    CHECK(refusal([&] { b->get_sized(key, 1, sink); }).find("refusing") != std::string::npos);
+    store::SizedSink sized(sink, 1);
+    CHECK(refusal([&] { b->get(key, sized); }).find("refusing") != std::string::npos);
     CHECK(refusal([&] { b->stat(key); }).find("refusing") != std::string::npos);
     CHECK(refusal([&] { b->put(key, source); }).find("refusing") != std::string::npos);
     CHECK(refusal([&] { b->remove(key); }).find("refusing") != std::string::npos);
-    CHECK(refusal([&] { b->remove(key + "#upload=abc"); }).find("refusing") != std::string::npos);
-    CHECK(refusal([&] { b->presign(key, 60s); }).find("refusing") != std::string::npos);
+    CHECK(refusal([&] { b->leftover_cleaner()->remove_leftover({key, "abc", 0, 0}); })
+              .find("refusing") != std::string::npos);
+    CHECK(refusal([&] { b->presigner()->presign(key, 60s); }).find("refusing") !=
+          std::string::npos);
     CHECK(b->url(key).find('\n') == std::string::npos); // named in messages, escaped
   }
   for (std::string prefix : {"v1//", "../", "v1/../", "/v1/"}) {
     INFO(prefix);
     CHECK(refusal([&] { b->list(prefix); }).find("refusing listing prefix") != std::string::npos);
-    CHECK(refusal([&] { b->leftovers(prefix); }).find("refusing listing prefix") !=
-          std::string::npos);
+    CHECK(refusal([&] { b->leftover_cleaner()->leftovers(prefix); })
+              .find("refusing listing prefix") != std::string::npos);
   }
-  auto link = b->presign("v1/a b/c.tar.zst", 60s);
-  REQUIRE(link);
-  CHECK(link->rfind("http://127.0.0.1:1/bucket/cache/v1/a%20b/c.tar.zst?", 0) == 0);
+  // An upload with no id is no leftover S3 makes: refused before any request.
+  CHECK(refusal([&] { b->leftover_cleaner()->remove_leftover({"v1/a/b.tar.zst", "", 0, 0}); })
+            .find("no upload id") != std::string::npos);
+  auto link = b->presigner()->presign("v1/a b/c.tar.zst", 60s);
+  CHECK(link.rfind("http://127.0.0.1:1/bucket/cache/v1/a%20b/c.tar.zst?", 0) == 0);
 }
 
 TEST_CASE("S3 store URLs: a bucket or prefix S3 would not keep as written, or credentials in the "
@@ -192,9 +168,7 @@ TEST_CASE("every transfer may take its floor plus its size at the slowest worthw
   CHECK(store::transfer_timeout(0, 60s) == 60s);
   CHECK(store::transfer_timeout(16 << 20, 60s) == 124s); // a 16 MiB part at 256 KiB/s
   CHECK(store::transfer_timeout(1 << 20, 3s) == 7s);
-  Env env;
-  env.set("EPHEMERA_S3_DEADLINE", "90");
-  env.set("EPHEMERA_S3_TIMEOUT_SECONDS", "5");
+  EnvVar deadline("EPHEMERA_S3_DEADLINE", "90"), timeout("EPHEMERA_S3_TIMEOUT_SECONDS", "5");
   auto c = store::parse_s3_url("b/p");
   CHECK(c.deadline == 90);
   CHECK(c.request_timeout == 5);

@@ -1,3 +1,4 @@
+#include "helpers.hpp"
 #include "policy/policy.hpp"
 #include "store/catalog.hpp"
 #include "store/gc.hpp"
@@ -19,21 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Sets an environment variable for one scope.
-class EnvVar {
-public:
-  EnvVar(const char* name, const char* value) : m_name(name) {
-    if (const char* old = std::getenv(name)) {
-      m_old = old;
-    }
-    value ? ::setenv(name, value, 1) : ::unsetenv(name);
-  }
-  ~EnvVar() { m_old ? ::setenv(m_name, m_old->c_str(), 1) : ::unsetenv(m_name); }
-
-private:
-  const char* m_name;
-  std::optional<std::string> m_old;
-};
+using test::EnvVar;
+using test::file_with;
 
 store::Manifest partial(const std::string& key, const std::string& branch, const fs::path& file,
                         bool trusted = true, int64_t epoch = 1) {
@@ -86,11 +74,6 @@ store::Manifest minimal_manifest() {
   m.sha256 = std::string(64, 'a');
   m.created = "2026-11-24T16:40:00.123456Z";
   return m;
-}
-
-fs::path file_with(const fs::path& p, const std::string& content) {
-  std::ofstream(p, std::ios::binary) << content;
-  return p;
 }
 
 } // namespace
@@ -164,12 +147,12 @@ TEST_CASE("S3 URLs: bucket, prefix, endpoint, region and addressing", "[store]")
 
 TEST_CASE("store URLs choose a backend or say what is wrong", "[store]") {
   util::TempDir dir;
-  CHECK_NOTHROW(store::open_backend(dir.path().string(), {}));
-  CHECK_NOTHROW(store::open_backend("file://" + dir.path().string(), {}));
-  CHECK_THROWS_WITH(store::open_backend("gs://bucket", {}), Catch::Contains("s3://bucket/prefix"));
-  CHECK_THROWS_AS(store::open_backend("", {}), util::InputError);
+  CHECK_NOTHROW(store::open_backend(dir.path().string()));
+  CHECK_NOTHROW(store::open_backend("file://" + dir.path().string()));
+  CHECK_THROWS_WITH(store::open_backend("gs://bucket"), Catch::Contains("s3://bucket/prefix"));
+  CHECK_THROWS_AS(store::open_backend(""), util::InputError);
   EnvVar ak("AWS_ACCESS_KEY_ID", nullptr), sk("AWS_SECRET_ACCESS_KEY", nullptr);
-  CHECK_THROWS_WITH(store::open_backend("s3://bucket", {}), Catch::Contains("AWS_ACCESS_KEY_ID"));
+  CHECK_THROWS_WITH(store::open_backend("s3://bucket"), Catch::Contains("AWS_ACCESS_KEY_ID"));
   CHECK(store::redact_url("s3://user:secret@host/b") == "s3://host/b");
 }
 
@@ -177,7 +160,7 @@ TEST_CASE("lookup: exact key, then prefixes; own branch first; newest wins; untr
           "[store]") {
   util::TempDir dir;
   EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
-  store::Catalog cat(store::open_backend((dir.path() / "store").string(), {}), std::nullopt);
+  store::Catalog cat(store::open_backend((dir.path() / "store").string()), std::nullopt);
   auto a = file_with(dir.path() / "a", "archive bytes");
 
   CHECK_FALSE(first_of(cat, request("cargo-1", "main")));
@@ -230,12 +213,12 @@ TEST_CASE("signed manifests: a forged or unsigned manifest is never restored", "
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   auto a = file_with(dir.path() / "a", "archive bytes");
-  store::Catalog signer(store::open_backend(url, {}), std::string("s3cret"));
+  store::Catalog signer(store::open_backend(url), std::string("s3cret"));
   auto m = signer.publish(partial("k", "feature", a), a);
   CHECK(first_of(signer, request("k", "other")));
 
   // A job without the key writes a manifest of its own: unsigned, then forged.
-  store::Catalog forger(store::open_backend(url, {}), std::nullopt);
+  store::Catalog forger(store::open_backend(url), std::nullopt);
   std::this_thread::sleep_for(2ms);
   auto forged = forger.publish(partial("k", "evil", a), a);
   auto found = first_of(signer, request("k", "other"));
@@ -255,7 +238,7 @@ TEST_CASE("downloads check size and digest and leave nothing on a mismatch", "[s
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   auto a = file_with(dir.path() / "a", "archive bytes");
-  store::Catalog cat(store::open_backend(url, {}), std::nullopt);
+  store::Catalog cat(store::open_backend(url), std::nullopt);
   auto m = cat.publish(partial("k", "b", a), a);
   cat.download(m, dir.path() / "ok");
   CHECK(util::read_file(dir.path() / "ok") == "archive bytes");
@@ -272,7 +255,7 @@ TEST_CASE("a local archive is opened where it lies: a regular file of the manife
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   auto a = file_with(dir.path() / "a", "archive bytes");
-  store::Catalog cat(store::open_backend(url, {}), std::nullopt);
+  store::Catalog cat(store::open_backend(url), std::nullopt);
   auto m = cat.publish(partial("k", "b", a), a);
   int fd = cat.open_verified(m);
   REQUIRE(fd >= 0);
@@ -456,7 +439,7 @@ TEST_CASE("a manifest naming a file outside its own archive is never listed or r
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
-  store::Catalog cat(store::open_backend(url, {}), std::nullopt);
+  store::Catalog cat(store::open_backend(url), std::nullopt);
   auto a = file_with(dir.path() / "a", "archive bytes");
   auto m = cat.publish(partial("k", "feature", a), a);
   // Beside it, forgeries that name a file outside the store, by its absolute path and by
@@ -486,7 +469,7 @@ TEST_CASE("a signed manifest copied into another epoch's or repository's prefix 
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   auto a = file_with(dir.path() / "a", "archive bytes");
-  store::Catalog cat(store::open_backend(url, {}), std::string("s3cret"));
+  store::Catalog cat(store::open_backend(url), std::string("s3cret"));
   auto m = cat.publish(partial("k", "feature", a), a);
   REQUIRE(first_of(cat, request("k", "feature")));
   // A store writer copies the manifest (signature and all) and its archive into the prefix
@@ -514,7 +497,7 @@ TEST_CASE("lookup gives the candidates in the order a restore tries them, each o
           "[store]") {
   util::TempDir dir;
   EnvVar no_key("EPHEMERA_SIGNING_KEY", nullptr);
-  store::Catalog cat(store::open_backend((dir.path() / "store").string(), {}), std::nullopt);
+  store::Catalog cat(store::open_backend((dir.path() / "store").string()), std::nullopt);
   auto a = file_with(dir.path() / "a", "archive bytes");
   for (const auto& [key, branch] : std::vector<std::pair<std::string, std::string>>{
            {"cargo-1", "other"}, {"cargo-1", "feature"}, {"cargo-1", "third"}, {"cargo-0", "feature"}}) {
@@ -539,7 +522,7 @@ TEST_CASE("untrusted saves reach only untrusted jobs of their own origin, whatev
           "[store]") {
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
-  store::Catalog cat(store::open_backend(url, {}), std::string("s3cret"));
+  store::Catalog cat(store::open_backend(url), std::string("s3cret"));
   auto a = file_with(dir.path() / "a", "archive bytes");
   cat.publish(partial("k", "main", a), a); // trusted, the oldest
   std::this_thread::sleep_for(2ms);
@@ -588,8 +571,8 @@ TEST_CASE("lookup says what it passed over: badly signed saves, and with a surve
   util::TempDir dir;
   auto url = (dir.path() / "store").string();
   auto a = file_with(dir.path() / "a", "archive bytes");
-  store::Catalog signer(store::open_backend(url, {}), std::string("s3cret"));
-  store::Catalog forger(store::open_backend(url, {}), std::nullopt);
+  store::Catalog signer(store::open_backend(url), std::string("s3cret"));
+  store::Catalog forger(store::open_backend(url), std::nullopt);
   forger.publish(partial("k", "feature", a), a);
   signer.publish(partial("k", "feature", a, true, 2), a);
 
@@ -608,4 +591,39 @@ TEST_CASE("lookup says what it passed over: badly signed saves, and with a surve
   CHECK(found.passed_over[1].reason == store::PassedOver::newer_epoch);
   CHECK(found.passed_over[1].scope.epoch == 2);
   CHECK_FALSE(found.passed_over[1].manifest);
+}
+
+TEST_CASE("S3 limits from the environment are whole numbers in range, or an error naming them",
+          "[store]") {
+  {
+    EnvVar d("EPHEMERA_S3_DEADLINE", "7"), p("EPHEMERA_S3_PARALLEL", "8");
+    auto c = store::parse_s3_url("b");
+    CHECK(c.deadline == 7);
+    CHECK(c.parallel == 8);
+  }
+  {
+    EnvVar d("EPHEMERA_S3_DEADLINE", "");
+    CHECK(store::parse_s3_url("b").deadline == 1800); // empty: the default
+  }
+  // Each was once read with atol: "10s" was 10, "abc" and "0" a deadline of one second.
+  for (const char* bad : {"abc", "10s", "-1", "0", " 5", "+5", "1.5", "99999999999999999999"}) {
+    CAPTURE(bad);
+    EnvVar d("EPHEMERA_S3_DEADLINE", bad);
+    CHECK_THROWS_AS(store::parse_s3_url("b"), util::InputError);
+    CHECK_THROWS_WITH(store::parse_s3_url("b"),
+                      Catch::Contains(std::string("EPHEMERA_S3_DEADLINE='") + bad + "'") &&
+                          Catch::Contains("whole number of seconds from 1 to"));
+  }
+  for (const char* name : {"EPHEMERA_S3_STALL_SECONDS", "EPHEMERA_S3_TIMEOUT_SECONDS",
+                           "EPHEMERA_S3_CONNECT_SECONDS", "EPHEMERA_S3_PARALLEL"}) {
+    CAPTURE(name);
+    EnvVar v(name, "garbage");
+    CHECK_THROWS_WITH(store::parse_s3_url("b"), Catch::StartsWith(name));
+  }
+  {
+    EnvVar p("EPHEMERA_S3_PARALLEL", "65");
+    CHECK_THROWS_WITH(store::parse_s3_url("b"), Catch::Contains("from 1 to 64"));
+  }
+  EnvVar escaped("EPHEMERA_S3_DEADLINE", "5\n\x1b[2J");
+  CHECK_THROWS_WITH(store::parse_s3_url("b"), !Catch::Contains("\n") && !Catch::Contains("\x1b"));
 }
