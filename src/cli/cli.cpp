@@ -21,7 +21,7 @@ namespace {
 const Registrar k_registrars[] = {
     add_pre,    add_post,    add_restore, add_persist,    add_plan,  add_report,
     add_status, add_ls,      add_show,    add_invalidate, add_gc,    add_check,
-    add_match,  add_presets, add_version, add_serve,      add_token,
+    add_match,  add_presets, add_version, add_serve,      add_token, add_lookup,
 };
 
 void add_globals(Command app, Globals& g) {

@@ -11,6 +11,7 @@ void add_match(Command app, Globals& globals, Action& action);
 void add_pre(Command app, Globals& globals, Action& action);
 void add_post(Command app, Globals& globals, Action& action);
 void add_plan(Command app, Globals& globals, Action& action);
+void add_lookup(Command app, Globals& globals, Action& action);
 void add_restore(Command app, Globals& globals, Action& action);
 void add_persist(Command app, Globals& globals, Action& action);
 void add_report(Command app, Globals& globals, Action& action);

@@ -2,7 +2,11 @@
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "cli/preset_view.hpp"
+#include "session/miss.hpp"
 #include "session/session.hpp"
+#include "store/catalog.hpp"
+#include "store/short_id.hpp"
+#include "store/url.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
@@ -151,7 +155,119 @@ int run_plan(const Globals& g, const ContextOptions& o, const PostOptions& p) {
   return k_exit_ok;
 }
 
+// What one stanza's restore would take from the store, without downloading anything.
+json lookup_one(session::Session& s, const session::Stanza& st, bool& any_miss) {
+  const auto& job = s.job().spec;
+  json j{{"name", st.name()}, {"epoch", st.spec().epoch.value}};
+  auto d = policy::restore_decision(job, st.spec(), s.context());
+  if (!d.act) {
+    j["result"] = "not restored";
+    j["reason"] = d.reason;
+    return j;
+  }
+  std::string key = s.key_of(st);
+  auto request = s.lookup_request(st, key);
+  j["key_wanted"] = key;
+  auto found = s.catalog().lookup(request);
+  if (found.candidates.empty()) {
+    any_miss = true;
+    request.survey = true;
+    auto why = session::explain_miss(
+        s.catalog().lookup(request),
+        session::scope_shown({request.repository, request.target, request.name, request.epoch}));
+    j["result"] = "miss";
+    j["reason"] = why.summary;
+    j["passed_over"] = why.details;
+    return j;
+  }
+  const auto& c = found.candidates.front();
+  const auto& m = c.manifest;
+  j["result"] = "hit";
+  j["step"] = c.step.prefix ? "prefix" : "exact";
+  j["prefix"] = c.step.prefix ? c.step.value : "";
+  j["branch_match"] = c.own_branch ? "own" : "other";
+  j["id"] = store::short_id(m);
+  j["key_found"] = m.key;
+  j["compressed_bytes"] = m.compressed_size;
+  j["unpacked_bytes"] = m.unpacked_bytes;
+  j["files"] = m.files;
+  j["created"] = m.created;
+  j["job_id"] = m.job_id;
+  j["branch"] = m.branch;
+  j["link"] = s.catalog().link(m);
+  j["candidates"] = found.candidates.size();
+  return j;
+}
+
+void print_lookup(const json& j) {
+  auto str = [&](const char* k) { return util::printable(j.value(k, std::string())); };
+  std::string result = j["result"];
+  if (result == "hit") {
+    std::printf("%s: hit %s key '%s' (%s%s, %s branch '%s'), %s, created %s by job '%s'\n",
+                str("name").c_str(), str("id").c_str(), str("key_found").c_str(),
+                str("step").c_str(),
+                j["step"] == "prefix" ? (" '" + str("prefix") + "'").c_str() : "",
+                str("branch_match").c_str(), str("branch").c_str(),
+                util::human_bytes(j["compressed_bytes"].get<uint64_t>()).c_str(),
+                str("created").c_str(), str("job_id").c_str());
+  } else if (result == "miss") {
+    std::printf("%s: miss (key '%s'): %s\n", str("name").c_str(), str("key_wanted").c_str(),
+                str("reason").c_str());
+    if (util::log::level() >= util::log::Level::verbose) {
+      for (const auto& d : j["passed_over"]) {
+        std::printf("  passed over %s\n", d.get<std::string>().c_str());
+      }
+    }
+  } else {
+    std::printf("%s: not restored: %s\n", str("name").c_str(), str("reason").c_str());
+  }
+}
+
+// lookup: what pre would restore, asked of the store without downloading. Exit 0 when every
+// stanza pre would restore has a save to take, 3 when one would miss, 1 when the store
+// cannot be asked, 2 for a job-file error.
+int run_lookup(const Globals& g, const ContextOptions& o) {
+  session::Session s(session_options(g, o));
+  load_job(s, o);
+  json out = json::array();
+  bool any_miss = false;
+  try {
+    for (const auto& st : s.job().stanzas) {
+      if (!s.job().spec.enable) {
+        out.push_back(json{{"name", st.name()},
+                           {"result", "not restored"},
+                           {"reason", "the job is disabled (enable = false)"}});
+        continue;
+      }
+      out.push_back(lookup_one(s, st, any_miss));
+      if (!g.json) {
+        print_lookup(out.back());
+      }
+    }
+  } catch (const util::InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    util::log::error("unable to look up in {}: {}",
+                     store::redact_url(s.options().store.resolved_url()),
+                     util::printable(e.what()));
+    return k_exit_failure;
+  }
+  if (g.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  }
+  return any_miss ? k_exit_miss : k_exit_ok;
+}
+
 } // namespace
+
+void add_lookup(Command app, Globals& g, Action& action) {
+  auto sub = app.add_subcommand(
+      "lookup",
+      "Ask the store what pre would restore, downloading nothing (exit 0 all hit, 3 a miss)");
+  auto o = std::make_shared<ContextOptions>();
+  add_context_options(sub, *o, true);
+  sub.callback([&g, &action, o] { action = [&g, o] { return run_lookup(g, *o); }; });
+}
 
 void add_pre(Command app, Globals& g, Action& action) {
   auto sub = app.add_subcommand("pre", "Before the job: restore every stanza the policy allows");

@@ -1,5 +1,7 @@
 #include "rules/rules.hpp"
 
+#include "util/sha256.hpp"
+
 #include <fmt/format.h>
 #include <re2/re2.h>
 #include <re2/set.h>
@@ -271,6 +273,24 @@ Rule parse_rule(std::string_view text) {
   r.pattern = std::string(pattern);
   join_regex(r.text, comps, comps.size()); // validates classes
   return r;
+}
+
+std::string rules_digest(const std::vector<Rule>& rules) {
+  std::vector<std::string> lines;
+  for (const auto& r : rules) {
+    // Length-prefixed, so no pattern's bytes can pass for another rule's.
+    lines.push_back(fmt::format("{} {} {}:{}", r.exclude ? '-' : '+', folder(r.anchor),
+                                r.pattern.size(), r.pattern));
+  }
+  std::sort(lines.begin(), lines.end());
+  lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
+  util::Sha256 sha;
+  sha.update("ephemera-rules/1\n");
+  for (const auto& l : lines) {
+    sha.update(l);
+    sha.update("\n");
+  }
+  return sha.finish_hex();
 }
 
 std::string pattern_regex(std::string_view pattern) {

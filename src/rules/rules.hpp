@@ -43,6 +43,13 @@ private:
 
 Rule parse_rule(std::string_view text);
 
+// What a set of rules admits, as 64 hex of SHA-256: over each rule's anchor, pattern and
+// whether it excludes, sorted and each once. The rules' order, '=' and '%' (which say how to
+// save, not what) and how they were written (quotes, spacing, a trailing '/') do not change
+// it; any change to what the rules can admit does. A save records it, so that a restore
+// with other rules passes over it instead of refusing its entries.
+std::string rules_digest(const std::vector<Rule>& rules);
+
 // The RE2 syntax for one pattern (anchor-relative), exposed for tests.
 std::string pattern_regex(std::string_view pattern);
 

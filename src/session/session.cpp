@@ -4,6 +4,7 @@
 #include "policy/policy.hpp"
 #include "presets/expand.hpp"
 #include "session/key_files.hpp"
+#include "session/miss.hpp"
 #include "store/catalog.hpp"
 #include "store/url.hpp"
 #include "util/error.hpp"
@@ -78,6 +79,43 @@ std::string Session::key_of(const Stanza& stanza) const {
     util::log::write("", w.str());
   }
   return k.key;
+}
+
+store::LookupRequest Session::lookup_request(const Stanza& stanza, const std::string& key) const {
+  const auto& spec = stanza.spec();
+  std::vector<std::string> prefixes;
+  for (const auto& p : spec.restore_keys) {
+    prefixes.push_back(p.value);
+  }
+  store::LookupRequest request;
+  request.steps = policy::lookup_steps(key, prefixes);
+  request.repository = context().repository;
+  request.target = job().spec.target.value_or("");
+  request.name = stanza.name();
+  request.epoch = spec.epoch.value;
+  request.branch = context().branch;
+  request.own_branch_only = spec.share == jobfile::Share::branch;
+  request.trusted = context().trusted;
+  request.origin = context().origin;
+  return request;
+}
+
+void Session::explain(report::Entry& entry, const store::LookupRequest& request) {
+  store::LookupRequest surveyed = request;
+  surveyed.survey = true;
+  const std::string scope =
+      scope_shown({request.repository, request.target, request.name, request.epoch});
+  try {
+    auto why = explain_miss(catalog().lookup(surveyed), scope);
+    util::log::info("restore '{}': {}", entry.name, why.summary);
+    for (const auto& d : why.details) {
+      util::log::debug("restore '{}': passed over {}", entry.name, d);
+    }
+    entry.reason += "; miss: " + why.summary;
+  } catch (const std::exception& e) {
+    util::log::debug("restore '{}': unable to say why it missed: {}", entry.name,
+                     util::printable(e.what()));
+  }
 }
 
 void Session::problem(const std::string& what) {

@@ -20,7 +20,8 @@
 
 namespace ephemera::store {
 class Catalog;
-}
+struct LookupRequest;
+} // namespace ephemera::store
 
 // One job's cache work: restoring and saving its stanzas against the store, the state dir
 // its phases share, and the report. Nothing here parses a command line or chooses an exit
@@ -78,6 +79,10 @@ public:
   // The same, with the files that went into it and the warnings, for `plan`.
   KeyFiles key_files(const Stanza& stanza) const;
 
+  // What a restore of the stanza under this key asks the store for: its scope, the key then
+  // its restore_keys prefixes, the job's branch, trust and origin.
+  store::LookupRequest lookup_request(const Stanza& stanza, const std::string& key) const;
+
   // pre: restores every stanza of the loaded job the policy allows and records the report.
   std::vector<report::Entry> run_pre();
   // post: saves every stanza of the job (if one was loaded) and every in-job nomination the
@@ -100,6 +105,10 @@ public:
   bool had_problem() const { return m_problem; }
 
 private:
+  // After a miss: asks the store again, surveying the repository's folder, and says what it
+  // holds of the stanza and why each save was passed over: one line in the log and the
+  // entry's reason, and with -v a line per save. Never throws: a miss stays a miss.
+  void explain(report::Entry& entry, const store::LookupRequest& request);
   report::Entry fail(report::Entry entry, const std::string& what, const std::exception& e);
   // A restore the time budget stopped: a miss, the reason starting "budget:", and a warning.
   // Not a cache problem (--strict does not fail on it): the operator chose the budget.

@@ -68,30 +68,19 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
   try {
     entry.key_wanted = key_override ? *key_override : key_of(stanza);
     util::budget::check(fmt::format("restore '{}'", entry.name)); // an earlier stanza spent it
-    std::vector<std::string> prefixes;
-    for (const auto& p : spec.restore_keys) {
-      prefixes.push_back(p.value);
-    }
-    store::LookupRequest request;
-    request.steps = policy::lookup_steps(entry.key_wanted, prefixes);
+    const auto& prefixes = spec.restore_keys;
+    store::LookupRequest request = lookup_request(stanza, entry.key_wanted);
     for (const auto& step : request.steps) {
       entry.looked_for.push_back(step.value);
     }
-    request.repository = context().repository;
-    request.target = job().spec.target.value_or("");
-    request.name = stanza.name();
-    request.epoch = spec.epoch.value;
-    request.branch = context().branch;
-    request.own_branch_only = spec.share == jobfile::Share::branch;
-    request.trusted = context().trusted;
-    request.origin = context().origin;
     auto candidates = catalog().lookup(request).candidates;
     if (candidates.empty()) {
       entry.result = report::Result::miss;
-      entry.seconds = seconds_since(start);
       util::log::info("restore '{}': miss (looked for key '{}'{})", entry.name,
                       util::printable(entry.key_wanted),
                       prefixes.empty() ? "" : fmt::format(", then {} prefix(es)", prefixes.size()));
+      explain(entry, request);
+      entry.seconds = seconds_since(start);
       return entry;
     }
     // What a restore of this stanza killed before its commit or rollback staged, as its

@@ -56,6 +56,7 @@ enum class PassedOver {
   other_origin, // an untrusted save of another origin than the restoring job's (or of none)
   other_branch, // share = "branch", and it was saved from another branch
   invalidated,  // an operator's marker hides it
+  other_rules,  // saved with rules that admit other paths than the restoring stanza's
   other_key,    // no step of the request matches its key
   over_limit,   // it matched, but max_candidates were taken before it
   older_epoch,  // (survey) of an epoch below the one looked for

@@ -33,7 +33,11 @@ std::string long_id(const Manifest& m) {
 }
 
 std::string short_id(const Manifest& m) {
-  return long_id(m).substr(0, k_short_id_length);
+  return short_id(m.object);
+}
+
+std::string short_id(const std::string& manifest_object) {
+  return util::sha256_hex(manifest_object).substr(0, k_short_id_length);
 }
 
 std::vector<const Manifest*> find_saves(const std::vector<Manifest>& all, std::string_view id,

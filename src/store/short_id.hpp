@@ -16,6 +16,8 @@ inline constexpr size_t k_short_id_length = 10;
 // save (the key holds its stamp and a random part), the same on every machine, and unlike
 // the archive's digest not shared by two saves of the same bytes.
 std::string short_id(const Manifest& m);
+// The same for a manifest object key alone (a save known only by where it lies).
+std::string short_id(const std::string& manifest_object);
 // All 64 hex of that digest, which a longer id is a prefix of.
 std::string long_id(const Manifest& m);
 

@@ -401,3 +401,28 @@ TEST_CASE("the walk never follows a symlink in a rule's literal prefix", "[rules
   CHECK(linked.entries[0].type == rules::EntryType::symlink);
   CHECK(linked.entries[1].rel == "debug/ok");
 }
+
+namespace {
+
+std::string digest_of(std::initializer_list<const char*> texts) {
+  std::vector<rules::Rule> parsed;
+  for (const char* t : texts) {
+    parsed.push_back(rules::parse_rule(t));
+  }
+  return rules::rules_digest(parsed);
+}
+
+} // namespace
+
+TEST_CASE("the rules digest changes with what the rules admit, and only with that", "[rules]") {
+  auto d = digest_of({"target", "!target/**/*.tmp", "~/.cargo/registry"});
+  CHECK(d.size() == 64);
+  // Order, repetition, a trailing '/', '=' and '%' say nothing about what is admitted.
+  CHECK(digest_of({"~/.cargo/registry/", "!target/**/*.tmp", "target", "target"}) == d);
+  CHECK(digest_of({"=%target", "!target/**/*.tmp", "=~/.cargo/registry"}) == d);
+  // Narrowing, widening, another anchor, an exclusion turned inclusion: another digest.
+  CHECK(digest_of({"target/debug", "!target/**/*.tmp", "~/.cargo/registry"}) != d);
+  CHECK(digest_of({"target", "~/.cargo/registry"}) != d);
+  CHECK(digest_of({"target", "!target/**/*.tmp", "/.cargo/registry"}) != d);
+  CHECK(digest_of({"target", "target/**/*.tmp", "~/.cargo/registry"}) != d);
+}
