@@ -97,6 +97,10 @@ store::LookupRequest Session::lookup_request(const Stanza& stanza, const std::st
   request.own_branch_only = spec.share == jobfile::Share::branch;
   request.trusted = context().trusted;
   request.origin = context().origin;
+  request.rules_digest = rules::rules_digest(stanza.rules().rules());
+  for (const auto& r : stanza.rules().rules()) {
+    request.rules.push_back(r.text);
+  }
   return request;
 }
 

@@ -290,6 +290,7 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
     for (const auto& r : spec.rules) {
       partial.rules.push_back(r.value);
     }
+    partial.rules_digest = rules::rules_digest(rules.rules());
     partial.tool_version = EPHEMERA_VERSION;
     ProgressLine uploading(fmt::format("saving '{}': uploading", entry.name),
                            packed.compressed_bytes);

@@ -33,6 +33,12 @@ struct LookupRequest {
   // trusted saves and the untrusted saves of its own (non-empty) origin.
   bool trusted = true;
   std::string origin;
+  // The restoring stanza's rules: a save made with rules that admit other paths is passed
+  // over (other_rules) instead of having its entries refused. rules_digest is theirs
+  // (rules::rules_digest); a save that records none (made before saves recorded it) is
+  // judged by the rule texts it lists, compared with `rules` as a set. Empty: not compared.
+  std::string rules_digest;
+  std::vector<std::string> rules;
   // How many candidates a lookup gives at most: a restore passes over a missing, corrupt or
   // refused archive to the next one, and a store full of forgeries must not make it slow.
   size_t max_candidates = 3;

@@ -137,6 +137,9 @@ json Manifest::to_json(bool with_signature) const {
   if (!origin.empty()) {
     j["origin"] = origin;
   }
+  if (!rules_digest.empty()) {
+    j["rules_digest"] = rules_digest;
+  }
   if (with_signature && !signature.empty()) {
     j["signature"] = signature;
   }
@@ -177,6 +180,12 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
   }
   if (j.contains("origin")) {
     m.origin = field<std::string>(j, "origin"); // likewise
+  }
+  if (j.contains("rules_digest")) {
+    m.rules_digest = field<std::string>(j, "rules_digest"); // likewise
+    if (m.rules_digest.size() != 64 || !lower_hex(m.rules_digest)) {
+      throw StoreError(StoreErrorKind::permanent, "manifest has a malformed rules_digest");
+    }
   }
   if (m.sha256.size() != 64 || !lower_hex(m.sha256) || !canonical_time(m.created)) {
     throw StoreError(StoreErrorKind::permanent, "manifest has a malformed sha256 or created time");

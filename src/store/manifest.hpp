@@ -38,6 +38,9 @@ struct Manifest {
   // is signed) only when not empty, so manifests written before it still verify.
   std::string origin;
   std::vector<std::string> rules;
+  // rules::rules_digest of the rules it was saved with: what they admit, however written.
+  // In the JSON (and so signed) only when not empty: manifests written before it have none.
+  std::string rules_digest;
   std::string tool_version;
   std::string signature; // HMAC-SHA256 hex or "ed25519:" hex when signing is on
   std::string object;    // where this manifest was read from (not stored)

@@ -115,6 +115,18 @@ Verdict Selection::judge(const Manifest& m) const {
   return v;
 }
 
+bool same_rules(const Manifest& m, const LookupRequest& r) {
+  if (r.rules_digest.empty()) {
+    return true;
+  }
+  if (!m.rules_digest.empty()) {
+    return m.rules_digest == r.rules_digest;
+  }
+  std::set<std::string> saved(m.rules.begin(), m.rules.end());
+  std::set<std::string> wanted(r.rules.begin(), r.rules.end());
+  return saved == wanted;
+}
+
 std::optional<PassedOver> ineligible(const Manifest& m, const LookupRequest& r) {
   if (!m.trusted && r.trusted) {
     return PassedOver::untrusted;
@@ -124,6 +136,9 @@ std::optional<PassedOver> ineligible(const Manifest& m, const LookupRequest& r) 
   }
   if (r.own_branch_only && m.branch != r.branch) {
     return PassedOver::other_branch;
+  }
+  if (!same_rules(m, r)) {
+    return PassedOver::other_rules;
   }
   return std::nullopt;
 }
@@ -150,6 +165,8 @@ std::string why_ineligible(PassedOver reason, const Manifest& m) {
   case PassedOver::other_branch:
     return fmt::format("saved from branch '{}', and the stanza shares only its own branch",
                        util::printable(m.branch));
+  case PassedOver::other_rules:
+    return "saved with other rules: bump the stanza's epoch, or the next save replaces it";
   default:
     return "";
   }

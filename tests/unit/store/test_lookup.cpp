@@ -178,3 +178,25 @@ TEST_CASE("lookup survey: the stanza's saves under other targets and epochs, by 
     CHECK_FALSE(p.why.empty());
   }
 }
+
+TEST_CASE("a save made with other rules is passed over, not tried", "[store]") {
+  auto all = saves({{"k", "feature", 10}, {"k", "feature", 20}, {"k", "feature", 30}});
+  const std::string a(64, 'a'), b(64, 'b');
+  all[0].rules_digest = a;
+  all[1].rules_digest = b;
+  all[2].rules = {"target", "cache"}; // made before saves recorded a digest
+  auto r = request("k");
+  r.rules_digest = a;
+  r.rules = {"cache", "target"};
+  auto out = store::choose(r, all, {});
+  REQUIRE(out.candidates.size() == 2);
+  CHECK(out.candidates[0].manifest.object == all[2].object); // the same rule texts, newest
+  CHECK(out.candidates[1].manifest.object == all[0].object);
+  REQUIRE(out.passed_over.size() == 1);
+  CHECK(out.passed_over[0].reason == store::PassedOver::other_rules);
+  CHECK(out.passed_over[0].why.find("saved with other rules") == 0);
+  r.rules = {"target"}; // the old save's texts are no longer the stanza's
+  CHECK(store::choose(r, all, {}).candidates.size() == 1);
+  r.rules_digest.clear(); // not compared
+  CHECK(store::choose(r, all, {}).candidates.size() == 3);
+}
