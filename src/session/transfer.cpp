@@ -54,6 +54,15 @@ report::ArchiveInfo archive_info(const store::Catalog& catalog, const store::Man
   return a;
 }
 
+// The report entry of a stanza this phase acts on, before it is known how it went.
+report::Entry acting_on(const Stanza& stanza, Phase phase) {
+  report::Entry entry;
+  entry.phase = phase;
+  entry.name = stanza.name();
+  entry.acted = true;
+  return entry;
+}
+
 } // namespace
 
 report::Entry Session::restore(const Stanza& stanza, Phase phase,
@@ -61,10 +70,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
   const auto& spec = stanza.spec();
   const auto& rules = stanza.rules();
   auto start = std::chrono::steady_clock::now();
-  report::Entry entry;
-  entry.phase = phase;
-  entry.name = stanza.name();
-  entry.acted = true;
+  report::Entry entry = acting_on(stanza, phase);
   try {
     entry.key_wanted = key_override ? *key_override : key_of(stanza);
     util::budget::check(fmt::format("restore '{}'", entry.name)); // an earlier stanza spent it
@@ -205,10 +211,7 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
   const auto& spec = stanza.spec();
   const auto& rules = stanza.rules();
   auto start = std::chrono::steady_clock::now();
-  report::Entry entry;
-  entry.phase = phase;
-  entry.name = stanza.name();
-  entry.acted = true;
+  report::Entry entry = acting_on(stanza, phase);
   try {
     entry.key_wanted = key_of(stanza);
     auto walked = rules::walk(rules, m_anchors);

@@ -1,6 +1,9 @@
 // The local store: every key is resolved from a descriptor of the root without following a
-// symlink. The confinement helpers and the primitives they serve stay in one file so that no
-// primitive can reach the file system around them.
+// symlink. Over 500 lines, and one file on purpose: the confinement helpers (the descriptor
+// walk, the temporary names) and everything that touches the directory (the primitives, the
+// listing walk, the leftovers) stay together, so that no code outside it can reach the file
+// system around the root; a listing or a leftover cleaner of its own elsewhere would need
+// those helpers in a header, and so a second way in.
 
 #include "store/local.hpp"
 

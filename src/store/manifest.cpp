@@ -212,13 +212,7 @@ std::string manifest_payload(const Manifest& m) {
 }
 
 std::string marker_payload(const Invalidation& inv) {
-  return json{{"format", k_invalidation_format},
-              {"repository", inv.repository},
-              {"target", inv.target},
-              {"name", inv.name},
-              {"reason", inv.reason},
-              {"created", inv.created}}
-      .dump();
+  return inv.to_json("").dump(); // the marker as it is written, but for its signature
 }
 
 json Invalidation::to_json(const std::string& signature) const {

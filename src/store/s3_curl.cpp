@@ -1,7 +1,8 @@
-// The libcurl shim (dlopen'd at the first S3 request) and one request made with it: URL,
+// One S3 request made with libcurl (curl_lib.hpp loads it at the first request): URL,
 // signing, timeouts, and the checks every byte of an answer passes before it is kept.
 #include "store/s3_curl.hpp"
 
+#include "store/curl_lib.hpp"
 #include "util/budget.hpp"
 #include "util/sha256.hpp"
 
@@ -13,9 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <dlfcn.h>
 #include <memory>
-#include <type_traits>
 
 namespace ephemera::store {
 
@@ -37,71 +36,6 @@ namespace {
 
 // Of an error body, what is kept to explain the failure; the transfer stops there.
 constexpr size_t k_max_error_body = 64 << 10;
-
-// libcurl, loaded by the first S3 request rather than linked: with the TLS, Kerberos,
-// LDAP, SSH and IDN libraries it brings it is 26 of the 46 libraries the dynamic loader
-// would map at every start, about 11 ms of every hook, most of which use a local store.
-struct Curl {
-  decltype(&::curl_global_init) global_init = nullptr;
-  decltype(&::curl_easy_init) easy_init = nullptr;
-  decltype(&::curl_easy_cleanup) easy_cleanup = nullptr;
-  decltype(&::curl_easy_setopt) easy_setopt = nullptr;
-  decltype(&::curl_easy_perform) easy_perform = nullptr;
-  decltype(&::curl_easy_getinfo) easy_getinfo = nullptr;
-  decltype(&::curl_easy_strerror) easy_strerror = nullptr;
-  decltype(&::curl_slist_append) slist_append = nullptr;
-  decltype(&::curl_slist_free_all) slist_free_all = nullptr;
-
-  // Loaded and initialised once per process; an error names the library and why.
-  static const Curl& get() {
-    static const Curl curl = load();
-    return curl;
-  }
-
-private:
-  static Curl load() {
-    // Debian's flavours of libcurl 4 (OpenSSL, GnuTLS) share one interface.
-    void* lib = nullptr;
-    std::string why;
-    for (const char* name : {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl-nss.so.4"}) {
-      lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (lib != nullptr) {
-        break;
-      }
-      if (why.empty()) {
-        const char* e = ::dlerror();
-        why = e != nullptr ? e : name;
-      }
-    }
-    if (lib == nullptr) {
-      throw StoreError(StoreErrorKind::permanent,
-                       fmt::format("the S3 store needs libcurl (package libcurl4): {}", why));
-    }
-    Curl c;
-    auto bind = [&](auto& fn, const char* symbol) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, symbol));
-      if (fn == nullptr) {
-        throw StoreError(StoreErrorKind::permanent,
-                         fmt::format("the S3 store needs libcurl 7.75 or later: the one "
-                                     "installed has no {}",
-                                     symbol));
-      }
-    };
-    bind(c.global_init, "curl_global_init");
-    bind(c.easy_init, "curl_easy_init");
-    bind(c.easy_cleanup, "curl_easy_cleanup");
-    bind(c.easy_setopt, "curl_easy_setopt");
-    bind(c.easy_perform, "curl_easy_perform");
-    bind(c.easy_getinfo, "curl_easy_getinfo");
-    bind(c.easy_strerror, "curl_easy_strerror");
-    bind(c.slist_append, "curl_slist_append");
-    bind(c.slist_free_all, "curl_slist_free_all");
-    if (c.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw StoreError(StoreErrorKind::permanent, "unable to initialise libcurl");
-    }
-    return c;
-  }
-};
 
 struct WriteContext {
   Response* resp;
@@ -249,7 +183,7 @@ void write_error(const Request& r, const Response& resp, const std::string& what
 
 Response send_once(const S3Config& config, const std::string& url, const Request& r,
                    const std::string& what) {
-  const Curl& c = Curl::get();
+  const CurlLib& c = CurlLib::get("the S3 store");
   CURL* curl = c.easy_init();
   if (curl == nullptr) {
     throw StoreError(StoreErrorKind::transient, "unable to start a request");

@@ -627,3 +627,18 @@ TEST_CASE("S3 limits from the environment are whole numbers in range, or an erro
   EnvVar escaped("EPHEMERA_S3_DEADLINE", "5\n\x1b[2J");
   CHECK_THROWS_WITH(store::parse_s3_url("b"), !Catch::Contains("\n") && !Catch::Contains("\x1b"));
 }
+
+TEST_CASE("what a marker's signature covers stays the bytes it always was",
+          "[store]") {
+  // Markers already in stores were signed over exactly these bytes: any other
+  // spelling would make every one of them a forgery.
+  store::Invalidation inv{"acme/widget", "t", "n", "poisoned", "2026-11-24T16:40:00.123456Z",
+                          "v1/_invalidations/acme~2Fwidget/x.json", 0};
+  CHECK(store::marker_payload(inv) ==
+        R"({"created":"2026-11-24T16:40:00.123456Z","format":"ephemera-invalidation/1",)"
+        R"("name":"n","reason":"poisoned","repository":"acme/widget","target":"t"})");
+  auto signed_json = inv.to_json("sig");
+  CHECK(signed_json.at("signature") == "sig");
+  signed_json.erase("signature");
+  CHECK(signed_json.dump() == store::marker_payload(inv));
+}
