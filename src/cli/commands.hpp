@@ -20,6 +20,7 @@ void add_ls(Command app, Globals& globals, Action& action);
 void add_show(Command app, Globals& globals, Action& action);
 void add_invalidate(Command app, Globals& globals, Action& action);
 void add_gc(Command app, Globals& globals, Action& action);
+void add_stats(Command app, Globals& globals, Action& action);
 void add_presets(Command app, Globals& globals, Action& action);
 void add_serve(Command app, Globals& globals, Action& action);
 void add_token(Command app, Globals& globals, Action& action);

@@ -6,9 +6,11 @@
 #include "session/store_open.hpp"
 #include "store/catalog.hpp"
 #include "store/gc.hpp"
+#include "store/keys.hpp"
 #include "store/selection.hpp"
 #include "store/short_id.hpp"
 #include "store/url.hpp"
+#include "store/usage.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -43,12 +45,8 @@ double now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string age(const std::string& created) {
-  auto t = store::parse_rfc3339(created);
-  if (!t) {
-    return "?";
-  }
-  double s = std::max(0.0, now() - *t);
+std::string age_since(double t) {
+  double s = std::max(0.0, now() - t);
   if (s < 120) {
     return fmt::format("{:.0f}s", s);
   }
@@ -59,6 +57,24 @@ std::string age(const std::string& created) {
     return fmt::format("{:.0f}h", s / 3600);
   }
   return fmt::format("{:.0f}d", s / 86400);
+}
+
+std::string age(const std::string& created) {
+  auto t = store::parse_rfc3339(created);
+  return t ? age_since(*t) : "?";
+}
+
+// "2h x3": restored last 2 hours ago, on 3 days; "-": never (usage.hpp).
+std::string used_cell(const store::Use& u) {
+  return u.last > 0 ? fmt::format("{} x{}", age_since(u.last), u.days) : "-";
+}
+
+std::string rfc3339_of(double t) {
+  auto tt = static_cast<std::time_t>(t);
+  struct tm tm {};
+  ::gmtime_r(&tt, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 struct Filter {
@@ -113,11 +129,17 @@ int run_ls(const Globals& g, const Filter& f) {
   auto invs = c->invalidations(f.repository);
   auto valid = c->valid_saves(all);
   store::Selection selection(valid, invs);
+  // The use markers lie beside the manifests: one more listing of the same folder.
+  auto uses =
+      store::uses_of(all, c->backend().list(store::saves_prefix(f.repository, f.target, f.name)));
   if (g.json) {
     json out = json::array();
     for (const auto& m : all) {
       auto j = manifest_json(*c, m, c->visibility(m, selection));
       j["id"] = store::short_id(m);
+      const auto& u = uses[m.object];
+      j["last_used"] = u.last > 0 ? json(rfc3339_of(u.last)) : json(nullptr);
+      j["restored_days"] = u.days;
       out.push_back(std::move(j));
     }
     std::printf("%s\n", out.dump(2).c_str());
@@ -132,15 +154,15 @@ int run_ls(const Globals& g, const Filter& f) {
     std::string here = fmt::format("{} target {}", shown(m.repository), shown(m.target, "-"));
     if (here != group) {
       group = here;
-      std::printf("%s:\n%-10s %-15s %-4s %-22s %-14s %10s %4s %s\n", here.c_str(), "ID", "NAME",
-                  "EP", "KEY", "BRANCH", "SIZE", "AGE", "STATUS");
+      std::printf("%s:\n%-10s %-15s %-4s %-14s %-14s %10s %4s %-7s %s\n", here.c_str(), "ID",
+                  "NAME", "EP", "KEY", "BRANCH", "SIZE", "AGE", "USED", "STATUS");
     }
     auto v = c->visibility(m, selection);
-    std::printf("%s %s %s %s %s %10s %4s %s\n", store::short_id(m).c_str(),
+    std::printf("%s %s %s %s %s %10s %4s %s %s\n", store::short_id(m).c_str(),
                 cell(shown(m.name), 15).c_str(), cell(fmt::format("e{}", m.epoch), 4).c_str(),
-                cell(shown(m.key, "\"\""), 22).c_str(), cell(shown(m.branch, "-"), 14).c_str(),
+                cell(shown(m.key, "\"\""), 14).c_str(), cell(shown(m.branch, "-"), 14).c_str(),
                 report::human_bytes(m.compressed_size).c_str(), cell(age(m.created), 4).c_str(),
-                status_word(m, v).c_str());
+                cell(used_cell(uses[m.object]), 7).c_str(), status_word(m, v).c_str());
     auto& s = scopes[fmt::format("{}/{}/{}/e{}", shown(m.repository), shown(m.target, "-"),
                                  shown(m.name), m.epoch)];
     s.first += 1;
@@ -272,6 +294,7 @@ struct GcFlags {
   std::string max_age;
   std::string max_bytes;
   std::string grace = "1h";
+  std::string events_max_age = "30d";
   bool dry_run = false;
   std::vector<std::string> saves; // --save ID: only these
 };
@@ -350,6 +373,12 @@ store::GcOptions gc_options(const GcFlags& flags) {
     throw util::InputError(fmt::format("--grace '{}': give a duration such as 1h", flags.grace));
   }
   o.grace = *grace;
+  auto events = util::parse_duration(flags.events_max_age);
+  if (!events) {
+    throw util::InputError(fmt::format("--events-max-age '{}': give a duration such as 30d",
+                                       util::printable(flags.events_max_age)));
+  }
+  o.events_max_age = *events;
   return o;
 }
 
@@ -438,11 +467,14 @@ void add_gc(Command app, Globals& g, Action& action) {
   auto flags = std::make_shared<GcFlags>();
   sub.add_option("--keep", flags->keep,
                  "Keep the newest N saves per key and branch (default 1: superseded saves go)");
-  sub.add_option("--max-age", flags->max_age, "Delete saves older than this (30d, 12h)");
+  sub.add_option("--max-age", flags->max_age,
+                 "Delete saves not restored for this long (30d, 12h), or never restored and older");
   sub.add_option("--max-bytes", flags->max_bytes,
-                 "Then delete the oldest until the store fits (50GiB)");
+                 "Then delete the least recently used until the store fits (50GiB)");
   sub.add_option("--grace", flags->grace,
                  "Never touch saves or orphans younger than this (default 1h)");
+  sub.add_option("--events-max-age", flags->events_max_age,
+                 "Delete the event records stats reads once older than this (default 30d)");
   sub.add_flag("--dry-run", flags->dry_run, "Print what would be deleted, delete nothing");
   sub.add_option("--save", flags->saves,
                  "Delete only this save (the id ls prints; repeatable), whatever its standing");

@@ -62,6 +62,7 @@ struct Entry {
   double seconds = 0;
   std::vector<std::string> warnings;
   std::string error; // the cache problem, when there was one
+  bool budget = false; // a restore the time budget stopped (not in the JSON: the reason says it)
 };
 
 struct Report {

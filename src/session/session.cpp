@@ -3,16 +3,20 @@
 #include "jobfile/reader.hpp"
 #include "policy/policy.hpp"
 #include "presets/expand.hpp"
+#include "session/progress.hpp"
 #include "session/key_files.hpp"
 #include "session/miss.hpp"
 #include "store/catalog.hpp"
+#include "store/events.hpp"
 #include "store/url.hpp"
+#include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -150,6 +154,7 @@ report::Entry Session::fail(report::Entry entry, const std::string& what, const 
 
 report::Entry Session::out_of_budget(report::Entry entry, const std::exception& e) {
   entry.result = report::Result::miss;
+  entry.budget = true;
   entry.step = report::Step::none;
   entry.prefix.clear();
   entry.branch_match.clear();
@@ -188,7 +193,59 @@ std::vector<report::Entry> Session::disabled(Phase phase) {
   return entries;
 }
 
+void Session::publish_event(Phase phase, const std::vector<report::Entry>& entries,
+                            double seconds) {
+  // Nothing looked up or saved is worth no request; nor is a phase whose every stanza failed
+  // (the store is likely down: one more request would only wait for it again).
+  bool acted = false, any_ok = false;
+  for (const auto& e : entries) {
+    acted = acted || e.acted;
+    any_ok = any_ok || (e.acted && e.result != report::Result::failed);
+  }
+  if (!acted || !any_ok) {
+    return;
+  }
+  try {
+    // A restore the budget stopped is worth counting: the record gets one second of its own.
+    if (util::budget::passed()) {
+      util::budget::start(1, "the second an event record may take after the budget");
+    }
+    store::Event e;
+    e.phase = report::to_string(phase);
+    e.repository = context().repository;
+    e.target = job().spec.target.value_or("");
+    e.job_id = context().job_id;
+    e.branch = context().branch;
+    e.trusted = context().trusted;
+    e.created = store::rfc3339_now();
+    e.seconds = seconds;
+    for (const auto& entry : entries) {
+      if (!entry.acted) {
+        continue;
+      }
+      store::EventStanza s;
+      s.name = entry.name;
+      s.result = report::to_string(entry.result);
+      s.step = report::to_string(entry.step);
+      bool moved = entry.archive && (entry.result == report::Result::hit ||
+                                     entry.result == report::Result::saved);
+      s.moved = moved ? entry.archive->compressed_bytes : 0;
+      s.stored = entry.archive && entry.result == report::Result::saved
+                     ? entry.archive->compressed_bytes
+                     : 0;
+      s.seconds = entry.seconds;
+      s.budget = entry.budget;
+      e.stanzas.push_back(std::move(s));
+    }
+    store::write_event(catalog().backend(), e);
+  } catch (const std::exception& ex) {
+    util::log::warn("{}: the event record for `ephemera stats` was not written: {}",
+                    report::to_string(phase), util::printable(ex.what()));
+  }
+}
+
 std::vector<report::Entry> Session::run_pre() {
+  auto start = std::chrono::steady_clock::now();
   std::vector<report::Entry> entries;
   guarded("pre", [&] {
     if (!job().spec.enable) {
@@ -207,10 +264,12 @@ std::vector<report::Entry> Session::run_pre() {
     }
   });
   guarded("pre", [&] { record(entries); });
+  publish_event(Phase::pre, entries, seconds_since(start));
   return entries;
 }
 
 std::vector<report::Entry> Session::run_post(policy::Outcome outcome) {
+  auto start = std::chrono::steady_clock::now();
   std::vector<report::Entry> entries;
   guarded("post", [&] {
     if (!job().spec.enable) {
@@ -244,6 +303,7 @@ std::vector<report::Entry> Session::run_post(policy::Outcome outcome) {
     }
   });
   guarded("post", [&] { record(entries); });
+  publish_event(Phase::post, entries, seconds_since(start));
   return entries;
 }
 
@@ -265,6 +325,7 @@ report::Entry Session::run_restore(const Stanza& stanza,
     e.reason = d.reason + e.reason;
   });
   guarded("restore", [&] { record({e}); });
+  publish_event(Phase::restore, {e}, e.seconds);
   return e;
 }
 

@@ -113,6 +113,9 @@ private:
   // A restore the time budget stopped: a miss, the reason starting "budget:", and a warning.
   // Not a cache problem (--strict does not fail on it): the operator chose the budget.
   report::Entry out_of_budget(report::Entry entry, const std::exception& e);
+  // Appends the phase's event record to the store (store/events.hpp) when some entry acted:
+  // after the work, never failing the job (a failure is a warning, not a cache problem).
+  void publish_event(Phase phase, const std::vector<report::Entry>& entries, double seconds);
   // A cache problem outside any one stanza: warns and counts, never fails the job.
   void problem(const std::string& what);
   // The phase's catch boundary: runs fn; a cache problem escaping it (not the author's

@@ -79,7 +79,8 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
     for (const auto& step : request.steps) {
       entry.looked_for.push_back(step.value);
     }
-    auto candidates = catalog().lookup(request).candidates;
+    auto found_all = catalog().lookup(request);
+    const auto& candidates = found_all.candidates;
     if (candidates.empty()) {
       entry.result = report::Result::miss;
       util::log::info("restore '{}': miss (looked for key '{}'{})", entry.name,
@@ -177,6 +178,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
       return entry;
     }
     entry.result = report::Result::hit;
+    catalog().mark_used(m, context().trusted, found_all.use_markers); // for gc (usage.hpp)
     util::log::info(
         "restored '{}' ({} key '{}', {} branch '{}'{}): {}, {}", entry.name,
         entry.step == report::Step::exact ? "exact" : "prefix '" + entry.prefix + "' ->",

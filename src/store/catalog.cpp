@@ -261,6 +261,11 @@ LookupResult Catalog::lookup(const LookupRequest& r) {
     out = choose(r, valid, invalidations(r.repository));
   }
   out.scope = folder;
+  for (const auto& o : in_scope) {
+    if (parse_key(o.key).kind == KeyKind::use_marker) {
+      out.use_markers.push_back(o.key);
+    }
+  }
   out.passed_over.insert(out.passed_over.end(), refused.begin(), refused.end());
   if (r.survey) {
     auto elsewhere = survey(r, listing);
@@ -269,6 +274,23 @@ LookupResult Catalog::lookup(const LookupRequest& r) {
   std::stable_sort(out.passed_over.begin(), out.passed_over.end(),
                    [](const auto& a, const auto& b) { return a.object < b.object; });
   return out;
+}
+
+void Catalog::mark_used(const Manifest& m, bool trusted, const std::vector<std::string>& listed) {
+  double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string key = use_marker_key(m.object, utc_day(now), trusted);
+  if (key.empty() || std::find(listed.begin(), listed.end(), key) != listed.end()) {
+    return;
+  }
+  try {
+    StringSource empty("");
+    m_backend->put(key, empty);
+  } catch (const std::exception& e) {
+    util::log::warn("unable to record the use of {} (gc then ages it by its last recorded "
+                    "use): {}",
+                    util::printable(m_backend->url(m.object)), util::printable(e.what()));
+  }
 }
 
 void Catalog::download(const Manifest& m, const fs::path& dest, const TransferProgress& progress) {

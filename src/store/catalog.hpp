@@ -84,6 +84,7 @@ struct LookupResult {
   std::string scope;                       // the folder searched: keys.hpp's scope_prefix
   std::vector<Candidate> candidates;       // in the order a restore tries them; empty: a miss
   std::vector<PassedOverSave> passed_over; // in key order
+  std::vector<std::string> use_markers;    // the scope's use markers the listing holds
 };
 
 // Why a manifest is or is not restorable now.
@@ -110,6 +111,12 @@ public:
   // The restorable saves of the request's scope in the order a restore tries them, and the
   // others with why each was passed over (selection.hpp's choose; badly signed ones here).
   LookupResult lookup(const LookupRequest& request);
+
+  // Records that a restore used m, from a job of this trust: today's use marker (usage.hpp),
+  // written only when `listed` (the lookup's listing, LookupResult::use_markers) does not hold
+  // it yet, so a restore costs at most one small request and later ones that day none. Never
+  // throws and never blocks past the time budget: a failure is a warning.
+  void mark_used(const Manifest& m, bool trusted, const std::vector<std::string>& listed);
 
   // Downloads the archive to dest, hashing on the way; throws StoreError on a digest mismatch
   // or a size other than the manifest's (dest is then removed).

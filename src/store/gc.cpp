@@ -1,6 +1,8 @@
 #include "store/gc.hpp"
 
+#include "store/keys.hpp"
 #include "store/selection.hpp"
+#include "store/usage.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace ephemera::store {
 
@@ -33,7 +36,8 @@ std::string count(size_t n, std::string_view one, std::string_view many) {
 class Planner {
 public:
   Planner(const GcInventory& inv, const GcOptions& o, double now)
-      : m_inv(inv), m_options(o), m_now(now), m_selection(inv.saves, inv.markers) {
+      : m_inv(inv), m_options(o), m_now(now), m_selection(inv.saves, inv.markers),
+        m_uses(uses_of(inv.saves, inv.listing)) {
     for (const auto& obj : inv.listing) {
       m_listed.emplace(obj.key, obj.size);
     }
@@ -65,6 +69,9 @@ private:
     return it == m_listed.end() ? 0 : it->second;
   }
   std::string grace() const { return "--grace " + duration_text(m_options.grace); }
+  const Use& use_of(const Manifest& m) const { return m_uses.at(m.object); }
+  // When m was last restored, by its use markers; when it was saved if never since.
+  double last_use(const Manifest& m) const { return std::max(saved_at(m), use_of(m).last); }
 
   // A save goes: its manifest, then its archive if it is its own and no save that stays
   // names it. Only what the listing holds is deleted.
@@ -76,6 +83,10 @@ private:
     if (--m_live_names[m.archive] == 0 && m.archive == own_archive(m.object) && listed(m.archive)) {
       a.objects.push_back(m.archive);
       a.bytes += size_of(m.archive);
+    }
+    for (const auto& marker : use_of(m).markers) { // its use goes with it
+      a.objects.push_back(marker);
+      a.bytes += size_of(marker);
     }
     m_plan.actions.push_back(std::move(a));
   }
@@ -118,39 +129,62 @@ private:
     }
   }
 
+  // By last use: a save restored within --max-age stays however old it is (a stable, hot
+  // cache is never re-saved); one never restored goes by when it was saved.
   void saves_by_age() {
     for (const auto& m : m_inv.saves) {
-      double age = m_now - saved_at(m);
-      if (m_gone.count(m.object) == 0 && age > *m_options.max_age) {
-        drop_unless_young(m, fmt::format("{} old, over --max-age", days(age)));
+      double idle = m_now - last_use(m);
+      if (m_gone.count(m.object) == 0 && idle > *m_options.max_age) {
+        drop_unless_young(
+            m, use_of(m).last > 0
+                   ? fmt::format("last restored {} ago, over --max-age", days(idle))
+                   : fmt::format("{} old and never restored, over --max-age", days(idle)));
       }
     }
   }
 
-  // The oldest first, counting what the listing says each save's objects hold: a size a
-  // manifest claims is never believed.
+  // The least recently used first (by last use, as saves_by_age), superseded saves before
+  // the newest of any key: the save a lookup of its key chooses outlives every save that
+  // is not. Sizes are what the listing says each save's objects hold: a size a manifest
+  // claims is never believed.
   void saves_by_budget() {
     uint64_t total = 0;
     std::vector<const Manifest*> kept;
+    std::set<std::string> newest;
     for (const auto& m : m_inv.saves) {
       if (m_gone.count(m.object) == 0) {
-        total += size_of(m.object) + size_of(m.archive);
+        total += bytes_of(m);
         kept.push_back(&m);
+        if (m_selection.judge(m).standing == Standing::live) {
+          newest.insert(m.object);
+        }
       }
     }
+    auto rank = [&](const Manifest* m) {
+      return std::make_tuple(newest.count(m->object), last_use(*m), saved_at(*m), m->created);
+    };
     std::sort(kept.begin(), kept.end(),
-              [](const Manifest* a, const Manifest* b) { return b->later_than(*a); });
+              [&](const Manifest* a, const Manifest* b) { return rank(a) < rank(b); });
     for (const auto* m : kept) {
       if (total <= *m_options.max_bytes) {
         break;
       }
-      uint64_t bytes = size_of(m->object) + size_of(m->archive);
-      drop_unless_young(*m, fmt::format("oldest while the store is over --max-bytes {}",
+      uint64_t bytes = bytes_of(*m);
+      drop_unless_young(*m, fmt::format("least recently used while the store is over "
+                                        "--max-bytes {}",
                                         util::human_bytes(*m_options.max_bytes)));
       if (m_gone.count(m->object) != 0) {
         total -= bytes;
       }
     }
+  }
+
+  uint64_t bytes_of(const Manifest& m) const {
+    uint64_t bytes = size_of(m.object) + size_of(m.archive);
+    for (const auto& marker : use_of(m).markers) {
+      bytes += size_of(marker);
+    }
+    return bytes;
   }
 
   // A refused manifest never decides anything; past the grace period it is itself removed,
@@ -227,6 +261,17 @@ private:
         collect(o, "a clock probe an interrupted gc left", false);
       }
     }
+    for (const auto& o : m_inv.listing) {
+      if (parse_key(o.key).kind == KeyKind::event &&
+          m_now - static_cast<double>(o.mtime) > m_options.events_max_age) {
+        m_plan.actions.push_back(
+            {o.key, {o.key}, "an event record older than --events-max-age", o.size, false,
+             std::nullopt});
+      }
+    }
+    for (const auto& o : orphan_use_markers(m_inv.listing)) {
+      collect(o, "a use marker of no save (its save was deleted while it was restored)", false);
+    }
     if (young_ones > 0) {
       m_plan.kept.push_back(fmt::format("{} with no manifest, younger than {} (a save may be "
                                         "writing it)",
@@ -290,6 +335,7 @@ private:
   const GcOptions& m_options;
   double m_now;
   Selection m_selection;
+  std::map<std::string, Use> m_uses; // of every save, by manifest object
   GcPlan m_plan;
   std::map<std::string, uint64_t> m_listed;
   std::set<std::string> m_named;           // archives some save names

@@ -15,7 +15,8 @@ struct GcOptions {
   int keep = 1;                  // newest N per scope, key, branch and trust
   std::optional<double> max_age; // seconds
   std::optional<uint64_t> max_bytes;
-  double grace = 3600; // seconds: nothing younger is touched
+  double grace = 3600;                // seconds: nothing younger is touched
+  double events_max_age = 30 * 86400; // seconds: event records (stats) older than this go
 };
 
 // What gc sees of the store, read once. A save in progress has its archive in the listing

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -17,6 +18,9 @@ constexpr std::string_view k_markers = "_invalidations";
 constexpr std::string_view k_clock = "_clock";
 constexpr std::string_view k_json = ".json";
 constexpr std::string_view k_archive = ".tar.zst";
+constexpr std::string_view k_events = "_events";
+constexpr std::string_view k_event = ".event";
+constexpr std::string_view k_used = ".used";
 
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() > tail.size() && s.substr(s.size() - tail.size()) == tail;
@@ -63,6 +67,17 @@ std::optional<int64_t> epoch_folder(std::string_view folder) {
     value = value * 10 + static_cast<uint64_t>(c - '0');
   }
   return static_cast<int64_t>(value);
+}
+
+// A UTC day as utc_day writes it, of a plausible date.
+bool day_folder(std::string_view day) {
+  if (day.size() != 8 ||
+      !std::all_of(day.begin(), day.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  int month = std::stoi(std::string(day.substr(4, 2)));
+  int mday = std::stoi(std::string(day.substr(6, 2)));
+  return day.substr(0, 4) >= "2000" && month >= 1 && month <= 12 && mday >= 1 && mday <= 31;
 }
 
 } // namespace
@@ -176,6 +191,33 @@ std::string clock_probe_key(uint64_t random) {
   return fmt::format("{}{}/{:016x}", k_root, k_clock, random);
 }
 
+std::string utc_day(double seconds) {
+  auto t = static_cast<std::time_t>(seconds);
+  struct tm tm {};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}{:02}{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+std::string use_marker_key(std::string_view manifest_object, std::string_view day, bool trusted) {
+  auto s = stem(manifest_object, k_json);
+  auto p = parse_key(manifest_object);
+  if (s.empty() || p.kind != KeyKind::manifest || !p.scope) {
+    return "";
+  }
+  return fmt::format("{}{}/{}{}", s, k_used, day, trusted ? "" : "-u");
+}
+
+std::string event_key(std::string_view repository, std::string_view target, std::string_view day,
+                      std::string_view stamp) {
+  return fmt::format("{}{}", events_prefix(repository),
+                     fmt::format("{}/{}/{}{}", sanitise(target), day, stamp, k_event));
+}
+
+std::string events_prefix(std::string_view repository) {
+  std::string prefix = fmt::format("{}{}/", k_root, k_events);
+  return repository.empty() ? prefix : prefix + sanitise(repository) + "/";
+}
+
 ParsedKey parse_key(std::string_view key) {
   ParsedKey p;
   auto parts = components(key);
@@ -196,6 +238,37 @@ ParsedKey parse_key(std::string_view key) {
   }
   if (parts[1] == k_clock && parts.size() == 3 && parts[2].size() == 16 && lower_hex(parts[2])) {
     p.kind = KeyKind::clock_probe;
+    return p;
+  }
+  if (parts[1] == k_events) {
+    if (parts.size() == 6 && day_folder(parts[4]) && !stem(parts[5], k_event).empty()) {
+      p.kind = KeyKind::event;
+      p.repository = unsanitise(parts[2]);
+      auto target = unsanitise(parts[3]);
+      p.key = target.value_or("");
+      if (!target) {
+        p.repository.reset(); // not a folder record_event makes
+      }
+      p.day = std::string(parts[4]);
+      p.stamp = std::string(stem(parts[5], k_event));
+    }
+    return p; // anything else in the events' folder is no manifest, archive or record
+  }
+  if (parts.size() == 8 && !stem(parts[6], k_used).empty()) {
+    std::string_view leaf = parts[7];
+    bool trusted = !ends_with(leaf, "-u");
+    std::string_view day = trusted ? leaf : leaf.substr(0, leaf.size() - 2);
+    std::string manifest =
+        std::string(key.substr(0, key.size() - leaf.size() - k_used.size() - 1)) +
+        std::string(k_json);
+    auto marked = parse_key(manifest);
+    if (day_folder(day) && marked.kind == KeyKind::manifest && marked.scope) {
+      p = marked;
+      p.kind = KeyKind::use_marker;
+      p.manifest = std::move(manifest);
+      p.trusted = trusted;
+      p.day = std::string(day);
+    }
     return p;
   }
   auto leaf = parts.back();

@@ -7,7 +7,13 @@
 //   v1/<repository>/<target>/<name>/e<epoch>/<key>/<stamp>.tar.zst  its archive
 //   v1/_invalidations/<repository>/<stamp>.json                      an operator's marker
 //   v1/_clock/<16 lowercase hex digits>                              a probe of the store's clock
+//   v1/<repository>/<target>/<name>/e<epoch>/<key>/<stamp>.used/<day>     a trusted job's use of
+//   v1/<repository>/<target>/<name>/e<epoch>/<key>/<stamp>.used/<day>-u   the save, an untrusted
+//                                                                    job's (usage.hpp)
+//   v1/_events/<repository>/<target>/<day>/<stamp>.event             a phase's event record
+//                                                                    (events.hpp)
 //
+// <day> is a UTC day, YYYYMMDD (utc_day).
 // Each <component> is sanitise()d; <stamp> is new_stamp()'s.
 #pragma once
 
@@ -62,11 +68,23 @@ std::string marker_key(std::string_view repository, std::string_view stamp);
 std::string markers_prefix(std::string_view repository = "");
 std::string clock_probe_key(uint64_t random);
 
+// "20261201": the UTC day of a time (seconds since the epoch).
+std::string utc_day(double seconds);
+// The use marker of the save whose manifest lies at manifest_object (a KeyKind::manifest
+// key with a scope), for `day` and the restoring job's trust; "" for any other key.
+std::string use_marker_key(std::string_view manifest_object, std::string_view day, bool trusted);
+std::string event_key(std::string_view repository, std::string_view target, std::string_view day,
+                      std::string_view stamp);
+// The event records of one repository, or ("") of all.
+std::string events_prefix(std::string_view repository = "");
+
 enum class KeyKind {
   manifest,    // <anything>.json outside the markers' folder: the catalog reads it as one
   archive,     // <anything>.tar.zst outside the markers' folder
   marker,      // v1/_invalidations/<repository>/<stamp>.json
   clock_probe, // v1/_clock/<16 hex>
+  use_marker,  // <a manifest key without .json>.used/<day>[-u]
+  event,       // v1/_events/<repository>/<target>/<day>/<stamp>.event
   other,
 };
 
@@ -78,7 +96,13 @@ struct ParsedKey {
   std::string key;
   std::string stamp;
   // A marker: the repository its folder names (unset when the folder is not sanitise()'s).
+  // An event record: likewise, and its target in `key`.
   std::optional<std::string> repository;
+  // A use marker: the manifest object it marks, and whether an untrusted job wrote it. A use
+  // marker or an event record: the day its name says.
+  std::string manifest;
+  bool trusted = true;
+  std::string day;
 };
 
 // What an object key is in the layout. Total: any string is parsed (kind other at worst).

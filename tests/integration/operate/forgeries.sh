@@ -20,7 +20,7 @@ save() { # machine key content
 }
 save s1 k1 one
 save s2 k2 two
-obj_sums > "$SCRATCH/victims"
+obj_sums | { grep -v "^v1/_events/" || true; } > "$SCRATCH/victims" # the saves, not the stats records
 [ "$(wc -l < "$SCRATCH/victims")" = 4 ] || fail "expected two saves: $(cat "$SCRATCH/victims")"
 m1=$(awk '$1 ~ /\/k1\/.*\.json$/ {print $1}' "$SCRATCH/victims")
 a1=$(awk '$1 ~ /\/k1\/.*\.tar\.zst$/ {print $1}' "$SCRATCH/victims")
@@ -62,7 +62,7 @@ grep -q 'ignoring invalidation .*unsigned, and signing is on' "$SCRATCH/ls.err" 
 ephemera gc --grace 0s --max-bytes 100MiB > "$SCRATCH/gc.txt" 2> "$SCRATCH/gc.err" ||
   fail "gc failed: $(cat "$SCRATCH/gc.err")"
 cat "$SCRATCH/gc.txt"
-obj_sums > "$SCRATCH/after"
+obj_sums | { grep -v "^v1/_events/" || true; } > "$SCRATCH/after"
 while read -r line; do
   grep -qxF "$line" "$SCRATCH/after" || fail "gc touched a live signed save: $line"
 done < "$SCRATCH/victims"

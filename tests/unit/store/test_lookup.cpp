@@ -170,7 +170,7 @@ TEST_CASE("lookup survey: the stanza's saves under other targets and epochs, by 
       {"v1/other/helios/cargo/e2/k/S.json", 10, 100},       // another repository
   };
   auto found = store::survey(request("searched"), listing);
-  CHECK(passed({"", {}, found}) == Passed{{"old@helios/e1", store::PassedOver::older_epoch},
+  CHECK(passed({"", {}, found, {}}) == Passed{{"old@helios/e1", store::PassedOver::older_epoch},
                                           {"new@helios/e3", store::PassedOver::newer_epoch},
                                           {"untargeted@/e2", store::PassedOver::other_target}});
   for (const auto& p : found) {
