@@ -6,7 +6,7 @@
 #include "cas/cas.hpp"
 
 #include "cas/gc.hpp"
-#include "store/catalog.hpp"
+#include "store/keys.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -92,6 +92,13 @@ public:
       return;
     }
     m_index.entries.push_back(std::move(e));
+    if (m_options.progress) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - m_last_progress >= std::chrono::milliseconds(250)) {
+        m_last_progress = now;
+        m_options.progress({m_result.files, m_result.unpacked_bytes, since(m_started)});
+      }
+    }
   }
 
   SaveResult finish() {
@@ -108,9 +115,12 @@ public:
         throw BaseGone();
       }
     }
+    for (const PackRef& p : m_index.packs) {
+      m_result.stored_bytes += p.size;
+    }
     std::string object = encode(m_index);
     m_result.index_sha256 = util::sha256_hex(object);
-    m_result.index_key = m_scope.prefix() + "index/" + m_result.index_sha256 + ".idx";
+    m_result.index_key = store::cas_index_key(m_scope.id(), m_result.index_sha256);
     m_result.index_bytes = object.size();
     store::StringSource source(std::move(object));
     m_backend.put(m_result.index_key, source);
@@ -301,6 +311,8 @@ private:
   std::vector<uint32_t> m_base_slot; // base pack -> its slot in m_index.packs, once used
   std::unordered_map<Hash, ChunkRef, HashKey> m_new_chunks;
   std::string m_buffer;
+  std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point m_last_progress = m_started;
 };
 
 } // namespace
@@ -381,13 +393,11 @@ SeenFiles parse_seen(std::string_view in) {
 }
 
 std::string Scope::id() const {
-  std::string trust = trusted ? "trusted" : "untrusted/" + store::sanitise(origin);
-  return store::sanitise(repository) + "/" + store::sanitise(target) + "/" + store::sanitise(name) +
-         "/" + trust;
+  return store::cas_scope_id(repository, target, name, trusted, origin);
 }
 
 std::string Scope::prefix() const {
-  return "cas1/" + id() + "/";
+  return store::cas_prefix(id());
 }
 
 SaveResult save(store::Backend& backend, const Scope& scope,

@@ -69,6 +69,8 @@ struct SaveOptions {
   const SeenFiles* seen = nullptr;
   // Optional: filled with what this save saw, for the next one.
   SeenFiles* record = nullptr;
+  // Optional: told of the files and bytes done, every quarter second at most.
+  archive::ProgressFn progress;
 };
 
 struct SaveResult {
@@ -82,9 +84,10 @@ struct SaveResult {
   uint64_t files = 0;
   uint64_t directories = 0;
   uint64_t symlinks = 0;
-  uint64_t files_read = 0; // files read (the others were unchanged since `seen`)
-  bool base_used = false;  // whether the base was of this scope and dedup used it
-  bool rebased = false;    // the base was of this scope, but should_rebase said start over
+  uint64_t stored_bytes = 0; // compressed bytes of every pack the state uses, old and new
+  uint64_t files_read = 0;   // files read (the others were unchanged since `seen`)
+  bool base_used = false;    // whether the base was of this scope and dedup used it
+  bool rebased = false;      // the base was of this scope, but should_rebase said start over
   double seconds = 0;
   uint64_t uploaded() const { return pack_bytes + index_bytes; }
 };

@@ -171,6 +171,58 @@ StateDir::load_fingerprint(const std::string& name) {
   return std::nullopt;
 }
 
+void StateDir::save_cas_base(const std::string& name, const CasBase& base) {
+  try {
+    auto dir = util::Dir::open(m_path, true).sub("cas", true);
+    std::string file = state_file_name(name);
+    // The record first: a base without its record only makes the save read every file.
+    dir.write(file + ".seen", base.seen);
+    dir.write(file, json{{"scope", base.scope},
+                         {"key", base.key},
+                         {"sha256", base.sha256},
+                         {"size", base.size}}
+                        .dump() +
+                        "\n");
+  } catch (const std::exception& e) {
+    m_problem(fmt::format("restored '{}', but unable to record its index: {}; post saves it "
+                          "without a base",
+                          name, util::printable(e.what())));
+  }
+}
+
+std::optional<StateDir::CasBase> StateDir::load_cas_base(const std::string& name) {
+  std::string file = state_file_name(name);
+  try {
+    auto dir = util::Dir::open_if_exists(m_path);
+    auto sub = dir ? dir->sub_if_exists("cas") : std::nullopt;
+    auto text = sub ? sub->read(file, k_max_state_file_bytes) : std::nullopt;
+    if (!text) {
+      return std::nullopt;
+    }
+    auto j = json::parse(*text, nullptr, false);
+    if (!j.is_object() || !j.contains("scope") || !j["scope"].is_string() || !j.contains("key") ||
+        !j["key"].is_string() || !j.contains("sha256") || !j["sha256"].is_string() ||
+        !j.contains("size") || !j["size"].is_number_unsigned()) {
+      m_problem(fmt::format("{}: not a record ephemera wrote: ignored, '{}' is saved without a "
+                            "base",
+                            util::printable((sub->path() / file).string()), name));
+      return std::nullopt;
+    }
+    CasBase b;
+    b.scope = j["scope"].get<std::string>();
+    b.key = j["key"].get<std::string>();
+    b.sha256 = j["sha256"].get<std::string>();
+    b.size = j["size"].get<uint64_t>();
+    // As large as the record of a state of the most entries the index format allows.
+    b.seen = sub->read(file + ".seen", 512ULL << 20).value_or("");
+    return b;
+  } catch (const std::exception& e) {
+    m_problem(fmt::format("{}: ignored, '{}' is saved without a base", util::printable(e.what()),
+                          name));
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> StateDir::nominate(const Stanza& stanza) {
   const auto& spec = stanza.spec();
   json rules = json::array();

@@ -45,6 +45,20 @@ public:
   // (key, fingerprint), or nullopt when none was recorded or it is not one ephemera wrote.
   std::optional<std::pair<std::string, std::string>> load_fingerprint(const std::string& name);
 
+  // What a content-addressed restore of a stanza left for its save (cas/): the index it
+  // restored, which becomes the save's base, and the record of the files it wrote
+  // (cas::SeenFiles, encoded), so the save reads only files changed since.
+  struct CasBase {
+    std::string scope; // the index's scope id
+    std::string key;
+    std::string sha256;
+    uint64_t size = 0;
+    std::string seen;
+  };
+  void save_cas_base(const std::string& name, const CasBase& base);
+  // nullopt when none was recorded or it is not one ephemera wrote (a problem, then).
+  std::optional<CasBase> load_cas_base(const std::string& name);
+
   // Records an in-job nomination; on failure reports the problem and returns why.
   std::optional<std::string> nominate(const Stanza& stanza);
   // The nominations, each checked as a stanza; a bad one is skipped with a problem naming

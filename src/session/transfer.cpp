@@ -1,6 +1,7 @@
 // Restoring and saving one stanza: the store, the archive and the state dir meet here.
 #include "archive/archive.hpp"
 #include "ephemera_config.hpp"
+#include "session/cas_transfer.hpp"
 #include "session/fingerprint.hpp"
 #include "session/layout.hpp"
 #include "session/progress.hpp"
@@ -108,6 +109,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
     // wrote, so this holds for each.
     bool absent = starts_absent(rules, m_anchors);
     std::optional<WrittenSet> written;
+    uint64_t fetched = 0; // compressed bytes read: the archive's, or the index's and packs'
     // Fetches and unpacks one candidate, recording it as the entry's archive.
     auto attempt = [&](const store::Candidate& found) -> archive::UnpackResult {
       const auto& m = found.manifest;
@@ -115,6 +117,23 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
       entry.prefix = found.step.prefix ? found.step.value : "";
       entry.branch_match = found.own_branch ? "own" : "other";
       entry.archive = archive_info(catalog(), m);
+      archive::UnpackOptions opts;
+      opts.max_unpacked_bytes = m.unpacked_bytes;
+      opts.journal = journal;
+      opts.resolve = confinement(rules, m_anchors);
+      if (absent) { // a fresh set for each candidate
+        written.emplace(rules, m_anchors);
+        opts.written = written->fn();
+      }
+      if (m.content == store::k_content_cas) {
+        // Fetched, verified and written at once: no download to wait for.
+        ProgressLine progress(fmt::format("restoring '{}'", entry.name), m.unpacked_bytes);
+        opts.progress = progress.fn();
+        auto unpacked =
+            restore_content_addressed(catalog(), m, opts, m_state, stanza.name(), fetched);
+        progress.finish();
+        return unpacked;
+      }
 
       // A store on this machine is unpacked where it lies; any other is downloaded (hashing
       // on the way, so a bad download is a clean miss) into the state dir first. Either way
@@ -131,16 +150,9 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
                               m.compressed_size);
         catalog().download(m, file, fetching.bytes_fn());
       }
-      archive::UnpackOptions opts;
       opts.expected_sha256 = m.sha256; // checked on the bytes the unpack reads, before its commit
       opts.expected_size = m.compressed_size;
-      opts.max_unpacked_bytes = m.unpacked_bytes;
-      opts.journal = journal;
-      opts.resolve = confinement(rules, m_anchors);
-      if (absent) { // a fresh set for each candidate
-        written.emplace(rules, m_anchors);
-        opts.written = written->fn();
-      }
+      fetched = m.compressed_size;
       ProgressLine progress(fmt::format("restoring '{}': unpacking", entry.name), m.unpacked_bytes);
       opts.progress = progress.fn();
       auto unpacked = local >= 0 ? archive::unpack_fd(local, opts) : archive::unpack(file, opts);
@@ -186,8 +198,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
         entry.warnings.empty()
             ? ""
             : fmt::format(", after passing over {} candidate(s)", entry.warnings.size()),
-        cost_line(unpacked.files, unpacked.bytes, m.compressed_size, entry.seconds),
-        entry.archive->link);
+        cost_line(unpacked.files, unpacked.bytes, fetched, entry.seconds), entry.archive->link);
     std::optional<rules::WalkResult> restored;
     if (written) {
       restored = written->finish();
@@ -239,53 +250,12 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
                       entry.name, entry.key_wanted);
       return entry;
     }
-    util::TempDir tmp(m_state.scratch(), "save");
-    fs::path file = tmp.path() / "archive.tar.zst";
-    archive::PackOptions opts;
-    opts.level = spec.level.value_or(3);
-    uint64_t total = 0;
-    for (const auto& w : walked.entries) {
-      total += w.size;
-    }
-    ProgressLine progress(fmt::format("saving '{}': packing", entry.name), total);
-    opts.progress = progress.fn();
-    auto packed = archive::pack(pack_items(walked, rules, m_anchors), file, opts);
-    progress.finish();
-    // An archive of no file and no link would be restored as a hit, so a job's `if ephemera
-    // restore X` would call the cache warm for ever: nothing is saved (as actions/cache
-    // does for a path that matches nothing). The report has no result of its own for this
-    // (its schema is versioned): skipped, with the reason.
-    if (packed.files + packed.symlinks == 0) {
-      entry.result = report::Result::skipped;
-      entry.reason += "; the rules matched no file or symlink: nothing to save";
-      entry.warnings.push_back(fmt::format(
-          "the rules matched no file or symlink{}: not saved (an empty archive "
-          "would be restored as a hit)",
-          packed.directories > 0 ? fmt::format(" (only {} empty directories)", packed.directories)
-                                 : ""));
-      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
-      entry.seconds = seconds_since(start);
-      return entry;
-    }
-    if (spec.max_size && packed.compressed_bytes > *spec.max_size) {
-      entry.result = report::Result::too_large;
-      entry.warnings.push_back(fmt::format(
-          "the archive is {} compressed, over max_size {}: not saved",
-          report::human_bytes(packed.compressed_bytes), report::human_bytes(*spec.max_size)));
-      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
-      entry.seconds = seconds_since(start);
-      return entry;
-    }
     store::Manifest partial;
     partial.repository = context().repository;
     partial.target = job().spec.target.value_or("");
     partial.name = stanza.name();
     partial.epoch = spec.epoch.value;
     partial.key = entry.key_wanted;
-    partial.sha256 = packed.sha256;
-    partial.compressed_size = packed.compressed_bytes;
-    partial.unpacked_bytes = packed.unpacked_bytes;
-    partial.files = packed.files;
     partial.job_id = context().job_id;
     partial.commit = context().commit;
     partial.branch = context().branch;
@@ -297,6 +267,96 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
     }
     partial.rules_digest = rules::rules_digest(rules.rules());
     partial.tool_version = EPHEMERA_VERSION;
+    // An archive of no file and no link would be restored as a hit, so a job's `if ephemera
+    // restore X` would call the cache warm for ever: nothing is saved (as actions/cache
+    // does for a path that matches nothing). The report has no result of its own for this
+    // (its schema is versioned): skipped, with the reason.
+    auto nothing = [&](uint64_t directories) {
+      entry.result = report::Result::skipped;
+      entry.reason += "; the rules matched no file or symlink: nothing to save";
+      entry.warnings.push_back(fmt::format(
+          "the rules matched no file or symlink{}: not saved (an empty archive "
+          "would be restored as a hit)",
+          directories > 0 ? fmt::format(" (only {} empty directories)", directories) : ""));
+      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
+      entry.seconds = seconds_since(start);
+      return entry;
+    };
+    auto too_large = [&](const std::string& what, uint64_t bytes) {
+      entry.result = report::Result::too_large;
+      entry.warnings.push_back(fmt::format("{} {} compressed, over max_size {}: not saved", what,
+                                           report::human_bytes(bytes),
+                                           report::human_bytes(*spec.max_size)));
+      util::log::warn("save '{}': {}", entry.name, entry.warnings.back());
+      entry.seconds = seconds_since(start);
+      return entry;
+    };
+    auto items = pack_items(walked, rules, m_anchors);
+    uint64_t total = 0;
+    for (const auto& w : walked.entries) {
+      total += w.size;
+    }
+    if (saves_content_addressed(m_options.store.resolved_url())) {
+      uint64_t linked = 0;
+      for (const auto& i : items) {
+        linked += i.type == archive::EntryType::directory ? 0 : 1;
+      }
+      if (linked == 0) {
+        return nothing(items.size());
+      }
+      // Reading, chunking and uploading what is new, at once.
+      ProgressLine progress(fmt::format("saving '{}'", entry.name), total);
+      auto saved =
+          save_content_addressed(catalog(), save_scope(partial), items, spec.level.value_or(3),
+                                 m_state, stanza.name(), progress.fn(), entry.warnings);
+      progress.finish();
+      if (saved.files + saved.symlinks == 0) {
+        return nothing(saved.directories);
+      }
+      // What a restore of it fetches at most: every pack it uses. The packs and the index
+      // stay unreferenced, for gc.
+      if (spec.max_size && saved.stored_bytes > *spec.max_size) {
+        return too_large("the saved state's packs are", saved.stored_bytes);
+      }
+      partial.content = store::k_content_cas;
+      partial.archive = saved.index_key;
+      partial.sha256 = saved.index_sha256;
+      partial.compressed_size = saved.index_bytes;
+      partial.unpacked_bytes = saved.unpacked_bytes;
+      partial.files = saved.files;
+      auto m = catalog().publish_index(partial);
+      entry.result = report::Result::saved;
+      entry.archive = archive_info(catalog(), m);
+      entry.seconds = seconds_since(start);
+      double rate =
+          entry.seconds > 0 ? static_cast<double>(saved.unpacked_bytes) / 1e6 / entry.seconds : 0;
+      util::log::info("saved '{}' key '{}': {} files, {}, uploaded {} new of {} ({} new "
+                      "pack(s), index {}), {:.2f} s, {:.1f} MB/s, {}",
+                      entry.name, m.key, saved.files, report::human_bytes(saved.unpacked_bytes),
+                      report::human_bytes(saved.uploaded()),
+                      report::human_bytes(saved.unpacked_bytes), saved.packs,
+                      report::human_bytes(saved.index_bytes), entry.seconds, rate,
+                      entry.archive->link);
+      return entry;
+    }
+    util::TempDir tmp(m_state.scratch(), "save");
+    fs::path file = tmp.path() / "archive.tar.zst";
+    archive::PackOptions opts;
+    opts.level = spec.level.value_or(3);
+    ProgressLine progress(fmt::format("saving '{}': packing", entry.name), total);
+    opts.progress = progress.fn();
+    auto packed = archive::pack(items, file, opts);
+    progress.finish();
+    if (packed.files + packed.symlinks == 0) {
+      return nothing(packed.directories);
+    }
+    if (spec.max_size && packed.compressed_bytes > *spec.max_size) {
+      return too_large("the archive is", packed.compressed_bytes);
+    }
+    partial.sha256 = packed.sha256;
+    partial.compressed_size = packed.compressed_bytes;
+    partial.unpacked_bytes = packed.unpacked_bytes;
+    partial.files = packed.files;
     ProgressLine uploading(fmt::format("saving '{}': uploading", entry.name),
                            packed.compressed_bytes);
     auto m = catalog().publish(partial, file, uploading.bytes_fn());

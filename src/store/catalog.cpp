@@ -154,6 +154,23 @@ Manifest Catalog::publish(const Manifest& partial, const fs::path& archive_file,
   return m;
 }
 
+Manifest Catalog::publish_index(const Manifest& partial) {
+  Manifest m = partial;
+  std::string scope_id = cas_scope_id(m.repository, m.target, m.name, m.trusted, m.origin);
+  if (m.content != k_content_cas || m.archive != cas_index_key(scope_id, m.sha256)) {
+    throw util::Error("internal: a content-addressed manifest must name its scope's index");
+  }
+  m.created = rfc3339_now();
+  const Scope scope{m.repository, m.target, m.name, m.epoch};
+  if (m_signer) {
+    m.signature = m_signer->sign(manifest_payload(m));
+  }
+  StringSource manifest(m.to_json().dump(2) + "\n");
+  m.object = manifest_key(scope, m.key, new_stamp(m.created));
+  m_backend->put(m.object, manifest);
+  return m;
+}
+
 std::vector<Manifest> Catalog::read_manifests(const std::vector<ObjectInfo>& listing) {
   std::vector<Manifest> out;
   for (const auto& o : listing) {

@@ -107,6 +107,10 @@ public:
   // progress, when given, is told the bytes uploaded so far (from the thread that reads them).
   Manifest publish(const Manifest& partial, const std::filesystem::path& archive_file,
                    const TransferProgress& progress = {});
+  // Writes the manifest of a content-addressed save whose packs and index are stored:
+  // partial carries everything but created and signature; content is k_content_cas and
+  // archive, sha256 and compressed_size are the index's (archive its cas_index_key).
+  Manifest publish_index(const Manifest& partial);
 
   // The restorable saves of the request's scope in the order a restore tries them, and the
   // others with why each was passed over (selection.hpp's choose; badly signed ones here).

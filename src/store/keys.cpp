@@ -289,4 +289,18 @@ ParsedKey parse_key(std::string_view key) {
   return p;
 }
 
+std::string cas_scope_id(std::string_view repository, std::string_view target,
+                         std::string_view name, bool trusted, std::string_view origin) {
+  std::string trust = trusted ? "trusted" : "untrusted/" + sanitise(origin);
+  return sanitise(repository) + "/" + sanitise(target) + "/" + sanitise(name) + "/" + trust;
+}
+
+std::string cas_prefix(std::string_view scope_id) {
+  return "cas1/" + std::string(scope_id) + "/";
+}
+
+std::string cas_index_key(std::string_view scope_id, std::string_view sha256) {
+  return cas_prefix(scope_id) + "index/" + std::string(sha256) + ".idx";
+}
+
 } // namespace ephemera::store

@@ -12,6 +12,7 @@
 //                                                                    job's (usage.hpp)
 //   v1/_events/<repository>/<target>/<day>/<stamp>.event             a phase's event record
 //                                                                    (events.hpp)
+//   cas1/...                                 content-addressed saves' packs and indexes (below)
 //
 // <day> is a UTC day, YYYYMMDD (utc_day).
 // Each <component> is sanitise()d; <stamp> is new_stamp()'s.
@@ -77,6 +78,17 @@ std::string event_key(std::string_view repository, std::string_view target, std:
                       std::string_view stamp);
 // The event records of one repository, or ("") of all.
 std::string events_prefix(std::string_view repository = "");
+// Content-addressed saves share packs within one scope: one stanza at one trust level,
+// "repo/target/name/trusted" or ".../untrusted/<origin>", each component sanitised. Its
+// objects lie below cas_prefix (outside v1/, which the single archives keep):
+//   cas1/<scope id>/packs/<sha256 of the pack>.pack
+//   cas1/<scope id>/index/<sha256 of the index>.idx
+std::string cas_scope_id(std::string_view repository, std::string_view target,
+                         std::string_view name, bool trusted, std::string_view origin);
+// "cas1/" + scope_id + "/"
+std::string cas_prefix(std::string_view scope_id);
+// cas_prefix + "index/<sha256>.idx"
+std::string cas_index_key(std::string_view scope_id, std::string_view sha256);
 
 enum class KeyKind {
   manifest,    // <anything>.json outside the markers' folder: the catalog reads it as one

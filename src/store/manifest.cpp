@@ -104,7 +104,11 @@ void check_placement(const Manifest& m, const std::string& object) {
                                  util::printable(key_folder(
                                      Scope{m.repository, m.target, m.name, m.epoch}, m.key))));
   }
-  std::string own = own_archive(object);
+  std::string own = m.content == k_content_cas
+                        ? cas_index_key(cas_scope_id(m.repository, m.target, m.name, m.trusted,
+                                                     m.origin),
+                                        m.sha256)
+                        : own_archive(object);
   if (m.archive != own) {
     throw StoreError(StoreErrorKind::permanent,
                      fmt::format("its archive '{}' is not its own object '{}'",
@@ -139,6 +143,9 @@ json Manifest::to_json(bool with_signature) const {
   }
   if (!rules_digest.empty()) {
     j["rules_digest"] = rules_digest;
+  }
+  if (!content.empty()) {
+    j["content"] = content;
   }
   if (with_signature && !signature.empty()) {
     j["signature"] = signature;
@@ -185,6 +192,14 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
     m.rules_digest = field<std::string>(j, "rules_digest"); // likewise
     if (m.rules_digest.size() != 64 || !lower_hex(m.rules_digest)) {
       throw StoreError(StoreErrorKind::permanent, "manifest has a malformed rules_digest");
+    }
+  }
+  if (j.contains("content")) {
+    m.content = field<std::string>(j, "content");
+    if (m.content != k_content_cas) {
+      throw StoreError(StoreErrorKind::permanent,
+                       fmt::format("unknown content '{}' (this version reads '{}')",
+                                   util::printable(m.content.substr(0, 80)), k_content_cas));
     }
   }
   if (m.sha256.size() != 64 || !lower_hex(m.sha256) || !canonical_time(m.created)) {

@@ -14,6 +14,7 @@ namespace ephemera::store {
 
 inline constexpr const char* k_manifest_format = "ephemera-manifest/1";
 inline constexpr const char* k_invalidation_format = "ephemera-invalidation/1";
+inline constexpr const char* k_content_cas = "cas1";
 
 struct Manifest {
   std::string format = k_manifest_format;
@@ -42,6 +43,11 @@ struct Manifest {
   // In the JSON (and so signed) only when not empty: manifests written before it have none.
   std::string rules_digest;
   std::string tool_version;
+  // How the save is stored: "" a single archive (archive is <stamp>.tar.zst beside the
+  // manifest); k_content_cas, content-addressed (archive is the index object,
+  // cas_index_key of the manifest's own scope and sha256, which are the index's; its packs
+  // lie beside it). In the JSON (and so in what is signed) only when not empty.
+  std::string content;
   std::string signature; // HMAC-SHA256 hex or "ed25519:" hex when signing is on
   std::string object;    // where this manifest was read from (not stored)
   int64_t stored = 0;    // the store's own time of that object, seconds (not stored)
@@ -57,7 +63,8 @@ struct Manifest {
   // util::StoreError(permanent) naming what is wrong: a missing or mistyped field, a number
   // that is negative, fractional or out of range, a compressed_size of 0, or a manifest not
   // valid where it lies (its repository, target, name, epoch and key are not those of its
-  // object path, or its archive is not its own object name: <stamp>.json -> <stamp>.tar.zst).
+  // object path, or its archive is not its own object name: <stamp>.json -> <stamp>.tar.zst,
+  // or for a content-addressed save its scope's index of its sha256), or an unknown content.
   static Manifest from_json(const nlohmann::json& j, const std::string& object);
 };
 

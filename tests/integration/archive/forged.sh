@@ -3,6 +3,9 @@
 # directory the stanza's rules do not select, and an archive object that is not a regular
 # file is refused without hanging.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 FORGE="$SOURCE_ROOT/tests/integration/archive/forge.py"
 
 # stanza_job FILE RULE: one stanza 'deps' with that single rule.

@@ -65,7 +65,9 @@ expect_result pre deps hit
 : "${EPHEMERA_TEST_S3_ENDPOINT:?the S3 server of tests/run.sh is not running}"
 S3_STORE="s3://$EPHEMERA_TEST_S3_BUCKET/disk-$(basename "$SCRATCH" | tr 'A-Z.' 'a-z-')"
 M=$SRC; ctx feature pull_request job-src-s3
-EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph post --job "$JOB" --status 0 --store "$S3_STORE" 2>/dev/null
+# A single archive is downloaded whole before it is unpacked: it needs the room.
+EPHEMERA_FORMAT=archive EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT \
+  eph post --job "$JOB" --status 0 --store "$S3_STORE" 2>/dev/null
 machine dl3; ctx feature pull_request job-dl3
 mount_tmpfs "$M/state/tmp" 4m
 EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph pre --job "$JOB" --store "$S3_STORE" 2> "$SCRATCH/dl3.err" ||
@@ -73,11 +75,26 @@ EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph pre --job "$JOB" --store "$S
 grep -q "No space left on device" "$SCRATCH/dl3.err" || fail "the warning does not say the disk is full: $(cat "$SCRATCH/dl3.err")"
 [ ! -e "$M/work/job/target" ] || fail "a download that did not fit restored files"
 [ -z "$(ls -A "$M/state/tmp")" ] || fail "the partial download was left: $(ls -A "$M/state/tmp")"
+# A content-addressed save streams from its packs, verified chunk by chunk: it needs none.
+S3_CAS="$S3_STORE-cas"
+M=$SRC; ctx feature pull_request job-src-s3-cas
+EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph post --job "$JOB" --status 0 --store "$S3_CAS" 2>/dev/null
+machine dl4; ctx feature pull_request job-dl4
+mount_tmpfs "$M/state/tmp" 4m
+EPHEMERA_S3_ENDPOINT=$EPHEMERA_TEST_S3_ENDPOINT eph pre --job "$JOB" --store "$S3_CAS" 2> "$SCRATCH/dl4.err" ||
+  fail "pre failed the job"
+expect_result pre deps hit
+(cd "$M/work/job/target" && find . -type f -exec sha256sum {} + | sort) > "$SCRATCH/got"
+(cd "$SRC/work/job/target" && find . -type f -exec sha256sum {} + | sort) > "$SCRATCH/want"
+cmp -s "$SCRATCH/got" "$SCRATCH/want" || fail "the streamed restore with no room in tmp differs"
+[ -z "$(ls -A "$M/state/tmp")" ] || fail "the streamed restore left files in tmp: $(ls -A "$M/state/tmp")"
 
 # 4. No room to pack a save: exit 0, nothing published, nothing left.
 machine save; ctx feature pull_request job-save
 cp -a "$SRC/work/job/target" "$M/work/job/"
 echo changed > "$M/work/job/target/many/f1"
+# New content that does not fit (a content-addressed save stages only what is new).
+head -c 8M /dev/urandom > "$M/work/job/target/many/new-big"
 mount_tmpfs "$M/state/tmp" 4m
 eph post --job "$JOB" --status 0 2> "$SCRATCH/save.err" || fail "post failed the job when the archive did not fit"
 expect_result post deps failed

@@ -3,6 +3,9 @@
 # archive that holds no file, planted by a store writer or left by an older version, is a
 # miss for pre and for an in-job restore.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"

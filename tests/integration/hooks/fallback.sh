@@ -2,6 +2,9 @@
 # next candidate in the lookup order and says which it passed over and why; at most three
 # candidates are tried, so a store full of broken saves cannot make a restore slow.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"

@@ -3,6 +3,9 @@
 # negative size. Each is refused where it is read, with a warning naming it, and the
 # restore takes the real save instead; gc never touches what a forged manifest names.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"

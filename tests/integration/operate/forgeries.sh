@@ -2,6 +2,9 @@
 # run as an operator would (no grace, a budget), leaves every live signed save of another
 # repository and a file outside the store untouched; ls and pre agree the saves are live.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/objects.sh"
 export EPHEMERA_SIGNING_KEY=operator-secret
 

@@ -1,5 +1,8 @@
 # ls, show, invalidate and gc against a store with real saves.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 
 JOB="$SCRATCH/job.toml"
 write_job() { # epoch

@@ -2,6 +2,9 @@
 # manifest cannot be read is never an orphan, a dry run writes nothing, and what the store
 # holds reaches the terminal escaped.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges
+# and inspects object by object; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/objects.sh"
 ephemera() { "$EPHEMERA" "$@"; }
 
