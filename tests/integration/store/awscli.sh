@@ -2,6 +2,9 @@
 # archive's SHA-256 is the manifest's, GNU tar reads it, and the presigned link from
 # 'ephemera show' downloads the same bytes with plain curl.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), whose one object this script
+# fetches, stalls and forges; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 export AWS_PAGER=""
 aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }

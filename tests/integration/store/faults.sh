@@ -2,6 +2,9 @@
 # an unverified byte, and is retried only where retrying can help. A fault-injecting proxy
 # (tests/store/fault-proxy.py) sits in front of the real S3 server.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), whose one object this script
+# fetches, stalls and forges; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 
 P="$SCRATCH/proxy"

@@ -3,6 +3,9 @@
 # store's prefix, hang, hold what a request cannot legitimately return, or put the
 # server's raw text on the terminal. Every command runs under `timeout`: ending is the test.
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), whose one object this script
+# fetches, stalls and forges; stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 export AWS_PAGER=""
 aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }
