@@ -4,6 +4,9 @@
 # still hit; a save whose rules digest matches but whose archive holds an entry outside the
 # rules is still refused (a forged archive).
 . "$(dirname "$0")/../lib.sh"
+# These saves are single archives (EPHEMERA_FORMAT=archive), the format this script forges;
+# stores keep holding and restoring them.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"
