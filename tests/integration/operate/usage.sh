@@ -23,7 +23,8 @@ manifest_of() { raw_ls | grep "/deps/e1/$1/.*\.json$"; }
 
 save_key hot
 save_key cold
-sleep 4 # both are now older than the --max-age below
+sleep 22 # both are now older than the --max-age below (20 s: room for a slow store between
+         # the restore and gc, which must still count the restore as within it)
 restore_key hot
 restore_key hot # the same day: no second marker
 markers=$(raw_ls | grep -c '\.used/' || true)
@@ -43,7 +44,7 @@ PY
 grep -q "USED" "$SCRATCH/ls.txt" || fail "ls has no USED column: $(cat "$SCRATCH/ls.txt")"
 awk 'length > 100 { exit 1 }' "$SCRATCH/ls.txt" || fail "an ls line is over 100 columns"
 
-"$EPHEMERA" gc --max-age 3s --grace 0s > "$SCRATCH/gc.txt" || fail "gc failed"
+"$EPHEMERA" gc --max-age 20s --grace 0s > "$SCRATCH/gc.txt" || fail "gc failed"
 cat "$SCRATCH/gc.txt"
 [ -n "$(manifest_of hot)" ] || fail "gc deleted the hot save, restored seconds ago"
 [ -z "$(manifest_of cold)" ] || fail "gc kept the cold save, never restored and over --max-age"
