@@ -3,6 +3,8 @@
 # rate and the time left; no terminal control bytes reach the log. A fault proxy slows the
 # store's archive downloads.
 . "$(dirname "$0")/../lib.sh"
+# The proxy slows single-archive downloads: these saves are that format.
+export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 
 P="$SCRATCH/proxy"

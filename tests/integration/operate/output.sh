@@ -2,6 +2,8 @@
 # and gc take (show also a manifest file on this machine), sizes for people in text and
 # exact in --json, and one summary line at the end of pre and of post.
 . "$(dirname "$0")/../lib.sh"
+# The sizes and links asserted are those of single-archive saves.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/../raw_store.sh"
 
 JOB="$SCRATCH/job.toml"
@@ -21,7 +23,7 @@ NAME=a-stanza-name-that-is-long-enough-to-be-cut
 write_job "$NAME"
 save s1 a-branch-name-longer-than-fits one
 # post ends with one summary line: hits, misses, saves, bytes, seconds.
-tail -n 1 "$SCRATCH/post.err" | grep -Eq '^ephemera: post: 0 hits, 0 misses, 1 save; [0-9.]+ KiB \([0-9.]+ KiB compressed\) in [0-9.]+ s$' \
+tail -n 1 "$SCRATCH/post.err" | grep -Eq '^ephemera: post: 0 hits, 0 misses, 1 save; [0-9.]+ (B|KiB) \([0-9.]+ (B|KiB) compressed\) in [0-9.]+ s$' \
   || fail "post's last line is not its summary: $(tail -n 1 "$SCRATCH/post.err")"
 save s2 a-branch-name-longer-than-fits two
 save s3 short three
@@ -93,7 +95,7 @@ grep -Eq '^would free [0-9]+ objects, [0-9.]+ (B|KiB)$' "$SCRATCH/gc.txt" || fai
 machine warm; ctx short pull_request
 eph pre --job "$JOB" 2> "$SCRATCH/pre.err"
 expect_result pre "$NAME" hit
-tail -n 1 "$SCRATCH/pre.err" | grep -Eq '^ephemera: pre: 1 hit, 0 misses, 0 saves; [0-9.]+ KiB \([0-9.]+ KiB compressed\) in [0-9.]+ s$' \
+tail -n 1 "$SCRATCH/pre.err" | grep -Eq '^ephemera: pre: 1 hit, 0 misses, 0 saves; [0-9.]+ (B|KiB) \([0-9.]+ (B|KiB) compressed\) in [0-9.]+ s$' \
   || fail "pre's last line is not its summary: $(tail -n 1 "$SCRATCH/pre.err")"
 
 echo "output: ok"

@@ -3,6 +3,8 @@
 # just now stays; a cold one of the same age goes, with its use markers; --max-bytes evicts
 # the least recently used first, not the oldest.
 . "$(dirname "$0")/../lib.sh"
+# --max-bytes counts the sizes of single archives: a content-addressed save shares its packs.
+export EPHEMERA_FORMAT=archive
 . "$(dirname "$0")/../raw_store.sh"
 
 job_with_key() { deps_job "$1"; sed -i "s/^cache_key = .*/cache_key = \"$2\"/" "$1"; }
