@@ -441,7 +441,7 @@ private:
     if (a.sink_error) {
       std::rethrow_exception(a.sink_error);
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT && budget && util::budget::passed()) {
+    if (rc == CURLE_OPERATION_TIMEDOUT && budget && util::budget::ran_out_by_timeout()) {
       throw util::budget::exceeded(fmt::format("unable to reach the broker {}", m_base));
     }
     if (rc != CURLE_OK) {

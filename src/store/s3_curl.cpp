@@ -271,7 +271,7 @@ Response send_once(const S3Config& config, const std::string& url, const Request
   if (rc == CURLE_WRITE_ERROR) {
     write_error(r, resp, what);
   }
-  if (rc == CURLE_OPERATION_TIMEDOUT && by_budget && util::budget::passed()) {
+  if (rc == CURLE_OPERATION_TIMEDOUT && by_budget && util::budget::ran_out_by_timeout()) {
     throw util::budget::exceeded("unable to " + what);
   }
   if (rc == CURLE_OPERATION_TIMEDOUT && by_deadline) {

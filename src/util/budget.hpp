@@ -73,6 +73,14 @@ inline bool passed() {
   return l && l->count() == 0;
 }
 
+// Whether a transfer's timeout, set to what was left of the budget, was the budget's: curl's
+// timers may fire a little before the deadline they were set to, so passed() can still be
+// false then.
+inline bool ran_out_by_timeout() {
+  auto l = left();
+  return l && *l <= std::chrono::milliseconds(250);
+}
+
 // "the time budget of 120 s (--budget 120s)"
 inline std::string describe() {
   return fmt::format("the time budget of {:g} s ({})",
