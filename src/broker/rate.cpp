@@ -29,4 +29,23 @@ double RateLimiter::take(const std::string& id, double now) {
   return 0;
 }
 
+bool RecordQuota::take(const std::string& id, double expires, double now) {
+  std::lock_guard lock(m_mutex);
+  if (m_counts.size() >= k_max_tokens && m_counts.count(id) == 0) {
+    for (auto it = m_counts.begin(); it != m_counts.end();) {
+      it = it->second.expires < now ? m_counts.erase(it) : std::next(it);
+    }
+    if (m_counts.size() >= k_max_tokens) {
+      return false;
+    }
+  }
+  auto& count = m_counts[id];
+  count.expires = expires;
+  if (count.records >= k_per_token) {
+    return false;
+  }
+  ++count.records;
+  return true;
+}
+
 } // namespace ephemera::broker

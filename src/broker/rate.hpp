@@ -28,4 +28,25 @@ private:
   std::unordered_map<std::string, Bucket> m_buckets;
 };
 
+// How many event records each token has had written: at most k_per_token, so that a token
+// (a fork's among them) cannot fill the store with records however long it lives. In memory,
+// per broker instance, like the rate limit; a token's count is kept until it expires.
+class RecordQuota {
+public:
+  static constexpr size_t k_per_token = 64;
+  static constexpr size_t k_max_tokens = 100000;
+  // Takes one record for id, whose token expires at `expires` (seconds): false when the token
+  // has had its k_per_token, or when k_max_tokens unexpired tokens are counted already (then
+  // nothing is forgotten to make room: a count dropped would be a quota refilled).
+  bool take(const std::string& id, double expires, double now);
+
+private:
+  struct Count {
+    size_t records = 0;
+    double expires = 0;
+  };
+  std::mutex m_mutex;
+  std::unordered_map<std::string, Count> m_counts;
+};
+
 } // namespace ephemera::broker

@@ -1,6 +1,7 @@
 #include "broker/scope.hpp"
 
 #include "policy/policy.hpp"
+#include "store/keys.hpp"
 #include "util/log.hpp"
 
 #include <fmt/format.h>
@@ -10,6 +11,9 @@
 namespace ephemera::broker {
 
 namespace {
+
+// How far a client's clock may be from the broker's, in seconds.
+constexpr double k_clock_slack = 600;
 
 std::vector<std::string_view> components(std::string_view key) {
   std::vector<std::string_view> out;
@@ -28,11 +32,6 @@ bool ends_with(std::string_view text, std::string_view tail) {
   return text.size() >= tail.size() && text.substr(text.size() - tail.size()) == tail;
 }
 
-bool epoch_folder(std::string_view c) {
-  return c.size() > 1 && c[0] == 'e' &&
-         c.substr(1).find_first_not_of("0123456789") == std::string_view::npos;
-}
-
 // The token's own folder of saves and of markers.
 std::string saves_folder(const Claims& c) {
   return "v1/" + store::sanitise(c.repository) + "/" + store::sanitise(c.target) + "/";
@@ -47,7 +46,7 @@ std::string cas_folder(const Claims& c) {
 // A content-addressed object of the token's repository and target: by its trust folder.
 Verdict authorize_cas(const Claims& c, Op op, const ParsedKey& p,
                       const std::vector<std::string>& protected_branches) {
-  bool own_folder = c.trusted ? p.trusted : !p.trusted && p.origin == store::sanitise(c.origin);
+  bool own_folder = c.trusted ? p.trusted : !p.trusted && p.origin == c.origin;
   if (op == Op::write) {
     if (auto why = why_no_save(c, protected_branches); !why.empty()) {
       return Verdict{false, false, why};
@@ -96,7 +95,8 @@ bool lower_sha256(std::string_view text) {
   return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-// cas1/<repo>/<target>/<name>/trusted/<kind>/<file> or .../untrusted/<origin>/<kind>/<file>.
+// cas1/<repo>/<target>/<name>/trusted/<kind>/<file> or .../untrusted/<origin>/<kind>/<file>,
+// every folder one store::sanitise makes.
 ParsedKey parse_cas(const std::vector<std::string_view>& c) {
   ParsedKey p;
   bool trusted = c.size() == 7 && c[4] == "trusted";
@@ -110,11 +110,17 @@ ParsedKey parse_cas(const std::vector<std::string_view>& c) {
       !lower_sha256(file.substr(0, file.size() - tail.size()))) {
     return p;
   }
+  auto repository = store::unsanitise(c[1]), target = store::unsanitise(c[2]),
+       name = store::unsanitise(c[3]);
+  auto origin = untrusted ? store::unsanitise(c[5]) : std::optional<std::string>("");
+  if (!repository || !target || !name || !origin) {
+    return p;
+  }
   p.kind = KeyKind::cas;
-  p.repository = c[1];
-  p.target = c[2];
+  p.repository = *repository;
+  p.target = *target;
   p.trusted = trusted;
-  p.origin = untrusted ? std::string(c[5]) : "";
+  p.origin = *origin;
   p.sha256 = file.substr(0, file.size() - tail.size());
   return p;
 }
@@ -122,29 +128,55 @@ ParsedKey parse_cas(const std::vector<std::string_view>& c) {
 } // namespace
 
 ParsedKey parse_key(std::string_view key) {
-  ParsedKey p;
   auto c = components(key);
   if (!c.empty() && c[0] == "cas1") {
     return parse_cas(c);
   }
-  if (c.size() == 4 && c[0] == "v1" && c[1] == "_invalidations" && ends_with(c[3], ".json")) {
-    p.kind = KeyKind::marker;
-    p.repository = c[2];
+  ParsedKey p;
+  auto layout = store::parse_key(key);
+  if (c.empty() || c[0] != "v1") {
+    return p; // outside the layout's root the store's parser goes by the suffix alone
+  }
+  switch (layout.kind) {
+  case store::KeyKind::marker:
+    if (layout.repository) {
+      p.kind = KeyKind::marker;
+      p.repository = *layout.repository;
+    }
+    return p;
+  case store::KeyKind::event:
+    if (layout.repository) {
+      p.kind = KeyKind::event;
+      p.repository = *layout.repository;
+      p.target = layout.key;
+      p.day = layout.day;
+    }
+    return p;
+  case store::KeyKind::manifest:
+  case store::KeyKind::archive:
+  case store::KeyKind::use_marker:
+    break;
+  default:
     return p;
   }
-  // A repository folder starting with '_' is the store's own (markers, the clock probe).
-  if (c.size() != 7 || c[0] != "v1" || c[1].empty() || c[1][0] == '_' || !epoch_folder(c[4])) {
-    return p;
+  // A repository folder starting with '_' is the store's own (markers, records, the clock).
+  if (!layout.scope || c[1].empty() || c[1][0] == '_') {
+    return p; // not where publish() puts a save
   }
-  p.repository = c[1];
-  p.target = c[2];
+  p.repository = layout.scope->repository;
+  p.target = layout.scope->target;
   std::string k(key);
-  if (ends_with(c[6], ".json") && c[6].size() > 5) {
+  if (layout.kind == store::KeyKind::manifest) {
     p.kind = KeyKind::manifest;
     p.manifest = k;
-  } else if (ends_with(c[6], ".tar.zst") && c[6].size() > 8) {
+  } else if (layout.kind == store::KeyKind::archive) {
     p.kind = KeyKind::archive;
-    p.manifest = k.substr(0, k.size() - 8) + ".json";
+    p.manifest = store::own_manifest(k);
+  } else {
+    p.kind = KeyKind::use_marker;
+    p.manifest = layout.manifest;
+    p.trusted = layout.trusted;
+    p.day = layout.day;
   }
   return p;
 }
@@ -174,7 +206,8 @@ Verdict authorize(const Claims& c, Op op, std::string_view key,
   }
   std::string saves = saves_folder(c), markers = markers_folder(c), cas = cas_folder(c);
   if (op == Op::list) {
-    if (key.rfind(saves, 0) == 0 || key.rfind(markers, 0) == 0 || key.rfind(cas, 0) == 0) {
+    bool own = key.rfind(saves, 0) == 0 || key.rfind(markers, 0) == 0 || key.rfind(cas, 0) == 0;
+    if (own && store::sanitise(c.repository)[0] != '_') {
       return allow();
     }
     return refuse(fmt::format("a listing outside the token's scope ({}, {}, {})",
@@ -185,23 +218,37 @@ Verdict authorize(const Claims& c, Op op, std::string_view key,
     return refuse("only an operator's token removes objects");
   }
   auto p = parse_key(key);
+  if (p.kind == KeyKind::other) {
+    return refuse("not a save, a marker or a record: only an operator's token reaches other "
+                  "objects");
+  }
+  bool own_repository = p.repository == c.repository;
   if (p.kind == KeyKind::marker) {
     if (op == Op::write) {
       return refuse("only an operator's token writes invalidation markers");
     }
-    return key.rfind(markers, 0) == 0 ? allow() : refuse("another repository's marker");
+    return own_repository ? allow() : refuse("another repository's marker");
   }
-  if (p.kind == KeyKind::cas) {
-    if (key.rfind(cas, 0) != 0) {
-      return refuse(fmt::format("outside the token's scope {}", util::printable(cas)));
-    }
+  if (!own_repository || p.target != c.target) {
+    return refuse(fmt::format("outside the token's scope (repository '{}', target '{}')",
+                              util::printable(c.repository), util::printable(c.target)));
+  }
+  switch (p.kind) {
+  case KeyKind::cas:
     return authorize_cas(c, op, p, protected_branches);
-  }
-  if (p.kind == KeyKind::other) {
-    return refuse("not a save or a marker: only an operator's token reaches other objects");
-  }
-  if (key.rfind(saves, 0) != 0) {
-    return refuse(fmt::format("outside the token's scope {}", util::printable(saves)));
+  case KeyKind::use_marker:
+  case KeyKind::event:
+    if (op != Op::write) {
+      return refuse("use markers and event records are read by operators only");
+    }
+    if (p.kind == KeyKind::use_marker && p.trusted != c.trusted) {
+      return refuse(c.trusted ? "a trusted job's use marker ends without -u"
+                              : "an untrusted job's use marker ends in -u: it never counts "
+                                "for a trusted save");
+    }
+    return allow();
+  default:
+    break;
   }
   if (op == Op::write) {
     if (auto why = why_no_save(c, protected_branches); !why.empty()) {
@@ -255,9 +302,73 @@ std::string why_not_own(const Claims& c, const store::Manifest& m, double now) {
     return differs("job id", m.job_id, c.job_id);
   }
   auto created = store::parse_rfc3339(m.created);
-  if (!created || std::abs(*created - now) > 600) {
+  if (!created || std::abs(*created - now) > k_clock_slack) {
     return fmt::format("its created time '{}' is more than 10 minutes from the broker's clock",
                        util::printable(m.created));
+  }
+  return "";
+}
+
+} // namespace ephemera::broker
+
+namespace ephemera::broker {
+
+namespace {
+
+// Whether day is that of now, give or take the minutes a client's clock may be off.
+bool about_today(std::string_view day, double now) {
+  return day == store::utc_day(now - k_clock_slack) || day == store::utc_day(now) ||
+         day == store::utc_day(now + k_clock_slack);
+}
+
+} // namespace
+
+std::string why_not_own_use(const Claims& c, const ParsedKey& p, double now) {
+  if (c.role == Role::operator_) {
+    return "an operator's token does not restore";
+  }
+  if (p.trusted != c.trusted) {
+    return "the marker's trust is not the token's";
+  }
+  if (!about_today(p.day, now)) {
+    return fmt::format("its day {} is not today by the broker's clock", util::printable(p.day));
+  }
+  return "";
+}
+
+std::string why_not_own_event(const Claims& c, const ParsedKey& p, const store::Event& e,
+                              double now) {
+  auto differs = [](const char* what, const std::string& got, const std::string& want) {
+    return fmt::format("its {} '{}' is not the token's '{}'", what,
+                       util::printable(got.substr(0, 200)), util::printable(want));
+  };
+  if (c.role == Role::operator_) {
+    return "an operator's token writes no event record";
+  }
+  if (e.repository != c.repository || p.repository != c.repository) {
+    return differs("repository", e.repository, c.repository);
+  }
+  if (e.target != c.target || p.target != c.target) {
+    return differs("target", e.target, c.target);
+  }
+  if (e.branch != c.branch) {
+    return differs("branch", e.branch, c.branch);
+  }
+  if (e.trusted != c.trusted) {
+    return e.trusted ? "it says trusted, and the token is untrusted"
+                     : "it says untrusted, and the token is trusted";
+  }
+  if (e.job_id != c.job_id) {
+    return differs("job id", e.job_id, c.job_id);
+  }
+  auto created = store::parse_rfc3339(e.created);
+  if (!created || std::abs(*created - now) > k_clock_slack) {
+    return fmt::format("its created time '{}' is more than 10 minutes from the broker's clock",
+                       util::printable(e.created));
+  }
+  if (p.day != store::utc_day(*created)) {
+    return fmt::format("it lies in the folder of day {}, and was created on {}",
+                       util::printable(p.day), store::utc_day(*created));
   }
   return "";
 }

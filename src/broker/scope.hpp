@@ -2,32 +2,41 @@
 
 #include "broker/token.hpp"
 #include "store/catalog.hpp"
+#include "store/events.hpp"
 
 #include <string>
 #include <string_view>
 #include <vector>
 
 // What a token may do to which object key: pure functions of (claims, key, manifest), so the
-// broker's whole policy is tested table-driven. Keys are read with the layout the catalog
-// writes (catalog.hpp): a save is v1/<repository>/<target>/<name>/e<epoch>/<key>/<stamp>.json
-// and its archive <stamp>.tar.zst; markers lie in v1/_invalidations/<repository>/; the
-// content-addressed layout (cas/cas.hpp) is cas1/<repository>/<target>/<name>/trusted/ or
-// .../untrusted/<origin>/, then packs/<sha256>.pack or index/<sha256>.idx. A key of any other
-// shape is the operator's alone.
+// broker's whole policy is tested table-driven. Keys of the v1/ layout are read by the store's
+// own parser (store/keys.hpp): a save is v1/<repository>/<target>/<name>/e<epoch>/<key>/
+// <stamp>.json, its archive <stamp>.tar.zst and the use markers of restores beside it
+// <stamp>.used/<day>[-u]; invalidation markers lie in v1/_invalidations/<repository>/ and
+// event records in v1/_events/<repository>/<target>/<day>/. The content-addressed layout
+// (cas/cas.hpp) is cas1/<repository>/<target>/<name>/trusted/ or .../untrusted/<origin>/,
+// then packs/<sha256>.pack or index/<sha256>.idx. A key of any other shape is the operator's
+// alone.
 namespace ephemera::broker {
 
-enum class KeyKind { manifest, archive, marker, cas, other };
+enum class KeyKind { manifest, archive, marker, use_marker, event, cas, other };
 
 struct ParsedKey {
   KeyKind kind = KeyKind::other;
-  std::string repository; // the sanitised folder of the repository (store::sanitise)
-  std::string target;     // likewise, for saves
-  std::string manifest;   // for a manifest itself, for an archive the manifest it belongs to
-  // Content-addressed objects: the trust folder they lie in, the sanitised origin of an
-  // untrusted one, and the SHA-256 (lowercase hex) their name says their bytes have.
+  // The repository and target the key's folders name, as the fields are (unsanitised): of a
+  // save's objects, a use marker, an event record, a content-addressed object; a marker's
+  // repository only.
+  std::string repository;
+  std::string target;
+  // For a manifest itself, for an archive or a use marker the manifest it belongs to.
+  std::string manifest;
+  // Content-addressed objects: the trust folder they lie in, the origin of an untrusted one,
+  // and the SHA-256 (lowercase hex) their name says their bytes have. A use marker: whether
+  // it is a trusted job's.
   bool trusted = true;
   std::string origin;
   std::string sha256;
+  std::string day; // a use marker's or an event record's UTC day (YYYYMMDD)
 };
 
 // The key's kind and scope. Does not check the key itself (store::check_key does).
@@ -46,10 +55,13 @@ struct Verdict {
 
 // Where nothing of the object has to be read yet: scope of the key (or of the prefix, for
 // list) against the token's repository and target, and for writes whether the job may save
-// at all. Content-addressed objects carry their trust in their path: a job writes only its
-// own trust folder (trusted, or untrusted/<its origin>), and reads trusted ones and, when
-// untrusted, those of its origin (others are hidden). An operator's token may do anything. A
-// manifest or archive read that this allows still needs may_read on the save's manifest.
+// at all. A job writes a use marker of its own trust (a restore is a use whatever the job may
+// save; the save it marks is checked with may_read) and an event record of its own repository
+// and target (checked with why_not_own_event); it reads neither (no restore does).
+// Content-addressed objects carry their trust in their path: a job writes only its own trust folder
+// (trusted, or untrusted/<its origin>), and reads trusted ones and, when untrusted, those of its
+// origin (others are hidden). An operator's token may do anything. A manifest or archive read that
+// this allows still needs may_read on the save's manifest.
 Verdict authorize(const Claims& claims, Op op, std::string_view key,
                   const std::vector<std::string>& protected_branches);
 
@@ -66,5 +78,17 @@ Verdict may_read(const Claims& claims, const store::Manifest& m);
 // save ("" when it is): its repository, target, branch, event, trust, origin and job id must
 // be the token's, and its created time within a few minutes of now (seconds since the epoch).
 std::string why_not_own(const Claims& claims, const store::Manifest& m, double now);
+
+// Why a use marker p (KeyKind::use_marker) is not one the token may write now ("" when it
+// is): it must be of the token's trust (an untrusted job's marker never counts for a trusted
+// save: usage.hpp) and of today by the broker's clock, give or take the 10 minutes a
+// client's clock may be off. Whether its save is one the token may read is may_read's.
+std::string why_not_own_use(const Claims& claims, const ParsedKey& p, double now);
+
+// Why the event record e, to lie at p (KeyKind::event), is not the token's own ("" when it
+// is): its repository, target, branch, trust and job id must be the token's, its created
+// time within 10 minutes of now and the day of p its created time's.
+std::string why_not_own_event(const Claims& claims, const ParsedKey& p, const store::Event& e,
+                              double now);
 
 } // namespace ephemera::broker

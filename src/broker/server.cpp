@@ -8,6 +8,7 @@
 #include "broker/scope.hpp"
 #include "broker/token.hpp"
 #include "store/catalog.hpp"
+#include "store/events.hpp"
 #include "store/selection.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -103,6 +104,7 @@ struct Server::Impl {
   ServerOptions options;
   std::shared_ptr<const store::Signer> signer;
   RateLimiter limiter;
+  RecordQuota records;
   httplib::Server http;
 
   Impl(std::unique_ptr<store::Backend> b, util::Ed25519Key sk, util::Ed25519Key tk, ServerOptions o)
@@ -271,12 +273,25 @@ struct Server::Impl {
     auto key = key_of(req);
     check(c, Op::write, key);
     auto p = parse_key(key);
-    bool small = p.kind == KeyKind::manifest || p.kind == KeyKind::marker;
-    uint64_t limit = small ? store::k_max_small_object : options.max_object;
+    bool small = p.kind == KeyKind::manifest || p.kind == KeyKind::marker ||
+                 p.kind == KeyKind::use_marker || p.kind == KeyKind::event;
+    uint64_t limit = p.kind == KeyKind::use_marker ? 0
+                     : p.kind == KeyKind::event    ? store::k_max_event_bytes
+                     : small                       ? store::k_max_small_object
+                                                   : options.max_object;
+    // A use marker marks a save the token may read (one it may not see is absent to it).
+    if (p.kind == KeyKind::use_marker && c.role != Role::operator_) {
+      readable_manifest(c, p);
+      if (auto why = why_not_own_use(c, p, now_seconds()); !why.empty()) {
+        throw Answer{403, "not the token's own use marker: " + why};
+      }
+    }
     // Saves are immutable; a content-addressed object already there holds these very bytes
-    // (checked below), so its second upload is taken and not written again.
+    // (checked below), so its second upload is taken and not written again; so is a use
+    // marker, which says no more the second time.
     bool exists = c.role != Role::operator_ && backend->stat(key).has_value();
-    if (exists && p.kind != KeyKind::cas) {
+    bool idempotent = p.kind == KeyKind::cas || p.kind == KeyKind::use_marker;
+    if (exists && !idempotent) {
       throw Answer{403, "the object exists, and saves are immutable"};
     }
     int fd = spool_file();
@@ -301,7 +316,10 @@ struct Server::Impl {
       return util::write_all(fd, std::string_view(data, n));
     });
     if (too_large) {
-      throw Answer{413, fmt::format("larger than the {} bytes such an object may be", limit)};
+      throw Answer{p.kind == KeyKind::use_marker ? 403 : 413,
+                   p.kind == KeyKind::use_marker
+                       ? "a use marker is empty: its store time and place say everything"
+                       : fmt::format("larger than the {} bytes such an object may be", limit)};
     }
     // A content-addressed name is a promise about the bytes: nobody may put others under it.
     if (p.kind == KeyKind::cas && hash.finish_hex() != p.sha256) {
@@ -315,6 +333,8 @@ struct Server::Impl {
       body = signed_manifest(c, key, body);
     } else if (p.kind == KeyKind::marker) {
       body = signed_marker(key, body);
+    } else if (p.kind == KeyKind::event && c.role != Role::operator_) {
+      body = own_event(c, req, p, body);
     }
     if (small) {
       store::StringSource source(body);
@@ -324,6 +344,27 @@ struct Server::Impl {
       backend->put(key, source);
     }
     res.status = 204;
+  }
+
+  // The event record the job sent, checked to be its own and within the token's quota, as
+  // it is to be stored.
+  std::string own_event(const Claims& c, const httplib::Request& req, const ParsedKey& p,
+                        const std::string& body) {
+    store::Event e;
+    try {
+      e = store::Event::from_json(json::parse(body));
+    } catch (const std::exception& err) {
+      throw Answer{403, fmt::format("not a valid event record: {}", err.what())};
+    }
+    if (auto why = why_not_own_event(c, p, e, now_seconds()); !why.empty()) {
+      throw Answer{403, "not the token's own event record: " + why};
+    }
+    auto id = util::sha256_hex(req.get_header_value("Authorization"));
+    if (!records.take(id, static_cast<double>(c.expires), now_seconds())) {
+      throw Answer{403, fmt::format("the token has written the {} event records a token may",
+                                    RecordQuota::k_per_token)};
+    }
+    return e.to_json().dump() + "\n";
   }
 
   // The manifest the job sent, checked to be its own save, with the archive it names in the

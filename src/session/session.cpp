@@ -6,7 +6,6 @@
 #include "session/progress.hpp"
 #include "session/key_files.hpp"
 #include "session/miss.hpp"
-#include "store/broker_client.hpp"
 #include "store/catalog.hpp"
 #include "store/events.hpp"
 #include "store/url.hpp"
@@ -203,8 +202,7 @@ void Session::publish_event(Phase phase, const std::vector<report::Entry>& entri
     acted = acted || e.acted;
     any_ok = any_ok || (e.acted && e.result != report::Result::failed);
   }
-  // A broker's tokens may write only their own saves' objects: records go straight to a store.
-  if (!acted || !any_ok || store::is_broker_url(m_options.store.resolved_url())) {
+  if (!acted || !any_ok) {
     return;
   }
   try {

@@ -6,7 +6,6 @@
 #include "session/layout.hpp"
 #include "session/progress.hpp"
 #include "session/session.hpp"
-#include "store/broker_client.hpp"
 #include "store/catalog.hpp"
 #include "util/budget.hpp"
 #include "util/error.hpp"
@@ -191,10 +190,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
       return entry;
     }
     entry.result = report::Result::hit;
-    // For gc (usage.hpp). A broker's tokens may write only their own saves: no marker there.
-    if (!store::is_broker_url(options().store.resolved_url())) {
-      catalog().mark_used(m, context().trusted, found_all.use_markers);
-    }
+    catalog().mark_used(m, context().trusted, found_all.use_markers); // for gc (usage.hpp)
     util::log::info(
         "restored '{}' ({} key '{}', {} branch '{}'{}): {}, {}", entry.name,
         entry.step == report::Step::exact ? "exact" : "prefix '" + entry.prefix + "' ->",

@@ -55,17 +55,22 @@ store::Manifest save_of(const Claims& c) {
 TEST_CASE("keys parse into their kind and scope", "[broker]") {
   auto m = broker::parse_key(k_manifest);
   CHECK(m.kind == broker::KeyKind::manifest);
-  CHECK(m.repository == "acme~2Fwidget");
+  CHECK(m.repository == "acme/widget");
   CHECK(m.target == "linux");
   auto a = broker::parse_key(k_archive);
   CHECK(a.kind == broker::KeyKind::archive);
   CHECK(a.manifest == k_manifest);
   CHECK(broker::parse_key("v1/_invalidations/acme~2Fwidget/x.json").kind ==
         broker::KeyKind::marker);
-  for (std::string other :
-       {"v1/_clock/0123456789abcdef", "v1/acme~2Fwidget/linux/deps/e1/deps",
-        "v1/acme~2Fwidget/linux/deps/ex/deps/s.json", "v1/_x/linux/deps/e1/deps/s.json",
-        "v2/a/b/c/e1/d/s.json", "v1/acme~2Fwidget/linux/deps/e1/deps/.json", "cas/pack/abc"}) {
+  for (std::string other : std::vector<std::string>{
+           "v1/_clock/0123456789abcdef", "v1/acme~2Fwidget/linux/deps/e1/deps",
+           "v1/acme~2Fwidget/linux/deps/ex/deps/s.json", "v1/_x/linux/deps/e1/deps/s.json",
+           "v2/a/b/c/e1/d/s.json", "v1/acme~2Fwidget/linux/deps/e1/deps/.json", "cas/pack/abc",
+           // Folders sanitise() never makes: one scope has one spelling.
+           "v1/acme%2Fwidget/linux/deps/e1/deps/s.json",
+           "v1/acme~2fwidget/linux/deps/e1/deps/s.json",
+           "v1/acme~2Fwidget/linux/deps/e01/deps/s.json", "v1/_events/acme~2Fwidget/linux/x.event",
+           k_dir + "s.used/2026120", k_dir + "s.used/20261201-x", k_dir + "a/s.used/20261201"}) {
     INFO(other);
     CHECK(broker::parse_key(other).kind == broker::KeyKind::other);
   }
@@ -217,4 +222,92 @@ TEST_CASE("content-addressed objects: trust lies in the path", "[broker]") {
   push_main.branch = "main";
   push_main.event = "push";
   CHECK_FALSE(allowed(push_main, Op::write, trusted_pack));
+}
+
+TEST_CASE("use markers: of a save of the token's scope, of its own trust, today", "[broker]") {
+  const std::string marker = k_dir + "20261201T000000.000000Z-0000abcd.used/20261118";
+  const std::string untrusted_marker = marker + "-u";
+  auto p = broker::parse_key(untrusted_marker);
+  CHECK(p.kind == broker::KeyKind::use_marker);
+  CHECK(p.manifest == k_manifest);
+  CHECK_FALSE(p.trusted);
+  CHECK(p.day == "20261118");
+  CHECK(p.repository == "acme/widget");
+  auto trusted = job(), fork = job(false, "pr-7");
+  CHECK(allowed(trusted, Op::write, marker));
+  CHECK(allowed(fork, Op::write, untrusted_marker));
+  // A fork's marker that would count for a trusted save, and the reverse.
+  CHECK_FALSE(allowed(fork, Op::write, marker));
+  CHECK_FALSE(allowed(trusted, Op::write, untrusted_marker));
+  // Another repository's or target's save; no job reads markers.
+  CHECK_FALSE(allowed(fork, Op::write,
+                      "v1/acme~2Fother/linux/deps/e1/deps/20261201T000000.000000Z-0000abcd.used/"
+                      "20261118-u"));
+  CHECK_FALSE(allowed(fork, Op::write,
+                      "v1/acme~2Fwidget/illumos/deps/e1/deps/20261201T000000.000000Z-0000abcd."
+                      "used/20261118-u"));
+  CHECK_FALSE(allowed(fork, Op::read, untrusted_marker));
+  // A restore is a use whatever the job may save: a push to main marks what it restored.
+  auto push_main = job();
+  push_main.branch = "main";
+  push_main.event = "push";
+  CHECK(allowed(push_main, Op::write, marker));
+  CHECK_FALSE(allowed(push_main, Op::write, k_archive));
+  // The day: today by the broker's clock, or within ten minutes of it; never another.
+  CHECK(broker::why_not_own_use(fork, p, k_now).empty());
+  CHECK(broker::why_not_own_use(fork, p, k_now - 86400).find("not today") != std::string::npos);
+  CHECK(broker::why_not_own_use(fork, p, k_now + 86400).find("not today") != std::string::npos);
+  CHECK(broker::why_not_own_use(trusted, p, k_now).find("trust") != std::string::npos);
+}
+
+TEST_CASE("event records: the token's own repository, target, job, now", "[broker]") {
+  const std::string key =
+      "v1/_events/acme~2Fwidget/linux/20261118/20261118T110640.000000Z-0000abcd.event";
+  auto p = broker::parse_key(key);
+  REQUIRE(p.kind == broker::KeyKind::event);
+  CHECK(p.repository == "acme/widget");
+  CHECK(p.target == "linux");
+  CHECK(p.day == "20261118");
+  auto fork = job(false, "pr-7");
+  CHECK(allowed(fork, Op::write, key));
+  CHECK_FALSE(allowed(fork, Op::read, key));
+  CHECK_FALSE(allowed(fork, Op::list, "v1/_events/acme~2Fwidget/"));
+  CHECK_FALSE(allowed(fork, Op::write,
+                      "v1/_events/acme~2Fother/linux/20261118/20261118T110640.000000Z-0.event"));
+  CHECK_FALSE(allowed(fork, Op::write,
+                      "v1/_events/acme~2Fwidget/illumos/20261118/20261118T110640.000000Z-0.event"));
+  store::Event e;
+  e.phase = "pre";
+  e.repository = fork.repository;
+  e.target = fork.target;
+  e.branch = fork.branch;
+  e.job_id = fork.job_id;
+  e.trusted = false;
+  e.created = "2026-11-18T11:06:40.000000Z"; // k_now
+  CHECK(broker::why_not_own_event(fork, p, e, k_now).empty());
+  auto with = [&](auto change) {
+    auto copy = e;
+    change(copy);
+    return broker::why_not_own_event(fork, p, copy, k_now);
+  };
+  CHECK_FALSE(with([](store::Event& x) { x.repository = "acme/other"; }).empty());
+  CHECK_FALSE(with([](store::Event& x) { x.target = "illumos"; }).empty());
+  CHECK_FALSE(with([](store::Event& x) { x.branch = "main"; }).empty());
+  CHECK_FALSE(with([](store::Event& x) { x.trusted = true; }).empty());
+  CHECK_FALSE(with([](store::Event& x) { x.job_id = "job-2"; }).empty());
+  CHECK_FALSE(with([](store::Event& x) { x.created = "2026-11-18T11:26:40.000000Z"; }).empty());
+  // Created now but filed under another day: stats' --since reads the day from the key.
+  auto other_day = p;
+  other_day.day = "20261117";
+  CHECK_FALSE(broker::why_not_own_event(fork, other_day, e, k_now).empty());
+}
+
+TEST_CASE("a token has at most its quota of event records", "[broker]") {
+  broker::RecordQuota quota;
+  for (size_t i = 0; i < broker::RecordQuota::k_per_token; ++i) {
+    CHECK(quota.take("a", k_now + 600, k_now));
+  }
+  CHECK_FALSE(quota.take("a", k_now + 600, k_now));
+  CHECK_FALSE(quota.take("a", k_now + 600, k_now + 300)); // time does not refill it
+  CHECK(quota.take("b", k_now + 600, k_now));
 }
