@@ -398,8 +398,11 @@ struct Server::Impl {
       }
       return j.at(k).get<std::string>();
     };
-    store::Invalidation inv{
-        str("repository"), str("target"), str("name"), str("reason"), str("created"), key, 0};
+    // Narrower markers carry a key or a branch, which their signature covers too.
+    auto optional = [&](const char* k) { return j.is_object() && j.contains(k) ? str(k) : ""; };
+    store::Invalidation inv{str("repository"), str("target"), str("name"), str("reason"),
+                            str("created"),    key,           0,           optional("key"),
+                            optional("branch")};
     if (!store::marker_in_place(inv)) {
       throw Answer{400, "the marker's repository is not that of its folder"};
     }

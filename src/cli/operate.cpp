@@ -79,6 +79,8 @@ std::string rfc3339_of(double t) {
 
 struct Filter {
   std::string repository, target, name, reason;
+  std::string key, branch; // invalidate: only saves of this key, or of this branch
+  bool dry_run = false;
 };
 
 json manifest_json(store::Catalog& c, const store::Manifest& m, const store::Visibility& v) {
@@ -175,9 +177,12 @@ int run_ls(const Globals& g, const Filter& f) {
   }
   std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(total).c_str());
   for (const auto& inv : invs) {
-    std::printf("marker: %s%s%s invalidated at %s%s\n", shown(inv.repository).c_str(),
+    std::printf("marker: %s%s%s%s%s invalidated at %s%s\n", shown(inv.repository).c_str(),
                 inv.target.empty() ? "" : ("/" + shown(inv.target)).c_str(),
-                inv.name.empty() ? "" : ("/" + shown(inv.name)).c_str(), shown(inv.created).c_str(),
+                inv.name.empty() ? "" : ("/" + shown(inv.name)).c_str(),
+                inv.key.empty() ? "" : (" key '" + shown(inv.key) + "'").c_str(),
+                inv.branch.empty() ? "" : (" branch '" + shown(inv.branch) + "'").c_str(),
+                shown(inv.created).c_str(),
                 inv.reason.empty() ? "" : (": " + shown(inv.reason)).c_str());
   }
   return k_exit_ok;
@@ -280,12 +285,56 @@ int run_invalidate(const Globals& g, const Filter& f) {
                            "saves to hide");
   }
   auto c = open_catalog(g);
-  auto inv = c->invalidate(f.repository, f.target, f.name, f.reason);
-  std::printf("invalidated %s target %s name %s at %s: every archive saved before now is "
-              "invisible%s\n",
-              shown(f.repository).c_str(), f.target.empty() ? "(all)" : shown(f.target).c_str(),
-              f.name.empty() ? "(all)" : shown(f.name).c_str(), inv.created.c_str(),
-              c->signing() ? " (the marker is signed)" : "");
+  // What the marker hides: the saves it covers that no marker hides already, judged as
+  // lookup, ls and gc judge them (the one selection).
+  auto all = c->list(f.repository, f.target, f.name);
+  auto markers = c->invalidations(f.repository);
+  auto valid = c->valid_saves(all);
+  store::Selection before(valid, markers);
+  store::Invalidation probe{f.repository, f.target, f.name, f.reason, store::rfc3339_now(),
+                            "",           0,        f.key,  f.branch};
+  std::vector<const store::Manifest*> hidden;
+  for (const auto& m : valid) {
+    if (probe.covers(m) && before.hidden_by(m) == nullptr) {
+      hidden.push_back(&m);
+    }
+  }
+  std::string scope = fmt::format(
+      "{} target {} name {}{}{}", shown(f.repository), f.target.empty() ? "(all)" : shown(f.target),
+      f.name.empty() ? "(all)" : shown(f.name),
+      f.key.empty() ? "" : fmt::format(" key '{}'", shown(f.key)),
+      f.branch.empty() ? "" : fmt::format(" branch '{}'", shown(f.branch)));
+  std::string created = probe.created;
+  if (!f.dry_run) {
+    created = c->invalidate(f.repository, f.target, f.name, f.reason, f.key, f.branch).created;
+  }
+  std::string ids;
+  for (const auto* m : hidden) {
+    ids += " " + store::short_id(*m);
+  }
+  if (g.json) {
+    json list = json::array();
+    for (const auto* m : hidden) {
+      list.push_back(json{{"id", store::short_id(*m)},
+                          {"object", m->object},
+                          {"key", m->key},
+                          {"branch", m->branch},
+                          {"created", m->created}});
+    }
+    std::printf("%s\n", json{{"dry_run", f.dry_run},
+                             {"created", created},
+                             {"signed", c->signing() && !f.dry_run},
+                             {"hidden", list}}
+                            .dump(2)
+                            .c_str());
+    return k_exit_ok;
+  }
+  std::printf("%s %s at %s: %s %zu save%s%s%s\n", f.dry_run ? "would invalidate" : "invalidated",
+              scope.c_str(), created.c_str(), f.dry_run ? "would hide" : "hid", hidden.size(),
+              hidden.size() == 1 ? "" : "s", hidden.empty() ? "" : ":", ids.c_str());
+  if (!f.dry_run && c->signing()) {
+    std::printf("the marker is signed\n");
+  }
   return k_exit_ok;
 }
 
@@ -457,7 +506,10 @@ void add_invalidate(Command app, Globals& g, Action& action) {
   sub.add_option("--repository", f->repository, "owner/name").required();
   sub.add_option("--target", f->target, "Only this target");
   sub.add_option("--name", f->name, "Only this stanza");
+  sub.add_option("--key", f->key, "Only saves of this key");
+  sub.add_option("--branch", f->branch, "Only saves made from this branch");
   sub.add_option("--reason", f->reason, "Why, for ls and show");
+  sub.add_flag("--dry-run", f->dry_run, "Say which saves it would hide, write no marker");
   sub.callback([&g, &action, f] { action = [&g, f] { return run_invalidate(g, *f); }; });
 }
 

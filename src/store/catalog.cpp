@@ -233,11 +233,12 @@ std::vector<Invalidation> Catalog::invalidations(const std::string& repository) 
 }
 
 Invalidation Catalog::invalidate(const std::string& repository, const std::string& target,
-                                 const std::string& name, const std::string& reason) {
+                                 const std::string& name, const std::string& reason,
+                                 const std::string& key, const std::string& branch) {
   if (repository.empty()) {
     throw util::Error("an invalidation needs a repository");
   }
-  Invalidation inv{repository, target, name, reason, rfc3339_now(), "", 0};
+  Invalidation inv{repository, target, name, reason, rfc3339_now(), "", 0, key, branch};
   inv.object = marker_key(repository, new_stamp(inv.created));
   // A signer with only a public key signs nothing (""): the broker signs what passes it.
   std::string signature = m_signer ? m_signer->sign(marker_payload(inv)) : std::string();

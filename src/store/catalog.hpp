@@ -152,8 +152,10 @@ public:
   // Records an invalidation of the scope; archives created before it become invisible. The
   // marker is signed when signing is on. Throws util::Error when repository is empty (a
   // marker of no repository would hide nothing).
+  // key and branch narrow it to the saves of that key or branch ("": any).
   Invalidation invalidate(const std::string& repository, const std::string& target,
-                          const std::string& name, const std::string& reason);
+                          const std::string& name, const std::string& reason,
+                          const std::string& key = "", const std::string& branch = "");
   // The markers that count (of one repository, or all): each lies below its own repository's
   // folder and, when signing is on, is signed. Others are skipped with a warning.
   std::vector<Invalidation> invalidations(const std::string& repository = "");

@@ -217,7 +217,8 @@ Manifest Manifest::from_json(const json& j, const std::string& object) {
 
 bool Invalidation::covers(const Manifest& m) const {
   return m.repository == repository && (target.empty() || m.target == target) &&
-         (name.empty() || m.name == name) &&
+         (name.empty() || m.name == name) && (key.empty() || m.key == key) &&
+         (branch.empty() || m.branch == branch) &&
          (stored != 0 && m.stored != 0 && stored != m.stored ? m.stored < stored
                                                              : m.created < created);
 }
@@ -237,6 +238,12 @@ json Invalidation::to_json(const std::string& signature) const {
          {"name", name},
          {"reason", reason},
          {"created", created}};
+  if (!key.empty()) {
+    j["key"] = key;
+  }
+  if (!branch.empty()) {
+    j["branch"] = branch;
+  }
   if (!signature.empty()) {
     j["signature"] = signature;
   }
@@ -267,12 +274,13 @@ Invalidation::from_json(const json& j, const std::string& object, int64_t stored
   }
   auto repo = marker_field(j, "repository"), target = marker_field(j, "target"),
        name = marker_field(j, "name"), reason = marker_field(j, "reason"),
-       created = marker_field(j, "created"), signature = marker_field(j, "signature");
-  if (!repo || !target || !name || !reason || !created || !signature) {
+       created = marker_field(j, "created"), signature = marker_field(j, "signature"),
+       key = marker_field(j, "key"), branch = marker_field(j, "branch");
+  if (!repo || !target || !name || !reason || !created || !signature || !key || !branch) {
     why = "a field is not a string";
     return std::nullopt;
   }
-  Invalidation inv{*repo, *target, *name, *reason, *created, object, stored};
+  Invalidation inv{*repo, *target, *name, *reason, *created, object, stored, *key, *branch};
   if (!marker_in_place(inv)) {
     why = "its repository is not that of the folder it lies in, or its time is malformed";
     return std::nullopt;

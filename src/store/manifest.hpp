@@ -76,7 +76,12 @@ struct Invalidation {
   std::string created;
   std::string object;
   int64_t stored = 0; // the store's time of the marker (0: unknown)
-  // Of the scope, and saved before the marker, by the store's clock where both are known.
+  // Narrower than a stanza: only saves of this key, or of this branch ("" : any). In the
+  // JSON (and so signed) only when not empty, so markers written before them still verify.
+  std::string key = {};
+  std::string branch = {};
+  // Of the scope (and key and branch, where given), and saved before the marker, by the
+  // store's clock where both are known.
   bool covers(const Manifest& m) const;
 
   nlohmann::json to_json(const std::string& signature) const;

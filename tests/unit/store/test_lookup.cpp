@@ -200,3 +200,25 @@ TEST_CASE("a save made with other rules is passed over, not tried", "[store]") {
   r.rules_digest.clear(); // not compared
   CHECK(store::choose(r, all, {}).candidates.size() == 3);
 }
+
+TEST_CASE("a marker narrowed to a key or a branch hides only those saves", "[store]") {
+  auto all = saves({{"k", "feature", 10}, {"j", "feature", 20}, {"k", "other", 30}});
+  store::Invalidation by_key{"acme/widget", "", "", "", "2026-11-24T16:41:00.000000Z", "", 100};
+  by_key.key = "k";
+  CHECK(by_key.covers(all[0]));
+  CHECK_FALSE(by_key.covers(all[1]));
+  CHECK(by_key.covers(all[2]));
+  auto by_branch = by_key;
+  by_branch.key.clear();
+  by_branch.branch = "other";
+  CHECK_FALSE(by_branch.covers(all[0]));
+  CHECK(by_branch.covers(all[2]));
+  // Signed with its narrowing: a marker whose key was rewritten is not the one signed.
+  auto rewritten = by_key;
+  rewritten.key = "j";
+  CHECK(store::marker_payload(rewritten) != store::marker_payload(by_key));
+  // A marker without them signs as it always did.
+  CHECK(store::marker_payload(by_branch).find("\"key\"") == std::string::npos);
+  auto out = store::choose(request("k"), all, {by_key});
+  CHECK(out.candidates.empty());
+}
