@@ -2,6 +2,8 @@
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "jobfile/reader.hpp"
+#include "jobfile/stanza_check.hpp"
+#include "policy/policy.hpp"
 #include "report/report.hpp"
 #include "session/store_open.hpp"
 #include "store/catalog.hpp"
@@ -79,7 +81,8 @@ std::string rfc3339_of(double t) {
 
 struct Filter {
   std::string repository, target, name, reason;
-  std::string key, branch; // invalidate: only saves of this key, or of this branch
+  // invalidate: only saves of this key, or of this branch (given, even as "", or not)
+  std::optional<std::string> key, branch;
   bool dry_run = false;
 };
 
@@ -279,11 +282,39 @@ int run_show(const Globals& g, const std::string& id) {
   return k_exit_ok;
 }
 
+// Refuses a narrowing that could hide nothing it names, or more than it names: "" is what a
+// marker stores for "any", so an empty --key or --branch given by a script whose variable
+// was unset would otherwise hide every save of the scope.
+void check_narrowing(const Filter& f) {
+  if (!f.name.empty() && !jobfile::valid_stanza_name(f.name)) {
+    throw util::InputError(fmt::format("invalidate --name '{}': a stanza name matches "
+                                       "^[a-z0-9][a-z0-9._-]{{0,63}}$, so no save has it",
+                                       util::printable(f.name)));
+  }
+  if (f.key && f.key->empty()) {
+    throw util::InputError("invalidate --key '': an empty --key would hide every key's saves; "
+                           "leave --key out for that, or name the stanza (--name) to hide the "
+                           "saves of a stanza without a key");
+  }
+  if (f.key && !policy::possible_key(*f.key)) {
+    throw util::InputError(fmt::format("invalidate --key '{}': not a key a save can have (a "
+                                       "cache_key of A-Z a-z 0-9 . _ -, at most 128, and its key "
+                                       "files' '-<16 hex>')",
+                                       util::printable(*f.key)));
+  }
+  if (f.branch && f.branch->empty()) {
+    throw util::InputError("invalidate --branch '': every save has a branch and an empty one "
+                           "would hide them all; leave --branch out for that");
+  }
+}
+
 int run_invalidate(const Globals& g, const Filter& f) {
   if (f.repository.empty()) {
     throw util::InputError("invalidate --repository '': give the repository (owner/name) whose "
                            "saves to hide");
   }
+  check_narrowing(f);
+  const std::string key = f.key.value_or(""), branch = f.branch.value_or("");
   auto c = open_catalog(g);
   // What the marker hides: the saves it covers that no marker hides already, judged as
   // lookup, ls and gc judge them (the one selection).
@@ -292,21 +323,21 @@ int run_invalidate(const Globals& g, const Filter& f) {
   auto valid = c->valid_saves(all);
   store::Selection before(valid, markers);
   store::Invalidation probe{f.repository, f.target, f.name, f.reason, store::rfc3339_now(),
-                            "",           0,        f.key,  f.branch};
+                            "",           0,        key,    branch};
   std::vector<const store::Manifest*> hidden;
   for (const auto& m : valid) {
     if (probe.covers(m) && before.hidden_by(m) == nullptr) {
       hidden.push_back(&m);
     }
   }
-  std::string scope = fmt::format(
-      "{} target {} name {}{}{}", shown(f.repository), f.target.empty() ? "(all)" : shown(f.target),
-      f.name.empty() ? "(all)" : shown(f.name),
-      f.key.empty() ? "" : fmt::format(" key '{}'", shown(f.key)),
-      f.branch.empty() ? "" : fmt::format(" branch '{}'", shown(f.branch)));
+  std::string scope = fmt::format("{} target {} name {}{}{}", shown(f.repository),
+                                  f.target.empty() ? "(all)" : shown(f.target),
+                                  f.name.empty() ? "(all)" : shown(f.name),
+                                  key.empty() ? "" : fmt::format(" key '{}'", shown(key)),
+                                  branch.empty() ? "" : fmt::format(" branch '{}'", shown(branch)));
   std::string created = probe.created;
   if (!f.dry_run) {
-    created = c->invalidate(f.repository, f.target, f.name, f.reason, f.key, f.branch).created;
+    created = c->invalidate(f.repository, f.target, f.name, f.reason, key, branch).created;
   }
   std::string ids;
   for (const auto* m : hidden) {

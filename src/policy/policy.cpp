@@ -1,5 +1,6 @@
 #include "policy/policy.hpp"
 
+#include "jobfile/stanza_check.hpp"
 #include "util/sha256.hpp"
 
 #include <fmt/format.h>
@@ -176,6 +177,20 @@ std::string KeyDigest::key(std::string_view cache_key) {
     return digest;
   }
   return fmt::format("{}-{}", cache_key, digest);
+}
+
+bool possible_key(std::string_view key) {
+  if (jobfile::valid_cache_key(key)) {
+    return true;
+  }
+  constexpr size_t k_digest = 16;
+  if (key.size() <= k_digest + 1 || key[key.size() - k_digest - 1] != '-') {
+    return false;
+  }
+  auto digest = key.substr(key.size() - k_digest);
+  return jobfile::valid_cache_key(key.substr(0, key.size() - k_digest - 1)) &&
+         std::all_of(digest.begin(), digest.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files) {

@@ -79,6 +79,9 @@ struct KeyFile {
 
 // cache_key, or cache_key-<first 16 hex of SHA-256 over each key file's path and bytes>.
 std::string compute_key(std::string_view cache_key, const std::vector<KeyFile>& key_files);
+// Whether compute_key can make `key` from some valid cache_key and key files: an operator's
+// --key is checked against it, so a typo is an error and not a marker that hides nothing.
+bool possible_key(std::string_view key);
 
 // compute_key's digest, fed one key file at a time so that a file's bytes can be streamed
 // from disk instead of held in memory: for each file in order, missing(path), or

@@ -12,8 +12,12 @@ namespace ephemera::store {
 
 namespace {
 
+// A narrowed marker says what it narrowed to, so a miss shows why this save and not its
+// neighbours of other keys or branches was passed over.
 std::string invalidated_why(const Invalidation& inv) {
-  return fmt::format("invalidated at {}{}", util::printable(inv.created),
+  return fmt::format("invalidated at {}{}{}{}", util::printable(inv.created),
+                     inv.key.empty() ? "" : " for key '" + util::printable(inv.key) + "'",
+                     inv.branch.empty() ? "" : " for branch '" + util::printable(inv.branch) + "'",
                      inv.reason.empty() ? "" : ": " + util::printable(inv.reason));
 }
 

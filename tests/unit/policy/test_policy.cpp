@@ -176,6 +176,22 @@ TEST_CASE("keys from cache_key and key_files", "[policy]") {
   CHECK(policy::compute_key("", {{"Cargo.lock", "x"}}).size() == 16);
 }
 
+TEST_CASE("a key an operator names is one compute_key can make", "[policy]") {
+  std::string longest(128, 'k');
+  auto with_digest = policy::compute_key(longest, {{"Cargo.lock", "x"}});
+  for (const auto& key : {std::string("cargo"), std::string(""), longest, with_digest,
+                          policy::compute_key("", {{"Cargo.lock", "x"}})}) {
+    CHECK(policy::possible_key(key));
+  }
+  for (const char* key : {"a/b", "a b", "a\nb", "k~2F", "..%"}) {
+    CHECK_FALSE(policy::possible_key(key));
+  }
+  CHECK_FALSE(policy::possible_key(longest + "k"));
+  // Past 128 bytes only a digest of lower-case hex may follow.
+  CHECK_FALSE(policy::possible_key(longest + "-0123456789ABCDEF"));
+  CHECK_FALSE(policy::possible_key(longest + "-0123456789abcde"));
+}
+
 TEST_CASE("restore order is the exact key, then each prefix", "[policy]") {
   auto steps = policy::lookup_steps("cargo-0123456789abcdef", {"cargo-", "cargo"});
   REQUIRE(steps.size() == 3);

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 using namespace ephemera;
@@ -221,4 +222,10 @@ TEST_CASE("a marker narrowed to a key or a branch hides only those saves", "[sto
   CHECK(store::marker_payload(by_branch).find("\"key\"") == std::string::npos);
   auto out = store::choose(request("k"), all, {by_key});
   CHECK(out.candidates.empty());
+  // The miss says what the marker narrowed to.
+  auto invalidated = std::find_if(out.passed_over.begin(), out.passed_over.end(), [](auto& p) {
+    return p.reason == store::PassedOver::invalidated;
+  });
+  REQUIRE(invalidated != out.passed_over.end());
+  CHECK(invalidated->why == "invalidated at 2026-11-24T16:41:00.000000Z for key 'k'");
 }
