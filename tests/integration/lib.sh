@@ -5,15 +5,30 @@ set -euo pipefail
 
 : "${EPHEMERA:?EPHEMERA must name the binary}"
 SCRATCH=$(mktemp -d /tmp/ephemera-it.XXXXXX)
+# keep_on_failure [STATUS]: keep the scratch dir when the script failed (STATUS, default $?).
 keep_on_failure() {
-  status=$?
+  status=${1:-$?}
   if [ "$status" -ne 0 ]; then
     echo "FAILED (exit $status); scratch kept in $SCRATCH" >&2
   else
     rm -rf "$SCRATCH"
   fi
 }
-trap keep_on_failure EXIT
+# on_exit COMMAND: run COMMAND (shell text) when the script ends, however it ends, before the
+# scratch dir is kept or removed; the last registered runs first. Scripts register what they
+# started here instead of replacing the EXIT trap, so one cleanup never drops another.
+EXIT_HOOKS=()
+on_exit() { EXIT_HOOKS=("$1" "${EXIT_HOOKS[@]}"); }
+# The script's status is taken first and passed on: under set -e a trap stops at its first
+# failing command, so nothing here may return it.
+run_exit_hooks() {
+  local status=$1 hook
+  for hook in "${EXIT_HOOKS[@]}"; do
+    eval "$hook" || true
+  done
+  keep_on_failure "$status"
+}
+trap 'run_exit_hooks "$?"' EXIT
 
 case "${STORE_KIND:-local}" in
   local)
@@ -37,6 +52,37 @@ unset EPHEMERA_STATE_DIR EPHEMERA_JOB GITHUB_REPOSITORY GITHUB_BRANCH GITHUB_SHA
 fail() {
   echo "FAIL: $*" >&2
   exit 1
+}
+
+# start_fault_proxy [UPSTREAM]: tests/store/fault-proxy.py in front of UPSTREAM (default the
+# S3 server of tests/run.sh), stopped when the script ends; ephemera's S3 endpoint becomes
+# the proxy's. Sets PROXY_URL, PROXY_PID and P: the proxy logs one line a request to $P.log,
+# and `fault MODE ARGS...` sets what it does to the next requests (the modes are in
+# fault-proxy.py) and empties the log. Fails unless it listens within 10 s.
+start_fault_proxy() {
+  local upstream=${1:-${EPHEMERA_TEST_S3_ENDPOINT:?the S3 server of tests/run.sh is not running}}
+  P="$SCRATCH/proxy"
+  rm -f "$P.port" "$P.port.mode"
+  /usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$upstream" "$P.port" "$P.log" &
+  PROXY_PID=$!
+  on_exit stop_fault_proxy
+  local _
+  for _ in $(seq 1 100); do
+    [ -s "$P.port" ] && break
+    kill -0 "$PROXY_PID" 2>/dev/null || fail "the fault proxy did not start"
+    sleep 0.1
+  done
+  [ -s "$P.port" ] || fail "the fault proxy did not listen within 10 s"
+  PROXY_URL="http://127.0.0.1:$(cat "$P.port")"
+  export EPHEMERA_S3_ENDPOINT="$PROXY_URL"
+}
+fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
+# stop_fault_proxy: the store goes away (nothing listens at PROXY_URL any more).
+stop_fault_proxy() {
+  [ -n "${PROXY_PID:-}" ] || return 0
+  kill "$PROXY_PID" 2>/dev/null || true
+  wait "$PROXY_PID" 2>/dev/null || true
+  PROXY_PID=""
 }
 
 # deps_job FILE [LINE...]: the job most scripts use, one stanza 'deps' saving target/

@@ -15,8 +15,8 @@ stop_brokers() {
     wait "$pid" 2>/dev/null || true
   done
 }
-# The hooks' trap keeps the scratch dir of a failed test; the brokers stop first.
-trap 'status=$?; stop_brokers; (exit $status); keep_on_failure' EXIT
+# The brokers stop before the scratch dir of a failed test is kept.
+on_exit stop_brokers
 
 # start_broker NAME [ARGS...]: a broker in front of $STORE, its log in $SCRATCH/NAME.log;
 # sets BROKER (its URL) and BROKER_PID. It alone holds the store's credentials.

@@ -52,13 +52,7 @@ assert "; budget: " in e["reason"] and "ran out" in e["reason"], e["reason"]' ||
 elapsed() { /usr/bin/python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$@"; }
 
 if [ "$STORE_KIND" = s3 ]; then
-  P="$SCRATCH/proxy"
-  /usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$EPHEMERA_TEST_S3_ENDPOINT" "$P.port" "$P.log" &
-  proxy_pid=$!
-  trap 'st=$?; kill $proxy_pid 2>/dev/null || true; (exit $st); keep_on_failure' EXIT
-  for _ in $(seq 1 100); do [ -f "$P.port" ] && break; sleep 0.1; done
-  export EPHEMERA_S3_ENDPOINT="http://127.0.0.1:$(cat "$P.port")"
-  fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
+  start_fault_proxy
   machine saver
   mkdir -p "$M/work/job/target"
   head -c 3000000 /dev/urandom > "$M/work/job/target/blob"

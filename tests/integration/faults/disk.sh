@@ -9,12 +9,7 @@ mount_tmpfs() { # mount_tmpfs DIR SIZE
   mount -t tmpfs -o "size=$2" tmpfs "$1" || fail "unable to mount a tmpfs at $1 (the suite runs as root)"
   MOUNTS="$1 $MOUNTS"
 }
-cleanup() {
-  st=$?
-  for m in $MOUNTS; do umount -l "$m" 2>/dev/null || true; done
-  (exit $st); keep_on_failure
-}
-trap cleanup EXIT
+on_exit 'for m in $MOUNTS; do umount -l "$m" 2>/dev/null || true; done'
 used() { df --output=used -B1 "$1" | tail -1; }
 
 JOB="$SCRATCH/job.toml"

@@ -7,13 +7,7 @@
 export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 
-P="$SCRATCH/proxy"
-/usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$EPHEMERA_TEST_S3_ENDPOINT" "$P.port" "$P.log" &
-proxy_pid=$!
-trap 'st=$?; kill $proxy_pid 2>/dev/null || true; (exit $st); keep_on_failure' EXIT
-for _ in $(seq 1 100); do [ -f "$P.port" ] && break; sleep 0.1; done
-export EPHEMERA_S3_ENDPOINT="http://127.0.0.1:$(cat "$P.port")"
-fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
+start_fault_proxy
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"

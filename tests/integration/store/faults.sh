@@ -7,14 +7,8 @@
 export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 
-P="$SCRATCH/proxy"
-/usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$EPHEMERA_TEST_S3_ENDPOINT" "$P.port" "$P.log" &
-proxy_pid=$!
-trap 'st=$?; kill $proxy_pid 2>/dev/null || true; (exit $st); keep_on_failure' EXIT
-for _ in $(seq 1 100); do [ -f "$P.port" ] && break; sleep 0.1; done
-export EPHEMERA_S3_ENDPOINT="http://127.0.0.1:$(cat "$P.port")"
+start_fault_proxy
 export EPHEMERA_S3_STALL_SECONDS=2 EPHEMERA_S3_CONNECT_SECONDS=2
-fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
 
 JOB="$SCRATCH/job.toml"
 deps_job "$JOB"
@@ -116,7 +110,7 @@ cmp "$M/work/job/big/blob" "$SCRATCH/h/work/job/big/blob" || fail "the restore w
 grep -q 'tar.zst -> 200' "$P.log" || fail "no plain GET after the ignored ranges: $(cat "$P.log")"
 
 # Nothing listens at all: exit 0, cold, and --strict makes it exit 1.
-kill $proxy_pid; wait $proxy_pid 2>/dev/null || true
+stop_fault_proxy
 machine g; ctx feature pull_request job-g
 eph pre --job "$JOB" 2> "$SCRATCH/g.err" || fail "pre failed with the store down"
 set +e; eph pre --job "$JOB" --strict 2>/dev/null; code=$?; set -e

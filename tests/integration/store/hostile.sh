@@ -10,14 +10,8 @@ export EPHEMERA_FORMAT=archive
 export AWS_PAGER=""
 aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }
 
-P="$SCRATCH/proxy"
-/usr/bin/python3 "$SOURCE_ROOT/tests/store/fault-proxy.py" "$EPHEMERA_TEST_S3_ENDPOINT" "$P.port" "$P.log" &
-proxy_pid=$!
-trap 'st=$?; kill $proxy_pid 2>/dev/null || true; (exit $st); keep_on_failure' EXIT
-for _ in $(seq 1 100); do [ -f "$P.port" ] && break; sleep 0.1; done
-export EPHEMERA_S3_ENDPOINT="http://127.0.0.1:$(cat "$P.port")"
+start_fault_proxy
 export EPHEMERA_S3_STALL_SECONDS=2 EPHEMERA_S3_CONNECT_SECONDS=2
-fault() { echo "$*" > "$P.port.mode"; : > "$P.log"; }
 # bounded SECONDS ARGS...: ephemera ARGS (a hook on machine $M) must end by itself within
 # SECONDS (exit 124 is a hang); returns its exit code.
 bounded() {
@@ -40,8 +34,7 @@ outside="outside-$id/x.tar.zst"
 root="root-$id.tar.zst"
 echo keep | aws s3 cp - "s3://$bucket/$outside" >/dev/null
 echo keep | aws s3 cp - "s3://$bucket/$root" >/dev/null
-trap 'st=$?; kill $proxy_pid 2>/dev/null || true; aws s3 rm "s3://$bucket/$outside" >/dev/null 2>&1 || true
-  aws s3 rm "s3://$bucket/$root" >/dev/null 2>&1 || true; (exit $st); keep_on_failure' EXIT
+on_exit 'aws s3 rm "s3://$bucket/$outside" >/dev/null 2>&1; aws s3 rm "s3://$bucket/$root" >/dev/null 2>&1'
 untouched() {
   aws s3api head-object --bucket "$bucket" --key "$outside" >/dev/null 2>&1 ||
     fail "$1 deleted $outside, outside the store's prefix"
