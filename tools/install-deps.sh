@@ -9,9 +9,11 @@ libcurl4-openssl-dev libssl-dev libzstd-dev libcli11-dev catch2 nlohmann-json3-d
 libcpp-httplib-dev"
 # The test suite also runs real third-party peers: GNU tar and zstd, libarchive's bsdtar,
 # awscli, a JSON Schema validator, curl, Ceph's RADOS Gateway as the S3 server, and
-# libfaketime for writers whose clocks disagree.
+# libfaketime for writers whose clocks disagree, nginx as a caching proxy in front of the
+# store (tests/integration/store/proxy_cache.sh, bench/proxy.sh; each runs an nginx of its
+# own, and Debian's service is not needed).
 test_pkgs="python3 python3-jsonschema libarchive-tools awscli curl radosgw ceph-mon ceph-osd
-ceph-common uuid-runtime clang faketime"
+ceph-common uuid-runtime clang faketime nginx"
 # The presets' real builds (tests/integration/presets, bench/presets.sh): Debian's cargo and
 # rustc offline against the crates Debian ships, ccache, and npm (any npm on PATH will do:
 # NodeSource's nodejs carries its own and conflicts with Debian's npm package).
