@@ -308,12 +308,9 @@ void check_narrowing(const Filter& f) {
   }
 }
 
-int run_invalidate(const Globals& g, const Filter& f) {
-  if (f.repository.empty()) {
-    throw util::InputError("invalidate --repository '': give the repository (owner/name) whose "
-                           "saves to hide");
-  }
-  check_narrowing(f);
+// Writes the marker (not on a dry run) and says what it hid: the saves it covers that no
+// marker hides already.
+int invalidate_scope(const Globals& g, const Filter& f) {
   const std::string key = f.key.value_or(""), branch = f.branch.value_or("");
   auto c = open_catalog(g);
   // What the marker hides: the saves it covers that no marker hides already, judged as
@@ -367,6 +364,27 @@ int run_invalidate(const Globals& g, const Filter& f) {
     std::printf("the marker is signed\n");
   }
   return k_exit_ok;
+}
+
+int run_invalidate(const Globals& g, const Filter& f) {
+  if (f.repository.empty()) {
+    throw util::InputError("invalidate --repository '': give the repository (owner/name) whose "
+                           "saves to hide");
+  }
+  check_narrowing(f);
+  try {
+    return invalidate_scope(g, f);
+  } catch (const util::StoreError& e) {
+    if (e.kind() != util::StoreErrorKind::unauthorized) {
+      throw;
+    }
+    // A broker refuses a job's token both: say what would be allowed, not only what was not.
+    throw util::StoreError(e.kind(),
+                           std::string(e.what()) +
+                               " (invalidate lists the saves of the scope and writes a marker: "
+                               "through a broker only an operator's token may, see ephemera "
+                               "token --operator)");
+  }
 }
 
 struct GcFlags {

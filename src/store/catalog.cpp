@@ -104,6 +104,20 @@ bool Catalog::signature_ok(const Manifest& m) const {
 
 namespace {
 
+// What a survey lists: the repository's folder, or, for a token that may list only its own
+// target's (a broker's job token), that folder, so that a miss through a broker still says
+// what the scope holds and which epochs lie beside it; other targets then go unsaid.
+std::vector<ObjectInfo> survey_listing(Backend& backend, const LookupRequest& r) {
+  try {
+    return backend.list(saves_prefix(r.repository));
+  } catch (const util::StoreError& e) {
+    if (e.kind() != util::StoreErrorKind::unauthorized) {
+      throw;
+    }
+    return backend.list(layout_root() + sanitise(r.repository) + "/" + sanitise(r.target) + "/");
+  }
+}
+
 // A source that tells progress of the bytes read from it so far (since its last rewind).
 class CountingSource : public Source {
 public:
@@ -251,7 +265,7 @@ LookupResult Catalog::lookup(const LookupRequest& r) {
   const Scope scope{r.repository, r.target, r.name, r.epoch};
   const std::string folder = scope_prefix(scope);
   // One listing either way: with a survey, the repository's folder, which holds the scope's.
-  auto listing = m_backend->list(r.survey ? saves_prefix(r.repository) : folder);
+  auto listing = r.survey ? survey_listing(*m_backend, r) : m_backend->list(folder);
   std::vector<ObjectInfo> in_scope;
   for (const auto& o : listing) {
     if (o.key.rfind(folder, 0) == 0) {
