@@ -204,6 +204,14 @@ struct Server::Impl {
       res.set_content(manifest, "application/json");
       return;
     }
+    const auto* presigner = backend->presigner();
+    // Content-addressed objects are read in runs of a few MiB each: every one goes straight
+    // from the store, which answers a range past the end itself (and the client refuses any
+    // answer but the range it asked for).
+    if (presigner != nullptr && p.kind == KeyKind::cas) {
+      redirect(res, presigner->presign(key, options.presign_ttl), key);
+      return;
+    }
     auto info = backend->stat(key);
     if (!info) {
       throw Answer{404, "no such object"};
@@ -212,11 +220,8 @@ struct Server::Impl {
       throw Answer{416, "the range reaches past the object's end"};
     }
     uint64_t size = ranged ? length : info->size;
-    if (const auto* presigner = backend->presigner(); presigner && size > options.presign_above) {
-      auto url = presigner->presign(key, options.presign_ttl);
-      util::log::debug("GET {}: {} bytes, sent to a presigned URL", util::printable(key), size);
-      res.status = 307;
-      res.set_header("Location", url);
+    if (presigner != nullptr && size > options.presign_above) {
+      redirect(res, presigner->presign(key, options.presign_ttl), key);
       return;
     }
     int fd = backend->open_local(key);
@@ -225,6 +230,12 @@ struct Server::Impl {
       offset = ranged ? 0 : offset;
     }
     stream_fd(res, fd, offset, size);
+  }
+
+  static void redirect(httplib::Response& res, const std::string& url, const std::string& key) {
+    util::log::debug("GET {}: sent to a presigned URL", util::printable(key));
+    res.status = 307;
+    res.set_header("Location", url);
   }
 
   // The object (or its range) in an unlinked file of the spool, for a store that neither

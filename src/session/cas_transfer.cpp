@@ -1,6 +1,5 @@
 #include "session/cas_transfer.hpp"
 
-#include "store/broker_client.hpp"
 #include "store/keys.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -18,7 +17,8 @@ namespace {
 // signing is on), if any.
 std::optional<store::Manifest> newest_of_scope(store::Catalog& catalog, const cas::Scope& scope) {
   std::optional<store::Manifest> best;
-  for (auto& m : catalog.valid_saves(catalog.list(scope.repository, scope.target, scope.name))) {
+  for (auto& m :
+       catalog.valid_saves(catalog.stanza_saves(scope.repository, scope.target, scope.name))) {
     if (m.content == store::k_content_cas &&
         store::cas_scope_id(m.repository, m.target, m.name, m.trusted, m.origin) == scope.id() &&
         (!best || m.later_than(*best))) {
@@ -30,12 +30,9 @@ std::optional<store::Manifest> newest_of_scope(store::Catalog& catalog, const ca
 
 } // namespace
 
-bool saves_content_addressed(const std::string& store_url) {
+bool saves_content_addressed() {
   const char* format = std::getenv("EPHEMERA_FORMAT");
-  if (format != nullptr && std::string_view(format) == "archive") {
-    return false;
-  }
-  return !store::is_broker_url(store_url);
+  return format == nullptr || std::string_view(format) != "archive";
 }
 
 cas::Scope save_scope(const store::Manifest& partial) {

@@ -13,10 +13,9 @@
 // scope of a save, its base, and what a restore leaves in the state dir for the save.
 namespace ephemera::session {
 
-// Whether post saves content-addressed (the default): not through a broker, whose scope
-// checks admit a single archive's object keys only, and not where the agent's environment
-// says EPHEMERA_FORMAT=archive.
-bool saves_content_addressed(const std::string& store_url);
+// Whether post saves content-addressed (the default, on every store and through a broker):
+// not where the agent's environment says EPHEMERA_FORMAT=archive.
+bool saves_content_addressed();
 
 // The scope a save of this job's stanza shares packs in: its repository, target and name
 // at the job's trust level (an untrusted job's, bound to its origin).

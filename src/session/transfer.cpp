@@ -296,7 +296,7 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
     for (const auto& w : walked.entries) {
       total += w.size;
     }
-    if (saves_content_addressed(m_options.store.resolved_url())) {
+    if (saves_content_addressed()) {
       uint64_t linked = 0;
       for (const auto& i : items) {
         linked += i.type == archive::EntryType::directory ? 0 : 1;

@@ -383,6 +383,11 @@ std::optional<std::string> Catalog::presigned_link(const Manifest& m) const {
   return p->presign(m.archive, std::chrono::hours(24));
 }
 
+std::vector<Manifest> Catalog::stanza_saves(const std::string& repository,
+                                            const std::string& target, const std::string& name) {
+  return read_manifests(m_backend->list(stanza_prefix(repository, target, name)));
+}
+
 std::vector<Manifest> Catalog::list(const std::string& repository, const std::string& target,
                                     const std::string& name) {
   auto all = read_manifests(m_backend->list(saves_prefix(repository, target, name)));

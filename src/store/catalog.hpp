@@ -144,6 +144,10 @@ public:
   // here (see valid_saves and visibility), so that ls can show a forgery for what it is.
   std::vector<Manifest> list(const std::string& repository = "", const std::string& target = "",
                              const std::string& name = "");
+  // Every manifest of one stanza (keys.hpp's stanza_prefix: the target "" is that of saves
+  // without one), read as list reads them, in no particular order.
+  std::vector<Manifest> stanza_saves(const std::string& repository, const std::string& target,
+                                     const std::string& name);
   // Those of `all` that may take part in any choice: signed when signing is on (where they
   // lie was checked as they were read).
   std::vector<Manifest> valid_saves(const std::vector<Manifest>& all) const;

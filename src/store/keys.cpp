@@ -168,6 +168,11 @@ std::string saves_prefix(std::string_view repository, std::string_view target,
   return prefix;
 }
 
+std::string stanza_prefix(std::string_view repository, std::string_view target,
+                          std::string_view name) {
+  return fmt::format("{}{}/{}/{}/", k_root, sanitise(repository), sanitise(target), sanitise(name));
+}
+
 std::string own_archive(std::string_view manifest_object) {
   auto s = stem(manifest_object, k_json);
   return s.empty() ? "" : std::string(s) + std::string(k_archive);

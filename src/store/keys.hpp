@@ -59,6 +59,11 @@ std::string archive_key(const Scope& scope, std::string_view key, std::string_vi
 std::string saves_prefix(std::string_view repository = "", std::string_view target = "",
                          std::string_view name = "");
 
+// v1/<repository>/<target>/<name>/: every save of one stanza, whatever its epoch; an empty
+// target is the folder of saves without one (unlike saves_prefix, where "" is any).
+std::string stanza_prefix(std::string_view repository, std::string_view target,
+                          std::string_view name);
+
 // The archive object that belongs to a manifest object by name ("<stamp>.json" ->
 // "<stamp>.tar.zst"); "" when the key is not a manifest's name. And back.
 std::string own_archive(std::string_view manifest_object);

@@ -3,6 +3,8 @@
 # (403, or 404 for a save it may not see), logged by the broker, and stores nothing; what a
 # trusted job restores afterwards is the trusted save.
 . "$(dirname "$0")/lib.sh"
+# Single-archive saves: hostile-cas.sh tries the same against content-addressed ones.
+export EPHEMERA_FORMAT=archive
 
 start_broker b1
 JOB="$SCRATCH/job.toml"

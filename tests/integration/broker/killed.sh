@@ -26,6 +26,11 @@ wait "$post" || fail "post failed the job when the broker died: $(cat "$SCRATCH/
 grep -q "unable to save" "$SCRATCH/post.err" || fail "post did not warn: $(cat "$SCRATCH/post.err")"
 store_objects | grep -q '\.json$' && fail "a manifest was published: $(store_objects)"
 [ -z "$(store_objects | grep '\.tar\.zst$')" ] || fail "part of an archive reached the store: $(store_objects)"
+store_objects | grep -q '\.idx$' && fail "an index was published: $(store_objects)"
+# A pack that reached the store before the kill is whole: its bytes are its name's.
+for pack in $(store_objects | grep '\.pack$'); do
+  [ "$(sha256sum < "$STORE/$pack" | cut -c1-64)" = "$(basename "$pack" .pack)" ] || fail "a torn pack: $pack"
+done
 # Its unlinked spool file went with it: nothing of the upload is left on the broker's machine.
 ls /tmp/ephemera-broker.* 2>/dev/null && fail "the spool kept a file"
 

@@ -61,7 +61,7 @@ on_machine "$EPHEMERA" ls --json | grep -q '"key": "deps"' || fail "an operator'
 # What an interrupted write left (a local store's temporary file, an unfinished S3 multipart
 # upload) is listed and removed through the broker by an operator's gc; the save stays.
 case "$STORE_KIND" in
-  local) dir=$(dirname "$(find "$STORE/v1" -name '*.tar.zst' | head -1)")
+  local) dir=$(dirname "$(find "$STORE/v1" -name '*.json' | head -1)")
          leftover="$dir/.ephemera-0123456789abcdef-00000000"
          echo half > "$leftover" ;;
   s3) path=${STORE#s3://}

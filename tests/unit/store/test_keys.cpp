@@ -21,6 +21,9 @@ TEST_CASE("keys: every object of the layout is built in one place", "[store]") {
   CHECK(store::saves_prefix("acme/widget") == "v1/acme~2Fwidget/");
   CHECK(store::saves_prefix("r", "t", "n") == "v1/r/t/n/");
   CHECK(store::saves_prefix("r", "", "n") == "v1/r/"); // a name without a target: the repository
+  // One stanza's folder, whatever its epoch: an empty target is that of saves without one.
+  CHECK(store::stanza_prefix("acme/widget", "", "deps") == "v1/acme~2Fwidget/~/deps/");
+  CHECK(store::stanza_prefix("r", "t", "n") == "v1/r/t/n/");
   CHECK(store::own_archive("a/S.json") == "a/S.tar.zst");
   CHECK(store::own_manifest("a/S.tar.zst") == "a/S.json");
   CHECK(store::own_archive("a/S.tar.zst").empty());
