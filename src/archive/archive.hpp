@@ -177,4 +177,30 @@ private:
   std::unique_ptr<Impl> m_impl;
 };
 
+// Writes entries handed one at a time, already verified by their producer (a content-addressed
+// save being exported), as the archive pack() writes: POSIX pax, zstd at `level`, owners 0,
+// mode bits without set-id bits, mtimes to the nanosecond. Each entry first passes the
+// unpacker's own checks of its shape (a plain relative name, no device, no set-id bits,
+// nothing below a symlink of the same stream, nothing twice), so an export holds nothing a
+// restore would refuse for its shape. The bytes go to fd, which stays the caller's.
+class TarWriter {
+public:
+  TarWriter(int fd, int level);
+  ~TarWriter();
+  TarWriter(const TarWriter&) = delete;
+  TarWriter& operator=(const TarWriter&) = delete;
+
+  // Writes e; a file's content is pulled from next until it gave e.size bytes, and next must
+  // then be at its end. Throws util::ArchiveError "refused entry '<name>': <why>" for a shape
+  // or a length the checks refuse, "unable to write the archive: <why>" when fd fails (or
+  // whatever next throws); after a throw the writer can only be abandoned.
+  void add(const StreamEntry& e, const NextPiece& next);
+  // Ends the archive and returns the compressed bytes written to fd. Throws as add.
+  uint64_t finish();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
 } // namespace ephemera::archive

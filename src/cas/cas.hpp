@@ -130,4 +130,22 @@ struct RestoreResult {
 RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& index,
                       const RestoreOptions& options);
 
+struct ExportResult {
+  uint64_t files = 0;
+  uint64_t directories = 0;
+  uint64_t symlinks = 0;
+  uint64_t bytes = 0;         // content bytes written
+  uint64_t fetched_bytes = 0; // compressed bytes read from packs
+};
+
+// Writes the state of index (loaded with load_index for this scope) to out as a plain archive,
+// entry by entry in path order: every pack is checked first as for a restore, and every chunk
+// against its hash before its bytes reach out. An index whose content exceeds max_bytes (the
+// manifest's unpacked size) is refused before anything is written. progress, when given, is
+// told the files and bytes written. Throws util::Error or util::ArchiveError; what out holds
+// is then to be thrown away.
+ExportResult export_tar(store::Backend& backend, const Scope& scope, const Index& index,
+                        uint64_t max_bytes, archive::TarWriter& out,
+                        const archive::ProgressFn& progress);
+
 } // namespace ephemera::cas

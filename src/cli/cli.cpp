@@ -22,7 +22,7 @@ const Registrar k_registrars[] = {
     add_pre,    add_post,    add_restore, add_persist,    add_plan,  add_report,
     add_status, add_ls,      add_show,    add_invalidate, add_gc,    add_check,
     add_match,  add_presets, add_version, add_serve,      add_token, add_lookup,
-    add_stats,
+    add_stats,  add_export,
 };
 
 void add_globals(Command app, Globals& g) {

@@ -18,6 +18,7 @@ void add_report(Command app, Globals& globals, Action& action);
 void add_status(Command app, Globals& globals, Action& action);
 void add_ls(Command app, Globals& globals, Action& action);
 void add_show(Command app, Globals& globals, Action& action);
+void add_export(Command app, Globals& globals, Action& action);
 void add_invalidate(Command app, Globals& globals, Action& action);
 void add_gc(Command app, Globals& globals, Action& action);
 void add_stats(Command app, Globals& globals, Action& action);

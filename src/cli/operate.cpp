@@ -1,6 +1,7 @@
 // ls, show, invalidate, gc: operating the store.
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
+#include "cli/named_save.hpp"
 #include "jobfile/reader.hpp"
 #include "jobfile/stanza_check.hpp"
 #include "policy/policy.hpp"
@@ -191,40 +192,6 @@ int run_ls(const Globals& g, const Filter& f) {
   return k_exit_ok;
 }
 
-// The links of all, in its order, for find_saves.
-std::vector<std::string> links_of(store::Catalog& c, const std::vector<store::Manifest>& all) {
-  std::vector<std::string> out;
-  out.reserve(all.size());
-  for (const auto& m : all) {
-    out.push_back(c.link(m));
-  }
-  return out;
-}
-
-// A manifest file on this machine (a copy fetched from the store, a report's attachment):
-// read as the store's are, where its own archive field says it lies, so a file that does
-// not agree with itself is refused in the same words.
-std::optional<store::Manifest> local_manifest(const std::string& arg) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(arg, ec)) {
-    return std::nullopt;
-  }
-  auto text = util::read_regular_file_if_exists(arg, 1 << 20, true);
-  if (!text) {
-    return std::nullopt;
-  }
-  auto j = json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("archive") || !j["archive"].is_string()) {
-    throw util::InputError(
-        fmt::format("{}: not a manifest (JSON with an 'archive' field)", util::printable(arg)));
-  }
-  try {
-    return store::Manifest::from_json(j, store::own_manifest(j["archive"].get<std::string>()));
-  } catch (const util::Error& e) {
-    throw util::InputError(fmt::format("{}: {}", util::printable(arg), e.what()));
-  }
-}
-
 // Sizes for people, with the exact count beside them.
 std::string sized(uint64_t bytes) {
   return fmt::format("{} ({} bytes)", report::human_bytes(bytes), bytes);
@@ -232,26 +199,11 @@ std::string sized(uint64_t bytes) {
 
 int run_show(const Globals& g, const std::string& id) {
   auto c = open_catalog(g);
-  auto local = local_manifest(id);
-  auto all = local ? c->list(local->repository, local->target, local->name) : c->list();
-  bool in_store = true;
-  const store::Manifest* found = nullptr;
-  if (local) {
-    auto it = std::find_if(all.begin(), all.end(),
-                           [&](const store::Manifest& m) { return m.object == local->object; });
-    in_store = it != all.end();
-    local->stored = in_store ? it->stored : 0;
-    if (in_store) {
-      *it = *local; // judged as the file says, among the store's other saves
-      found = &*it;
-    } else {
-      all.push_back(*local);
-      found = &all.back();
-    }
-  } else {
-    found = &store::one_save(all, id, store_shown(g), links_of(*c, all));
-  }
-  const auto& m = *found;
+  auto named = find_named_save(*c, id, store_shown(g), false);
+  const auto& all = named.all;
+  const auto& m = named.save();
+  bool local = named.from_file;
+  bool in_store = named.in_store;
   auto v = c->visibility(m, all, c->invalidations(m.repository));
   auto j = manifest_json(*c, m, v);
   j["id"] = store::short_id(m);
@@ -263,6 +215,9 @@ int run_show(const Globals& g, const std::string& id) {
   if (auto p = c->presigned_link(m)) {
     j["presigned"] = *p;
   }
+  // Any save exports as a plain tar.zst; a content-addressed one has no other single download.
+  j["export"] =
+      report::export_command(store_shown(g), store::short_id(m), store::short_id(m) + ".tar.zst");
   if (g.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return k_exit_ok;

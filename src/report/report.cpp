@@ -275,6 +275,26 @@ std::string human_bytes(uint64_t bytes) {
   return util::human_bytes(bytes);
 }
 
+bool content_addressed_link(std::string_view link) {
+  auto ends = [&](std::string_view tail) {
+    return link.size() >= tail.size() && link.substr(link.size() - tail.size()) == tail;
+  };
+  return link.find("/cas1/") != std::string_view::npos && ends(".idx");
+}
+
+std::string export_command(std::string_view store, std::string_view save, std::string_view out) {
+  // Single quotes keep every byte but the quote itself, which closes, is given in double
+  // quotes and reopens: no backslash, which the log's escaping would double.
+  auto quoted = [](std::string_view text) {
+    std::string q = "'";
+    for (char c : text) {
+      q += c == '\'' ? std::string("'\"'\"'") : std::string(1, c);
+    }
+    return q + "'";
+  };
+  return fmt::format("ephemera export --store {} {} {}", quoted(store), quoted(save), quoted(out));
+}
+
 namespace {
 
 // The report is read back from a file the job can write: what it holds is escaped before
@@ -287,7 +307,7 @@ std::string string_field(const json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
 }
 
-std::string render_entry(const Entry& e) {
+std::string render_entry(const Entry& e, const std::string& store) {
   std::string out =
       fmt::format("{:<8} {:<24} {}", to_string(e.phase), p(e.name), to_string(e.result));
   if (e.step != Step::none) {
@@ -319,6 +339,11 @@ std::string render_entry(const Entry& e) {
     if (!a.presigned.empty()) {
       out += fmt::format("         download: {}\n", p(a.presigned));
     }
+    if (content_addressed_link(a.link)) {
+      // Its link is the index; the export writes what the job used as one tar.zst.
+      out += fmt::format("         export: {}\n",
+                         p(export_command(store, a.link, e.name + ".tar.zst")));
+    }
   }
   for (const auto& w : e.warnings) {
     out += fmt::format("         warning: {}\n", p(w));
@@ -344,7 +369,7 @@ std::string render(const Report& r) {
     out += "nothing restored or saved yet\n";
   }
   for (const auto& e : r.entries) {
-    out += render_entry(e);
+    out += render_entry(e, r.store);
   }
   return out;
 }

@@ -98,6 +98,14 @@ std::string render(const Report& r);
 // compressed) in 3.20 s" over the entries of that run (seconds: the run's own).
 std::string summary_line(const char* phase, const std::vector<Entry>& entries, double seconds);
 
+// Whether link names a content-addressed save's index (".../cas1/.../index/<sha256>.idx"):
+// no one object of such a save is an archive a person could download and unpack.
+bool content_addressed_link(std::string_view link);
+// The command that writes the save `save` names (a link, an id) from the store `store` as a
+// plain tar.zst, each argument quoted for a POSIX shell: what a person runs to get what a job
+// used when its save is content-addressed.
+std::string export_command(std::string_view store, std::string_view save, std::string_view out);
+
 // "1.2 GiB", "512 B": sizes for people.
 std::string human_bytes(uint64_t bytes);
 

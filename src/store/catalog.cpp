@@ -377,7 +377,7 @@ std::string Catalog::link(const Manifest& m) const {
 
 std::optional<std::string> Catalog::presigned_link(const Manifest& m) const {
   const Presigner* p = m_backend->presigner();
-  if (p == nullptr) {
+  if (p == nullptr || m.content == k_content_cas) {
     return std::nullopt;
   }
   return p->presign(m.archive, std::chrono::hours(24));

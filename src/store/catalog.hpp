@@ -136,7 +136,11 @@ public:
   // other than the manifest's or a file that is not a regular one).
   int open_verified(const Manifest& manifest);
 
+  // Where the save's archive object lies: for a content-addressed save its index, which
+  // `ephemera export` takes to write the save as one archive.
   std::string link(const Manifest& manifest) const;
+  // A time-limited HTTPS link to the archive object, where the backend presigns; none for a
+  // content-addressed save, whose index alone is not an archive anyone can unpack.
   std::optional<std::string> presigned_link(const Manifest& manifest) const;
 
   // Every manifest in the store (optionally of one repository/target/name), sorted by scope,

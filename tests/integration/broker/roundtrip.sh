@@ -78,6 +78,16 @@ case "$STORE_KIND" in
 esac
 on_machine "$EPHEMERA" ls --json | grep -q '"key": "deps"' || fail "gc through the broker removed the save"
 
+# An operator exports the save through the broker: the archive verified against the broker's
+# signed manifest, and GNU tar unpacks it into the tree the job saved.
+id=$(on_machine "$EPHEMERA" ls --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+on_machine "$EPHEMERA" export "$id" "$SCRATCH/exported.tar.zst" 2> "$SCRATCH/export.err" ||
+  fail "export through the broker: $(cat "$SCRATCH/export.err")"
+mkdir "$SCRATCH/exported"
+tar --zstd -xpf "$SCRATCH/exported.tar.zst" -C "$SCRATCH/exported"
+diff <(listing "$SCRATCH/first/work/job/target") <(listing "$SCRATCH/exported/work/target") >&2 ||
+  fail "the export through the broker is not the saved tree"
+
 # A job's token does not list the store.
 ctx feature pull_request job-4
 TOKEN=$(token)

@@ -997,3 +997,87 @@ TEST_CASE("streamed entries pass the archive's checks; a refused one leaves noth
     CHECK(left.find(".ephemera") == std::string::npos);
   }
 }
+
+namespace {
+
+// Streamed entries through a TarWriter into a file; the compressed bytes written.
+uint64_t tar_all(const std::vector<Streamed>& entries, const fs::path& file) {
+  util::Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  REQUIRE(fd.fd >= 0);
+  ephemera::archive::TarWriter tar(fd.fd, 3);
+  for (const auto& s : entries) {
+    uint64_t total = 0;
+    for (const auto& p : s.pieces) {
+      total += p.size();
+    }
+    ephemera::archive::StreamEntry e{s.name, s.type, s.mode, s.mtime_ns,
+                                     s.declared >= 0 ? static_cast<uint64_t>(s.declared) : total,
+                                     s.link};
+    size_t next = 0;
+    tar.add(e, [&]() -> std::string_view {
+      return next < s.pieces.size() ? std::string_view(s.pieces[next++]) : std::string_view();
+    });
+  }
+  return tar.finish();
+}
+
+} // namespace
+
+TEST_CASE("a tar writer's archive unpacks to its entries: pieces, modes, mtimes, links",
+          "[archive]") {
+  util::TempDir dir;
+  auto file = dir.path() / "x.tar.zst";
+  Streamed before_1970 = sfile("work/d/old-time", {"x"});
+  before_1970.mtime_ns = -1500000000;
+  Streamed d = sdir("work/d");
+  d.mode = 0700;
+  uint64_t written =
+      tar_all({d, sfile("work/d/a", {"he", "llo"}, 0751), before_1970, sfile("work/d/empty", {}),
+               slink("work/d/l", "a"), sfile("work/big", {std::string(3 << 20, 'q')}, 0600)},
+              file);
+  CHECK(written == fs::file_size(file));
+  auto dest = dir.path() / "dest";
+  auto r = ephemera::archive::unpack(file, options(file, dest, 8 << 20));
+  CHECK(r.files == 4);
+  CHECK(r.symlinks == 1);
+  CHECK(r.directories == 1);
+  CHECK(read(dest / "d/a") == "hello");
+  CHECK(read(dest / "big") == std::string(3 << 20, 'q'));
+  CHECK(fs::read_symlink(dest / "d/l") == "a");
+  struct stat st {};
+  REQUIRE(::stat((dest / "d/a").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0751);
+  CHECK(st.st_mtim.tv_sec == 1700000000);
+  CHECK(st.st_mtim.tv_nsec == 123456789);
+  REQUIRE(::stat((dest / "d/old-time").c_str(), &st) == 0);
+  CHECK(st.st_mtim.tv_sec == -2);
+  CHECK(st.st_mtim.tv_nsec == 500000000);
+  REQUIRE(::stat((dest / "d").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+}
+
+TEST_CASE("a tar writer refuses what a restore would refuse for its shape", "[archive]") {
+  struct Case {
+    const char* what;
+    std::vector<Streamed> entries;
+    const char* message;
+  };
+  Streamed short_file = sfile("work/short", {"abc"});
+  short_file.declared = 5;
+  Streamed long_file = sfile("work/long", {"abc", "def"});
+  long_file.declared = 4;
+  const std::vector<Case> cases = {
+      {"dot-dot", {sfile("work/../escape", {"x"})}, "'..'"},
+      {"absolute", {sfile("/work/abs", {"x"})}, "absolute"},
+      {"through a symlink", {slink("work/l", "/etc"), sfile("work/l/passwd", {"x"})}, "symlink"},
+      {"setuid", {sfile("work/suid", {"x"}, 04755)}, "set-user-id"},
+      {"twice", {sfile("work/d", {"1"}), sfile("work/d", {"2"})}, "twice"},
+      {"short content", {short_file}, "ends after 3 of the 5"},
+      {"long content", {long_file}, "more bytes than its entry declares"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    util::TempDir dir;
+    CHECK_THROWS_WITH(tar_all(c.entries, dir.path() / "x.tar.zst"), Catch::Contains(c.message));
+  }
+}

@@ -162,3 +162,21 @@ TEST_CASE("sizes for people", "[report]") {
   CHECK(report::human_bytes(3 << 20) == "3.0 MiB");
   CHECK(report::human_bytes(UINT64_MAX) == "16777216.0 TiB");
 }
+
+TEST_CASE("a content-addressed save's entry says how to export it, quoted for a shell",
+          "[report]") {
+  report::Report r;
+  r.store = "/var/cache/it's here";
+  r.entries = {hit_by_prefix()};
+  CHECK_THAT(report::render(r), !Catch::Contains("export:"));
+  std::string link = "file:///var/cache/it's here/cas1/acme~2Fw/~/deps/trusted/index/" +
+                     std::string(64, 'b') + ".idx";
+  r.entries[0].archive->link = link;
+  CHECK(report::content_addressed_link(link));
+  CHECK_FALSE(report::content_addressed_link("file:///store/v1/cas1/x.tar.zst"));
+  CHECK_THAT(report::render(r),
+             Catch::Contains("export: ephemera export --store '/var/cache/it'\"'\"'s here' "
+                             "'file:///var/cache/it'\"'\"'s here/cas1/"));
+  CHECK(report::export_command("s3://b/p", "abc", "o.tar.zst") ==
+        "ephemera export --store 's3://b/p' 'abc' 'o.tar.zst'");
+}
