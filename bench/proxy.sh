@@ -108,8 +108,11 @@ start_nginx() {
 
 now() { date +%s.%N; }
 # restore NAME ENDPOINT: one restore on a fresh machine, checked byte for byte.
+# Each timing starts with nothing waiting to be written back: the previous restore's GiB
+# (and nginx's cache files) would otherwise be flushed during this one and stall its writes.
 restore() {
   machine
+  sync
   local t0 t1
   t0=$(now)
   EPHEMERA_S3_ENDPOINT=$2 hook pre --job "$B/job.toml" 2> "$B/pre.err"
@@ -121,6 +124,7 @@ restore() {
 }
 download() {
   local t0 t1 o
+  sync
   t0=$(now)
   for o in $objects; do "$tool" get "$store?endpoint=$straight" "${o#"$prefix"/}" "$B/obj"; done
   t1=$(now)

@@ -2,7 +2,8 @@
 # server, in both save formats: saves go through it; restores through it are byte-identical;
 # the second restore is served from its cache, the store asked for no pack or archive but
 # still for every listing, manifest and index; a 403 is never cached; a cached object is
-# served without a signature (why it must sit on the runners' private network); and a
+# served without a signature (why it must sit on the runners' private network); a forged
+# object whose path normalizes to a real one's does not take its place in the cache; and a
 # poisoned cache makes a clean miss that writes nothing. The fault proxy sits between nginx
 # and the store: its log is what the store was asked.
 . "$(dirname "$0")/../lib.sh"
@@ -56,6 +57,17 @@ for format in cas1 archive; do
   # An unsigned GET is the store's 403, and that answer is not kept for the signed ones.
   code=$(curl -s -o /dev/null -w '%{http_code}' "$NGINX/$bucket/$object")
   [ "$code" = 403 ] || fail "$format: an unsigned GET of an uncached object: HTTP $code, not 403"
+
+  # A store writer's object whose key holds "x/../" is a different object to S3, but the
+  # same path to nginx once normalized: fetching it must not fill the real object's entry.
+  forged="$prefix/x/../${object#"$prefix"/}"
+  head -c 1000 /dev/urandom > "$SCRATCH/forged"
+  aws s3api put-object --bucket "$bucket" --key "$forged" --body "$SCRATCH/forged" > /dev/null
+  curl -sf --path-as-is --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: $(sha256sum < /dev/null | cut -d' ' -f1)" \
+    -o "$SCRATCH/got" "$NGINX/$bucket/$forged" || fail "$format: the forged object through nginx"
+  cmp -s "$SCRATCH/got" "$SCRATCH/forged" || fail "$format: the forged object did not come back"
 
   # 1. Cold: the store serves the object through nginx.
   fault pass
