@@ -8,6 +8,7 @@
 #include "cas/gc.hpp"
 #include "store/keys.hpp"
 #include "util/error.hpp"
+#include "util/fault.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
@@ -103,8 +104,20 @@ public:
 
   SaveResult finish() {
     m_writer.finish(m_index);
+    for (const PackRef& p : m_index.packs) {
+      m_result.stored_bytes += p.size;
+    }
+    std::string object = encode(m_index);
+    m_result.index_sha256 = util::sha256_hex(object);
+    m_result.index_key = store::cas_index_key(m_scope.id(), m_result.index_sha256);
+    m_result.index_bytes = object.size();
+    store::StringSource source(std::move(object));
+    m_backend.put(m_result.index_key, source);
+    util::fault_point("cas-index-written");
     // A reused pack that is gone (removed by gc since the base was read) would make this
-    // state unrestorable: the caller saves again without a base.
+    // state unrestorable: the caller saves again without a base. Checked once the index is
+    // in the store, where a gc that runs now sees it (cas/gc.hpp, PackRecheck) and keeps the
+    // packs it references.
     for (uint32_t p = 0; p < m_base_slot.size(); ++p) {
       if (m_base_slot[p] == UINT32_MAX) {
         continue;
@@ -115,15 +128,6 @@ public:
         throw BaseGone();
       }
     }
-    for (const PackRef& p : m_index.packs) {
-      m_result.stored_bytes += p.size;
-    }
-    std::string object = encode(m_index);
-    m_result.index_sha256 = util::sha256_hex(object);
-    m_result.index_key = store::cas_index_key(m_scope.id(), m_result.index_sha256);
-    m_result.index_bytes = object.size();
-    store::StringSource source(std::move(object));
-    m_backend.put(m_result.index_key, source);
     m_result.pack_bytes = m_writer.uploaded_bytes();
     m_result.packs = m_writer.uploaded_packs();
     m_result.base_used = m_base != nullptr;

@@ -1,5 +1,14 @@
 #include "cas/gc.hpp"
 
+#include "store/keys.hpp"
+#include "store/manifest.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -7,54 +16,123 @@ namespace ephemera::cas {
 
 namespace {
 
-bool ends_with(const std::string& s, std::string_view tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+Scope scope_of(const store::CasKey& k) {
+  return {k.repository, k.target, k.name, k.trusted, k.trusted ? "" : k.origin};
+}
+
+// The pack keys of the index at key, read and checked against sha256 and size; throws
+// util::Error saying why it cannot be read, StoreError(transient...) when the store failed.
+std::vector<std::string> read_one(store::Backend& backend, const Scope& scope,
+                                  const std::string& key, const std::string& sha256,
+                                  uint64_t size) {
+  try {
+    return pack_keys(scope, load_index(backend, scope, key, sha256, size));
+  } catch (const util::StoreError& e) {
+    if (e.kind() == util::StoreErrorKind::not_found ||
+        e.kind() == util::StoreErrorKind::permanent) {
+      throw util::Error(e.what());
+    }
+    throw;
+  }
 }
 
 } // namespace
 
-GcResult collect(store::Backend& backend, const Scope& scope, const std::vector<Index>& live,
-                 const std::vector<std::string>& live_keys, int64_t now, int64_t grace_seconds) {
-  GcResult result;
-  std::set<std::string> referenced;
+std::vector<std::string> pack_keys(const Scope& scope, const Index& index) {
+  std::vector<std::string> out;
+  out.reserve(index.packs.size());
   std::string packs = scope.prefix() + "packs/";
-  for (const Index& index : live) {
-    for (const PackRef& p : index.packs) {
-      referenced.insert(pack_key(packs, p.id));
+  for (const PackRef& p : index.packs) {
+    out.push_back(pack_key(packs, p.id));
+  }
+  return out;
+}
+
+void read_indexes(store::Backend& backend, store::GcInventory& inventory, double now,
+                  double grace_seconds) {
+  std::map<std::string, const store::ObjectInfo*> listed;
+  for (const auto& o : inventory.cas_listing) {
+    if (auto k = store::parse_cas_key(o.key); k && k->index) {
+      listed.emplace(o.key, &o);
     }
   }
-  result.live_packs = referenced.size();
-  std::set<std::string> live_index(live_keys.begin(), live_keys.end());
-  auto sweep = [&](const std::string& prefix, std::string_view tail,
-                   const std::set<std::string>& keep) {
-    for (const auto& o : backend.list(prefix)) {
-      if (!ends_with(o.key, tail) || keep.count(o.key) != 0) {
-        continue;
-      }
-      if (now - o.mtime < grace_seconds) {
-        ++result.kept_young;
-        continue;
-      }
-      backend.remove(o.key);
-      result.removed.push_back(o.key);
-      result.removed_bytes += o.size;
+  auto read = [&](const std::string& key, const Scope& scope, const std::string& sha256,
+                  uint64_t size) {
+    store::GcInventory::Content c;
+    try {
+      c.packs = read_one(backend, scope, key, sha256, size);
+    } catch (const util::StoreError&) {
+      throw;
+    } catch (const util::Error& e) {
+      c.why = e.what();
+      util::log::warn("gc: index {} could not be read: {}; no pack of its scope is deleted",
+                      util::printable(key), c.why);
     }
+    inventory.indexes[key] = std::move(c);
   };
-  // Indexes first: a pack is never gone while an index that names it is still there.
-  sweep(scope.prefix() + "index/", ".idx", live_index);
-  sweep(packs, ".pack", referenced);
-  // Pieces of uploads a killed save left (a local store's temporary files, S3's unfinished
-  // multipart uploads).
-  if (auto* cleaner = backend.leftover_cleaner()) {
-    for (const auto& l : cleaner->leftovers(scope.prefix())) {
-      if (now - l.mtime >= grace_seconds) {
-        cleaner->remove_leftover(l);
-        result.removed.push_back(l.name());
-        result.removed_bytes += l.size;
+  std::vector<const store::Manifest*> manifests;
+  for (const auto& m : inventory.saves) {
+    manifests.push_back(&m);
+  }
+  for (const auto& r : inventory.refused) {
+    manifests.push_back(&r.manifest);
+  }
+  for (const auto* m : manifests) {
+    if (m->content != store::k_content_cas || listed.count(m->archive) == 0 ||
+        inventory.indexes.count(m->archive) != 0) {
+      continue;
+    }
+    read(m->archive,
+         Scope{m->repository, m->target, m->name, m->trusted, m->trusted ? "" : m->origin},
+         m->sha256, m->compressed_size);
+  }
+  for (const auto& [key, o] : listed) {
+    if (inventory.indexes.count(key) != 0 || now - static_cast<double>(o->mtime) >= grace_seconds) {
+      continue;
+    }
+    auto k = store::parse_cas_key(key);
+    read(key, scope_of(*k), k->sha256, o->size);
+  }
+}
+
+PackRecheck::PackRecheck(store::Backend& backend, const store::GcInventory& inventory)
+    : m_backend(backend) {
+  for (const auto& o : inventory.cas_listing) {
+    m_known.emplace(o.key, true);
+  }
+}
+
+bool PackRecheck::operator()(const std::string& key) {
+  auto k = store::parse_cas_key(key);
+  if (!k || k->index) {
+    return false;
+  }
+  Scope scope = scope_of(*k);
+  for (const auto& o : m_backend.list(scope.prefix() + "index/")) {
+    auto ik = store::parse_cas_key(o.key);
+    if (!ik || !ik->index || ik->scope_id != k->scope_id || m_known.count(o.key) != 0) {
+      continue;
+    }
+    auto it = m_read.find(o.key);
+    if (it == m_read.end()) {
+      std::optional<std::vector<std::string>> packs;
+      try {
+        packs = read_one(m_backend, scope, o.key, ik->sha256, o.size);
+      } catch (const util::StoreError&) {
+        throw;
+      } catch (const util::Error& e) {
+        util::log::warn("gc: index {}, written while gc ran, could not be read: {}; no pack of "
+                        "its scope is deleted",
+                        util::printable(o.key), e.what());
       }
+      it = m_read.emplace(o.key, std::move(packs)).first;
+    }
+    if (!it->second ||
+        std::find(it->second->begin(), it->second->end(), key) != it->second->end()) {
+      return false;
     }
   }
-  return result;
+  return true;
 }
 
 bool should_rebase(const Index& base, uint64_t pack_bytes) {

@@ -3,31 +3,49 @@
 #include "cas/cas.hpp"
 #include "cas/index.hpp"
 #include "store/backend.hpp"
+#include "store/gc.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
-// Garbage collection of one scope's content-addressed objects, counting pack references
-// through the live indexes (those the scope's manifests point to).
+// Garbage collection of content-addressed objects: what the indexes that decide anything
+// reference, read for store::plan_gc, which counts pack references through them, and the
+// last look before a pack is deleted. And when a save should start a new base.
 namespace ephemera::cas {
 
-struct GcResult {
-  std::vector<std::string> removed; // keys, packs and indexes
-  uint64_t removed_bytes = 0;
-  uint64_t live_packs = 0;
-  uint64_t kept_young = 0; // unreferenced, but younger than the grace period
-};
+// Fills inventory.indexes for store::plan_gc: every index a manifest names (saves and refused
+// ones), held to the manifest's size and SHA-256 and to the manifest's own scope, and every
+// other index whose store time is less than grace_seconds before now (a save in progress
+// writes its index before its manifest), held to its name and the scope of its folder. Only
+// keys of inventory.cas_listing that parse as an index are read. An index that cannot be read
+// (missing, too large, not the bytes its name or manifest says, malformed, of another scope)
+// is recorded with why, naming the key, and gc keeps every pack of its scope. A transient
+// store failure throws util::StoreError: gc then deletes nothing.
+void read_indexes(store::Backend& backend, store::GcInventory& inventory, double now,
+                  double grace_seconds);
 
-// Removes, below scope's prefix, every pack that no index in `live` references and every
-// index whose key is not in live_keys, once the store's time of the object is at least
-// grace_seconds before now (store clock): a save in progress uploads its packs before its
-// index, so its packs are young while they are not yet referenced, and a save or gc killed
-// at any moment leaves either the old state or the new one. The leftovers of interrupted
-// uploads below the prefix go after the grace period too; objects of other names stay. live must
-// have been loaded for this scope.
-GcResult collect(store::Backend& backend, const Scope& scope, const std::vector<Index>& live,
-                 const std::vector<std::string>& live_keys, int64_t now, int64_t grace_seconds);
+// The pack keys an index references: all below its scope's packs/ folder, by construction.
+std::vector<std::string> pack_keys(const Scope& scope, const Index& index);
+
+// The last look before gc deletes a pack (a store::PackRecheck): lists the indexes of the
+// pack's scope again and reads every one the inventory did not know, once; the pack is still
+// dead when none of them references it and each could be read. Narrows the race with a save
+// that builds on an old state and writes its index while gc runs to the moment between this
+// listing and the deletion; the save checks after writing its index that every pack it
+// references is there (and saves in full otherwise), which closes most of what remains.
+class PackRecheck {
+public:
+  PackRecheck(store::Backend& backend, const store::GcInventory& inventory);
+  bool operator()(const std::string& pack_key);
+
+private:
+  store::Backend& m_backend;
+  std::map<std::string, bool> m_known; // index keys listed at the inventory
+  // Indexes read since: their pack keys, or an empty optional when one could not be read.
+  std::map<std::string, std::optional<std::vector<std::string>>> m_read;
+};
 
 // Whether a save should ignore base and write a new full state (a new base): when less than
 // half the content of the packs base references is content base uses, or base spreads over

@@ -1,6 +1,7 @@
 #include "cas/pack.hpp"
 
 #include "util/error.hpp"
+#include "util/fault.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
@@ -247,6 +248,7 @@ void PackWriter::upload(uint32_t slot) {
   FdSource source(open->fd.fd, open->ref.size);
   std::string key = pack_key(m_prefix, open->ref.id);
   m_backend.put(key, source);
+  util::fault_point("cas-pack-uploaded");
   m_uploaded += open->ref.size;
   ++m_packs;
   m_done[slot] = std::move(open->ref);

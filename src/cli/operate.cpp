@@ -1,4 +1,5 @@
 // ls, show, invalidate, gc: operating the store.
+#include "cas/gc.hpp"
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "cli/named_save.hpp"
@@ -15,6 +16,7 @@
 #include "store/url.hpp"
 #include "store/usage.hpp"
 #include "util/error.hpp"
+#include "util/fault.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
@@ -435,6 +437,16 @@ store::GcOptions gc_options(const GcFlags& flags) {
   return o;
 }
 
+// What gc freed of one kind of object.
+struct Freed {
+  size_t count = 0;
+  uint64_t bytes = 0;
+  void add(uint64_t b) {
+    ++count;
+    bytes += b;
+  }
+};
+
 // A dry run writes nothing, so it cannot place the probe that reads the store's clock: it
 // takes this machine's, never earlier than the newest object the store listed.
 int run_gc(const Globals& g, const GcFlags& flags) {
@@ -445,18 +457,32 @@ int run_gc(const Globals& g, const GcFlags& flags) {
   auto c = open_catalog(g);
   auto inventory = store::take_inventory(*c);
   double now = flags.dry_run ? store::estimate_store_now(inventory) : c->store_now();
+  cas::read_indexes(c->backend(), inventory, now, o.grace);
   auto plan = store::plan_gc(inventory, o, now);
+  cas::PackRecheck recheck(c->backend(), inventory);
+  auto still_dead = [&recheck](const std::string& key) { return recheck(key); };
   uint64_t freed = 0;
   size_t done = 0;
+  Freed packs, indexes;
   json out = json::array();
   for (const auto& a : plan.actions) {
     std::string what = util::printable(c->backend().url(a.subject));
-    if (!flags.dry_run && !store::carry_out(*c, a)) {
-      plan.kept.push_back(fmt::format("{}: its manifest appeared while gc ran", what));
+    if (!flags.dry_run && !store::carry_out(*c, a, still_dead)) {
+      plan.kept.push_back(
+          fmt::format("{}: {}", what,
+                      a.kind == store::GcObject::index || a.kind == store::GcObject::pack
+                          ? "written again or newly referenced while gc ran"
+                          : "its manifest appeared while gc ran"));
       continue;
     }
+    util::fault_point("gc-deleted");
     freed += a.bytes;
     done += a.objects.size();
+    if (a.kind == store::GcObject::pack) {
+      packs.add(a.bytes);
+    } else if (a.kind == store::GcObject::index) {
+      indexes.add(a.bytes);
+    }
     if (g.json) {
       out.push_back(json{
           {"object", what}, {"objects", a.objects.size()}, {"why", a.why}, {"bytes", a.bytes}});
@@ -470,13 +496,24 @@ int run_gc(const Globals& g, const GcFlags& flags) {
                              {"deleted", out},
                              {"freed_objects", done},
                              {"freed_bytes", freed},
+                             {"freed_packs", packs.count},
+                             {"freed_pack_bytes", packs.bytes},
+                             {"freed_indexes", indexes.count},
+                             {"freed_index_bytes", indexes.bytes},
                              {"kept", plan.kept}}
                             .dump(2)
                             .c_str());
     return k_exit_ok;
   }
-  std::printf("%s %zu objects, %s\n", flags.dry_run ? "would free" : "freed", done,
+  std::printf("%s %zu objects, %s", flags.dry_run ? "would free" : "freed", done,
               report::human_bytes(freed).c_str());
+  if (packs.count + indexes.count > 0) {
+    std::printf(" (of which %zu content-addressed pack%s, %s, and %zu index%s, %s)", packs.count,
+                packs.count == 1 ? "" : "s", report::human_bytes(packs.bytes).c_str(),
+                indexes.count, indexes.count == 1 ? "" : "es",
+                report::human_bytes(indexes.bytes).c_str());
+  }
+  std::printf("\n");
   for (const auto& k : plan.kept) {
     std::printf("kept %s\n", k.c_str());
   }

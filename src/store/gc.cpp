@@ -3,6 +3,7 @@
 #include "store/keys.hpp"
 #include "store/selection.hpp"
 #include "store/usage.hpp"
+#include "util/fault.hpp"
 #include "util/log.hpp"
 #include "util/units.hpp"
 
@@ -32,6 +33,23 @@ std::string count(size_t n, std::string_view one, std::string_view many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
+GcAction action(std::string subject, std::vector<std::string> objects, std::string why,
+                uint64_t bytes, GcObject kind) {
+  GcAction a;
+  a.subject = std::move(subject);
+  a.objects = std::move(objects);
+  a.why = std::move(why);
+  a.bytes = bytes;
+  a.kind = kind;
+  return a;
+}
+
+// The folder below cas1/ of one stanza's content-addressed objects, all trust levels.
+std::string cas_stanza_prefix(std::string_view repository, std::string_view target,
+                              std::string_view name) {
+  return cas_root() + sanitise(repository) + "/" + sanitise(target) + "/" + sanitise(name) + "/";
+}
+
 // One plan in the making: what is chosen, what stays, and the listing to check against.
 class Planner {
 public:
@@ -41,9 +59,26 @@ public:
     for (const auto& obj : inv.listing) {
       m_listed.emplace(obj.key, obj.size);
     }
+    for (const auto& obj : inv.cas_listing) {
+      m_cas_listed.emplace(obj.key, obj.size);
+    }
     for (const auto& m : inv.saves) {
       m_named.insert(m.archive);
       m_live_names[m.archive] += 1;
+    }
+    std::set<std::string> read;
+    for (const auto& m : inv.saves) {
+      read.insert(m.object);
+    }
+    for (const auto& r : inv.refused) {
+      read.insert(r.manifest.object);
+    }
+    for (const auto& o : inv.listing) {
+      auto p = parse_key(o.key);
+      if (p.kind == KeyKind::manifest && read.count(o.key) == 0 && p.scope) {
+        m_unread_stanzas.emplace(
+            cas_stanza_prefix(p.scope->repository, p.scope->target, p.scope->name), o.key);
+      }
     }
   }
 
@@ -57,6 +92,7 @@ public:
     }
     refused_manifests();
     unnamed_objects();
+    content_objects();
     explain_saves();
     return std::move(m_plan);
   }
@@ -79,7 +115,7 @@ private:
     if (!listed(m.object) || !m_gone.insert(m.object).second) {
       return;
     }
-    GcAction a{m.object, {m.object}, std::move(why), size_of(m.object), false, std::nullopt};
+    GcAction a = action(m.object, {m.object}, std::move(why), size_of(m.object), GcObject::save);
     if (--m_live_names[m.archive] == 0 && m.archive == own_archive(m.object) && listed(m.archive)) {
       a.objects.push_back(m.archive);
       a.bytes += size_of(m.archive);
@@ -146,14 +182,22 @@ private:
   // The least recently used first (by last use, as saves_by_age), superseded saves before
   // the newest of any key: the save a lookup of its key chooses outlives every save that
   // is not. Sizes are what the listing says each save's objects hold: a size a manifest
-  // claims is never believed.
+  // claims is never believed. A content-addressed save holds its index and the packs the
+  // index references; what several saves share counts once, and leaves the total only
+  // with the last of them.
   void saves_by_budget() {
     uint64_t total = 0;
     std::vector<const Manifest*> kept;
     std::set<std::string> newest;
+    std::map<std::string, size_t> users; // content object -> saves kept that hold it
     for (const auto& m : m_inv.saves) {
       if (m_gone.count(m.object) == 0) {
         total += bytes_of(m);
+        for (const auto& key : content_of(m)) {
+          if (users[key]++ == 0) {
+            total += cas_size_of(key);
+          }
+        }
         kept.push_back(&m);
         if (m_selection.judge(m).standing == Standing::live) {
           newest.insert(m.object);
@@ -175,7 +219,151 @@ private:
                                         util::human_bytes(*m_options.max_bytes)));
       if (m_gone.count(m->object) != 0) {
         total -= bytes;
+        for (const auto& key : content_of(*m)) {
+          if (--users[key] == 0) {
+            total -= cas_size_of(key);
+          }
+        }
       }
+    }
+  }
+
+  uint64_t cas_size_of(const std::string& key) const {
+    auto it = m_cas_listed.find(key);
+    return it == m_cas_listed.end() ? 0 : it->second;
+  }
+
+  // The content-addressed objects a save holds, as far as they are listed: its index, and
+  // the packs the index references when it could be read.
+  std::vector<std::string> content_of(const Manifest& m) const {
+    std::vector<std::string> out;
+    if (m.content != k_content_cas || m_cas_listed.count(m.archive) == 0) {
+      return out;
+    }
+    out.push_back(m.archive);
+    if (auto it = m_inv.indexes.find(m.archive);
+        it != m_inv.indexes.end() && it->second.why.empty()) {
+      for (const auto& pack : it->second.packs) {
+        if (m_cas_listed.count(pack) != 0 && std::find(out.begin(), out.end(), pack) == out.end()) {
+          out.push_back(pack);
+        }
+      }
+    }
+    return out;
+  }
+
+  // Content-addressed objects, once the saves and manifests that go are chosen: an index goes
+  // when no manifest that stays names it, a pack when no index that stays references it, each
+  // past the grace period. An index stays when a manifest that stays names it, when it is
+  // younger than the grace period (a save writes its index before its manifest), and when a
+  // manifest object of its stanza could not be read. A pack is proven dead only when every
+  // index of its scope that stays was read.
+  void content_objects() {
+    std::set<std::string> named; // indexes named by a manifest that stays
+    std::set<std::string> freed; // indexes of saves this run deletes
+    for (const auto& m : m_inv.saves) {
+      if (m.content == k_content_cas) {
+        (m_gone.count(m.object) == 0 ? named : freed).insert(m.archive);
+      }
+    }
+    for (const auto& r : m_inv.refused) {
+      if (r.manifest.content == k_content_cas && m_refused_gone.count(r.manifest.object) == 0) {
+        named.insert(r.manifest.archive);
+      }
+    }
+    struct Objects {
+      std::vector<const ObjectInfo*> indexes, packs;
+    };
+    std::map<std::string, Objects> scopes;
+    size_t stray = 0;
+    for (const auto& o : m_inv.cas_listing) {
+      auto k = parse_cas_key(o.key);
+      if (!k) {
+        ++stray;
+        continue;
+      }
+      auto& s = scopes[k->scope_id];
+      (k->index ? s.indexes : s.packs).push_back(&o);
+    }
+    std::vector<GcAction> packs;
+    size_t young_ones = 0;
+    for (const auto& [id, s] : scopes) {
+      std::string prefix = cas_prefix(id);
+      auto unread = std::find_if(m_unread_stanzas.begin(), m_unread_stanzas.end(),
+                                 [&](const auto& u) { return prefix.rfind(u.first, 0) == 0; });
+      bool stanza_unread = unread != m_unread_stanzas.end();
+      std::set<std::string> referenced;
+      std::string unproven; // why this scope's packs are not proven dead
+      if (stanza_unread) {
+        unproven = fmt::format("a manifest object of its stanza, {}, could not be read (it may "
+                               "name any index of the stanza)",
+                               util::printable(unread->second));
+      }
+      for (const auto* o : s.indexes) {
+        bool young_one = young(static_cast<double>(o->mtime));
+        if (named.count(o->key) == 0 && !young_one && !stanza_unread) {
+          GcAction a = action(o->key, {o->key},
+                              freed.count(o->key) != 0
+                                  ? "the index of a save deleted above"
+                                  : "an index no manifest names (a save that never finished, or "
+                                    "one deleted before)",
+                              o->size, GcObject::index);
+          a.mtime = o->mtime;
+          m_plan.actions.push_back(std::move(a));
+          continue;
+        }
+        if (young_one && named.count(o->key) == 0) {
+          ++young_ones;
+        }
+        auto c = m_inv.indexes.find(o->key);
+        if (!unproven.empty()) {
+          continue; // the first reason is enough
+        }
+        if (c == m_inv.indexes.end()) {
+          unproven = fmt::format("its index {} was not read", util::printable(o->key));
+        } else if (!c->second.why.empty()) {
+          unproven = fmt::format("its index {} could not be read: {}", util::printable(o->key),
+                                 c->second.why);
+        } else {
+          referenced.insert(c->second.packs.begin(), c->second.packs.end());
+        }
+      }
+      if (!unproven.empty()) {
+        if (!s.packs.empty()) {
+          m_plan.kept.push_back(fmt::format("{} of {}: {}", count(s.packs.size(), "pack", "packs"),
+                                            util::printable(prefix), unproven));
+        }
+        continue;
+      }
+      for (const auto* o : s.packs) {
+        if (referenced.count(o->key) != 0) {
+          continue;
+        }
+        if (young(static_cast<double>(o->mtime))) {
+          ++young_ones;
+          continue;
+        }
+        GcAction a = action(o->key, {o->key}, "a pack no index that stays references", o->size,
+                            GcObject::pack);
+        a.mtime = o->mtime;
+        packs.push_back(std::move(a));
+      }
+    }
+    // Every index before any pack: a pack is never gone while an index that names it is there.
+    for (auto& a : packs) {
+      m_plan.actions.push_back(std::move(a));
+    }
+    if (young_ones > 0) {
+      m_plan.kept.push_back(fmt::format(
+          "{} (indexes no manifest names, packs no index "
+          "references) younger than {} (a save may be writing "
+          "them)",
+          count(young_ones, "content-addressed object", "content-addressed objects"), grace()));
+    }
+    if (stray > 0) {
+      m_plan.kept.push_back(fmt::format("{} below {} that are not a pack or an index where a save "
+                                        "puts one",
+                                        count(stray, "object", "objects"), cas_root()));
     }
   }
 
@@ -207,7 +395,8 @@ private:
         continue;
       }
       std::string why = "a manifest that takes no part: " + r.why;
-      GcAction a{m.object, {m.object}, std::move(why), size_of(m.object), false, std::nullopt};
+      m_refused_gone.insert(m.object);
+      GcAction a = action(m.object, {m.object}, std::move(why), size_of(m.object), GcObject::save);
       if (m.archive == own_archive(m.object) && listed(m.archive) &&
           m_named.count(m.archive) == 0) {
         a.objects.push_back(m.archive);
@@ -239,7 +428,9 @@ private:
       if (young(static_cast<double>(o.mtime))) {
         ++young_ones;
       } else {
-        m_plan.actions.push_back({o.key, {o.key}, why, o.size, orphan, std::nullopt});
+        GcAction a = action(o.key, {o.key}, why, o.size, GcObject::other);
+        a.orphan = orphan;
+        m_plan.actions.push_back(std::move(a));
       }
     };
     for (const auto& o : orphan_archives(m_inv.listing, named)) {
@@ -250,7 +441,9 @@ private:
         ++young_ones;
         continue;
       }
-      GcAction a{l.key, {l.key}, "a piece of an interrupted write", l.size, false, l};
+      GcAction a =
+          action(l.key, {l.key}, "a piece of an interrupted write", l.size, GcObject::other);
+      a.leftover = l;
       if (!l.upload.empty()) {
         a.why += fmt::format(" (upload {})", util::printable(l.upload));
       }
@@ -264,9 +457,9 @@ private:
     for (const auto& o : m_inv.listing) {
       if (parse_key(o.key).kind == KeyKind::event &&
           m_now - static_cast<double>(o.mtime) > m_options.events_max_age) {
-        m_plan.actions.push_back(
-            {o.key, {o.key}, "an event record older than --events-max-age", o.size, false,
-             std::nullopt});
+        m_plan.actions.push_back(action(o.key, {o.key},
+                                        "an event record older than --events-max-age", o.size,
+                                        GcObject::other));
       }
     }
     for (const auto& o : orphan_use_markers(m_inv.listing)) {
@@ -338,6 +531,10 @@ private:
   std::map<std::string, Use> m_uses; // of every save, by manifest object
   GcPlan m_plan;
   std::map<std::string, uint64_t> m_listed;
+  std::map<std::string, uint64_t> m_cas_listed;
+  // cas1/<stanza>/ of a stanza with a manifest object that was not read -> that object
+  std::map<std::string, std::string> m_unread_stanzas;
+  std::set<std::string> m_refused_gone;    // refused manifests chosen
   std::set<std::string> m_named;           // archives some save names
   std::map<std::string, int> m_live_names; // archive -> saves naming it that stay
   std::set<std::string> m_gone;            // manifest objects chosen
@@ -355,8 +552,12 @@ GcInventory take_inventory(Catalog& catalog) {
   GcInventory inv;
   inv.signing = catalog.signing();
   inv.listing = catalog.backend().list(layout_root());
+  inv.cas_listing = catalog.backend().list(cas_root());
   if (auto* cleaner = catalog.backend().leftover_cleaner()) {
     inv.leftovers = cleaner->leftovers(layout_root());
+    for (auto& l : cleaner->leftovers(cas_root())) {
+      inv.leftovers.push_back(std::move(l));
+    }
   }
   for (auto& m : catalog.list()) {
     auto why = catalog.why_refused(m);
@@ -376,13 +577,16 @@ double estimate_store_now(const GcInventory& inventory) {
   for (const auto& o : inventory.listing) {
     t = std::max(t, static_cast<double>(o.mtime));
   }
+  for (const auto& o : inventory.cas_listing) {
+    t = std::max(t, static_cast<double>(o.mtime));
+  }
   for (const auto& l : inventory.leftovers) {
     t = std::max(t, static_cast<double>(l.mtime));
   }
   return t;
 }
 
-bool carry_out(Catalog& catalog, const GcAction& action) {
+bool carry_out(Catalog& catalog, const GcAction& action, const PackRecheck& recheck) {
   if (action.leftover) {
     auto* cleaner = catalog.backend().leftover_cleaner();
     if (cleaner == nullptr || !valid_key(action.leftover->key)) {
@@ -405,8 +609,28 @@ bool carry_out(Catalog& catalog, const GcAction& action) {
       return false;
     }
   }
+  if (action.kind == GcObject::index || action.kind == GcObject::pack) {
+    auto k = parse_cas_key(action.subject);
+    if (!k || k->index != (action.kind == GcObject::index) || action.objects.size() != 1 ||
+        action.objects.front() != action.subject) {
+      util::log::warn("not deleting {}: not a content-addressed object",
+                      util::printable(action.subject));
+      return false;
+    }
+    auto now = catalog.backend().stat(action.subject);
+    if (!now) {
+      return true; // gone already
+    }
+    if (now->mtime != action.mtime) {
+      return false; // uploaded again since the listing: a save is using it
+    }
+    if (action.kind == GcObject::pack && recheck && !recheck(action.subject)) {
+      return false;
+    }
+  }
   for (const auto& key : action.objects) {
     catalog.backend().remove(key);
+    util::fault_point("gc-removed");
   }
   return true;
 }

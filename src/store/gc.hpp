@@ -3,6 +3,8 @@
 #include "store/catalog.hpp"
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +34,20 @@ struct GcInventory {
   std::vector<Refused> refused;      // read, but unsigned or badly signed
   std::vector<Invalidation> markers; // the markers that count
   bool signing = false;              // whether signatures were checked
+  // Content-addressed saves: every object below cas1/, and what the indexes that decide
+  // anything reference (cas::read_indexes fills it, by index key: every index a manifest
+  // names, and every index younger than the grace period). An index that could not be read
+  // has `why` set; then nothing of its scope's packs is proven dead.
+  std::vector<ObjectInfo> cas_listing;
+  struct Content {
+    std::vector<std::string> packs; // pack object keys, all below the index's own scope
+    std::string why;                // why it could not be read; "" when it was
+  };
+  std::map<std::string, Content> indexes;
 };
+
+// What kind of object an action deletes, for the totals gc prints.
+enum class GcObject { save, index, pack, other };
 
 struct GcAction {
   std::string subject;              // what goes, for people: a manifest or another object key
@@ -43,6 +58,10 @@ struct GcAction {
   // A piece of an interrupted write (objects then holds only its key, to be counted): removed
   // through the backend's LeftoverCleaner, never by remove().
   std::optional<Leftover> leftover;
+  GcObject kind = GcObject::other;
+  // An index or a pack: its store time in the listing. It is deleted only while it still has
+  // that time (a save that uploads the same content again rewrites it, and so keeps it).
+  int64_t mtime = 0;
 };
 
 struct GcPlan {
@@ -60,6 +79,16 @@ struct GcPlan {
 // likely not the agents'); archives no manifest object names; leftovers; clock probes.
 // Never an object that is not in the listing, never an archive a refused manifest names
 // unless it is that manifest's own, and never an archive whose manifest could not be read.
+// Content-addressed objects, after the manifests (so a crash leaves at worst objects no
+// manifest names): past the grace, every index no manifest that stays names (a save
+// deleted by this run frees its index in this run), then every pack no index that stays
+// references (an index stays when a manifest that stays names it or it is younger than the
+// grace period: a save writes packs, then its index, then its manifest). Never a pack of a
+// scope where an index that stays could not be read, nor anything of a stanza one of whose
+// manifest objects could not be read (it may name any index of the stanza), nor an object
+// below cas1/ that is not a pack or an index where a save puts one. max_bytes counts a
+// content-addressed save as its manifest, its index and the packs it references, a pack
+// shared by several saves once: evicting a save frees what no save that stays references.
 GcPlan plan_gc(const GcInventory& inventory, const GcOptions& options, double now);
 
 // Lists and reads the store for plan_gc. Throws StoreError when a listing or a read fails
@@ -72,10 +101,16 @@ GcInventory take_inventory(Catalog& catalog);
 // which reads the store's clock with a probe, would delete, unless this clock runs ahead).
 double estimate_store_now(const GcInventory& inventory);
 
+// Asked just before a pack is deleted: whether it is still dead, i.e. no index written since
+// the inventory references it (cas::PackRecheck answers from a fresh listing of the pack's
+// scope). An empty one answers yes.
+using PackRecheck = std::function<bool(const std::string& pack_key)>;
+
 // Deletes an action's objects in order. An orphan whose manifest has appeared since the
-// listing, or an action naming a malformed key, is left alone (with a warning for the
-// latter): returns false then, true when the action was carried out.
-bool carry_out(Catalog& catalog, const GcAction& action);
+// listing, an index or a pack rewritten since the listing (or, for a pack, one recheck says
+// is referenced again), or an action naming a malformed key, is left alone (with a warning
+// for the latter): returns false then, true when the action was carried out.
+bool carry_out(Catalog& catalog, const GcAction& action, const PackRecheck& recheck = {});
 
 // Seconds as an operator writes them: 90 -> "90s", 3600 -> "1h", 5400 -> "1.5h".
 std::string duration_text(double seconds);

@@ -308,4 +308,51 @@ std::string cas_index_key(std::string_view scope_id, std::string_view sha256) {
   return cas_prefix(scope_id) + "index/" + std::string(sha256) + ".idx";
 }
 
+std::string cas_root() {
+  return "cas1/";
+}
+
+std::optional<CasKey> parse_cas_key(std::string_view key) {
+  auto parts = components(key);
+  // cas1 / repo / target / name / trusted | untrusted / origin / packs|index / leaf
+  if (parts.size() != 7 && parts.size() != 8) {
+    return std::nullopt;
+  }
+  if (parts[0] != "cas1") {
+    return std::nullopt;
+  }
+  bool trusted = parts.size() == 7;
+  if (parts[4] != (trusted ? "trusted" : "untrusted")) {
+    return std::nullopt;
+  }
+  auto repository = unsanitise(parts[1]);
+  auto target = unsanitise(parts[2]);
+  auto name = unsanitise(parts[3]);
+  std::optional<std::string> origin =
+      trusted ? std::optional<std::string>("") : unsanitise(parts[5]);
+  if (!repository || !target || !name || !origin) {
+    return std::nullopt;
+  }
+  std::string_view folder = parts[parts.size() - 2];
+  std::string_view leaf = parts.back();
+  CasKey k;
+  k.index = folder == "index";
+  std::string_view tail = k.index ? ".idx" : ".pack";
+  if ((!k.index && folder != "packs") || leaf.size() != 64 + tail.size() ||
+      leaf.substr(64) != tail || !lower_hex(leaf.substr(0, 64))) {
+    return std::nullopt;
+  }
+  k.scope_id = cas_scope_id(*repository, *target, *name, trusted, *origin);
+  if (key.substr(0, cas_prefix(k.scope_id).size()) != cas_prefix(k.scope_id)) {
+    return std::nullopt;
+  }
+  k.repository = std::move(*repository);
+  k.target = std::move(*target);
+  k.name = std::move(*name);
+  k.trusted = trusted;
+  k.origin = std::move(*origin);
+  k.sha256 = std::string(leaf.substr(0, 64));
+  return k;
+}
+
 } // namespace ephemera::store

@@ -94,6 +94,22 @@ std::string cas_scope_id(std::string_view repository, std::string_view target,
 std::string cas_prefix(std::string_view scope_id);
 // cas_prefix + "index/<sha256>.idx"
 std::string cas_index_key(std::string_view scope_id, std::string_view sha256);
+// "cas1/": every content-addressed object lies below it.
+std::string cas_root();
+
+// A content-addressed object where a save puts one: cas_prefix(scope id) + "packs/<64 lower
+// hex>.pack" or + "index/<64 lower hex>.idx", with a scope id exactly as cas_scope_id writes
+// it (every component a folder sanitise() makes). nullopt for any other key, so that nothing
+// gc does to content-addressed objects reaches a key it did not parse.
+struct CasKey {
+  bool index = false;   // an index; else a pack
+  std::string scope_id; // as cas_scope_id made it
+  std::string repository, target, name;
+  bool trusted = true;
+  std::string origin; // untrusted: the origin its folder names
+  std::string sha256; // the object's name
+};
+std::optional<CasKey> parse_cas_key(std::string_view key);
 
 enum class KeyKind {
   manifest,    // <anything>.json outside the markers' folder: the catalog reads it as one

@@ -376,49 +376,6 @@ TEST_CASE("a file that changes while it is saved is refused", "[cas]") {
   CHECK(f.backend.list(f.scope.prefix() + "index/").empty());
 }
 
-TEST_CASE("gc removes what no live index references, once past the grace period", "[cas]") {
-  Fixture f;
-  write(f.src / "big.bin", random_bytes(3 << 20, 5));
-  auto r1 = f.save(nullptr);
-  auto i1 = f.load(r1);
-  // State 2 replaces most of the content: some of state 1's packs hold nothing of it.
-  write(f.src / "big.bin", random_bytes(3 << 20, 6));
-  auto r2 = f.save(&i1);
-  auto i2 = f.load(r2);
-  auto now = static_cast<int64_t>(::time(nullptr));
-  size_t objects = f.backend.list(f.scope.prefix()).size();
-
-  // Within the grace period nothing goes, whatever references it.
-  auto young = cas::collect(f.backend, f.scope, {i2}, {r2.index_key}, now, 3600);
-  CHECK(young.removed.empty());
-  CHECK(young.kept_young > 0);
-  CHECK(f.backend.list(f.scope.prefix()).size() == objects);
-
-  // Both states live: nothing goes.
-  auto both =
-      cas::collect(f.backend, f.scope, {i1, i2}, {r1.index_key, r2.index_key}, now + 7200, 3600);
-  CHECK(both.removed.empty());
-
-  // Only state 2 live: state 1's index and the packs only it used go; state 2 restores.
-  auto gone = cas::collect(f.backend, f.scope, {i2}, {r2.index_key}, now + 7200, 3600);
-  CHECK(std::find(gone.removed.begin(), gone.removed.end(), r1.index_key) != gone.removed.end());
-  for (const auto& p : i2.packs) {
-    CHECK(f.backend.stat(cas::pack_key(f.scope.prefix() + "packs/", p.id)));
-  }
-  size_t dead = 0;
-  for (const auto& p : i1.packs) {
-    bool in2 =
-        std::any_of(i2.packs.begin(), i2.packs.end(), [&](const auto& q) { return q.id == p.id; });
-    if (!in2) {
-      ++dead;
-      CHECK_FALSE(f.backend.stat(cas::pack_key(f.scope.prefix() + "packs/", p.id)));
-    }
-  }
-  CHECK(dead > 0);
-  CHECK(gone.removed.size() == dead + 1);
-  CHECK(snapshot(f.restore(i2)) == snapshot(f.src));
-}
-
 TEST_CASE("a save on a base that is mostly dead content writes a new base", "[cas]") {
   Fixture f;
   f.options.pack.pack_bytes = 64ULL << 20; // one pack: the dead content stays in it
@@ -527,11 +484,6 @@ TEST_CASE("a save killed at any moment leaves the old state or the complete new 
       CHECK((got == s1 || got == s2));
     }
   }
-  // Past the grace period, gc keeps what state 1 needs and nothing a killed save left.
-  auto now = static_cast<int64_t>(::time(nullptr));
-  cas::collect(f.backend, f.scope, {i1}, {r1.index_key}, now + 7200, 3600);
-  CHECK(f.backend.list(f.scope.prefix() + "index/").size() == 1);
-  CHECK(f.backend.list(f.scope.prefix() + "packs/").size() == i1.packs.size());
-  CHECK(f.backend.leftovers(f.scope.prefix()).empty());
+  // gc after killed saves: tests/unit/cas/test_gc.cpp.
   CHECK(snapshot(f.restore(i1)) == s1);
 }
