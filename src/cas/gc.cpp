@@ -16,6 +16,11 @@ namespace ephemera::cas {
 
 namespace {
 
+// Indexes no manifest names that gc reads in one scope (a save in progress writes one): a
+// store writer who plants more only keeps that scope's packs, never makes gc read without end.
+constexpr size_t k_max_unnamed_reads = 32;
+constexpr uint64_t k_max_unnamed_bytes = 256ULL << 20;
+
 Scope scope_of(const store::CasKey& k) {
   return {k.repository, k.target, k.name, k.trusted, k.trusted ? "" : k.origin};
 }
@@ -86,11 +91,21 @@ void read_indexes(store::Backend& backend, store::GcInventory& inventory, double
          Scope{m->repository, m->target, m->name, m->trusted, m->trusted ? "" : m->origin},
          m->sha256, m->compressed_size);
   }
+  std::map<std::string, std::pair<size_t, uint64_t>> spent; // per scope: indexes, bytes
   for (const auto& [key, o] : listed) {
     if (inventory.indexes.count(key) != 0 || now - static_cast<double>(o->mtime) >= grace_seconds) {
       continue;
     }
     auto k = store::parse_cas_key(key);
+    auto& [reads, bytes] = spent[k->scope_id];
+    if (reads >= k_max_unnamed_reads || o->size > k_max_unnamed_bytes - bytes) {
+      inventory.indexes[key].why =
+          fmt::format("not read: more than {} indexes or {} bytes no manifest names in its scope",
+                      k_max_unnamed_reads, k_max_unnamed_bytes);
+      continue;
+    }
+    ++reads;
+    bytes += std::min(o->size, k_max_index_object);
     read(key, scope_of(*k), k->sha256, o->size);
   }
 }
@@ -114,6 +129,9 @@ bool PackRecheck::operator()(const std::string& key) {
       continue;
     }
     auto it = m_read.find(o.key);
+    if (it == m_read.end() && m_read.size() >= k_max_unnamed_reads) {
+      return false; // more new indexes than a gc reads: the pack is not proven dead
+    }
     if (it == m_read.end()) {
       std::optional<std::vector<std::string>> packs;
       try {
@@ -133,6 +151,30 @@ bool PackRecheck::operator()(const std::string& key) {
     }
   }
   return true;
+}
+
+std::vector<std::pair<std::string, uint64_t>> held_objects(store::Backend& backend,
+                                                           const store::Manifest& m) {
+  std::vector<std::pair<std::string, uint64_t>> out{{m.archive, m.compressed_size}};
+  Scope scope{m.repository, m.target, m.name, m.trusted, m.trusted ? "" : m.origin};
+  try {
+    Index index = load_index(backend, scope, m.archive, m.sha256, m.compressed_size);
+    std::string packs = scope.prefix() + "packs/";
+    for (const PackRef& p : index.packs) {
+      out.emplace_back(pack_key(packs, p.id), p.size);
+    }
+  } catch (const util::StoreError& e) {
+    if (e.kind() != util::StoreErrorKind::not_found &&
+        e.kind() != util::StoreErrorKind::permanent) {
+      throw;
+    }
+    util::log::warn("index {} could not be read: {}; its packs are not counted",
+                    util::printable(m.archive), e.what());
+  } catch (const util::Error& e) {
+    util::log::warn("index {} could not be read: {}; its packs are not counted",
+                    util::printable(m.archive), e.what());
+  }
+  return out;
 }
 
 bool should_rebase(const Index& base, uint64_t pack_bytes) {

@@ -21,7 +21,9 @@ namespace ephemera::cas {
 // writes its index before its manifest), held to its name and the scope of its folder. Only
 // keys of inventory.cas_listing that parse as an index are read. An index that cannot be read
 // (missing, too large, not the bytes its name or manifest says, malformed, of another scope)
-// is recorded with why, naming the key, and gc keeps every pack of its scope. A transient
+// is recorded with why, naming the key, and gc keeps every pack of its scope; so is each
+// index no manifest names past the 32nd or 256 MiB read in one scope (a store writer who
+// plants more keeps that scope's packs for the grace period, and no more). A transient
 // store failure throws util::StoreError: gc then deletes nothing.
 void read_indexes(store::Backend& backend, store::GcInventory& inventory, double now,
                   double grace_seconds);
@@ -46,6 +48,14 @@ private:
   // Indexes read since: their pack keys, or an empty optional when one could not be read.
   std::map<std::string, std::optional<std::vector<std::string>>> m_read;
 };
+
+// What a content-addressed save holds in the store, for ls: its index and the packs the index
+// references, each with its size (the index's as the manifest gives it, the packs' as the
+// index records them; a restore checks both against the store). Only the index, when it
+// cannot be read (a warning says why). Saves that share packs list them each: count a pack
+// once per total.
+std::vector<std::pair<std::string, uint64_t>> held_objects(store::Backend& backend,
+                                                           const store::Manifest& m);
 
 // Whether a save should ignore base and write a new full state (a new base): when less than
 // half the content of the packs base references is content base uses, or base spreads over

@@ -140,6 +140,21 @@ int run_ls(const Globals& g, const Filter& f) {
   // The use markers lie beside the manifests: one more listing of the same folder.
   auto uses =
       store::uses_of(all, c->backend().list(store::saves_prefix(f.repository, f.target, f.name)));
+  // What each save holds: its archive, or its index and the packs it references.
+  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> held;
+  auto bytes_of = [](const std::vector<std::pair<std::string, uint64_t>>& objects) {
+    uint64_t b = 0;
+    for (const auto& o : objects) {
+      b = saturating_add(b, o.second);
+    }
+    return b;
+  };
+  for (const auto& m : all) {
+    held[m.object] = m.content == store::k_content_cas
+                         ? cas::held_objects(c->backend(), m)
+                         : std::vector<std::pair<std::string, uint64_t>>{
+                               {m.archive, m.compressed_size}};
+  }
   if (g.json) {
     json out = json::array();
     for (const auto& m : all) {
@@ -148,6 +163,7 @@ int run_ls(const Globals& g, const Filter& f) {
       const auto& u = uses[m.object];
       j["last_used"] = u.last > 0 ? json(rfc3339_of(u.last)) : json(nullptr);
       j["restored_days"] = u.days;
+      j["stored_bytes"] = bytes_of(held[m.object]);
       out.push_back(std::move(j));
     }
     std::printf("%s\n", out.dump(2).c_str());
@@ -155,8 +171,16 @@ int run_ls(const Globals& g, const Filter& f) {
   }
   // One line a save, within 100 columns: the repository and target head their group, and
   // what does not fit (files, job, the full status) is in `show ID`.
-  std::map<std::string, std::pair<uint64_t, uint64_t>> scopes;
-  uint64_t total = 0;
+  // Totals count each object once: saves of one stanza share packs.
+  std::map<std::string, std::pair<uint64_t, std::map<std::string, uint64_t>>> scopes;
+  std::map<std::string, uint64_t> everything;
+  auto sum = [](const std::map<std::string, uint64_t>& objects) {
+    uint64_t b = 0;
+    for (const auto& o : objects) {
+      b = saturating_add(b, o.second);
+    }
+    return b;
+  };
   std::string group;
   for (const auto& m : all) {
     std::string here = fmt::format("{} target {}", shown(m.repository), shown(m.target, "-"));
@@ -169,19 +193,23 @@ int run_ls(const Globals& g, const Filter& f) {
     std::printf("%s %s %s %s %s %10s %4s %s %s\n", store::short_id(m).c_str(),
                 cell(shown(m.name), 15).c_str(), cell(fmt::format("e{}", m.epoch), 4).c_str(),
                 cell(shown(m.key, "\"\""), 14).c_str(), cell(shown(m.branch, "-"), 14).c_str(),
-                report::human_bytes(m.compressed_size).c_str(), cell(age(m.created), 4).c_str(),
+                report::human_bytes(bytes_of(held[m.object])).c_str(),
+                cell(age(m.created), 4).c_str(),
                 cell(used_cell(uses[m.object]), 7).c_str(), status_word(m, v).c_str());
     auto& s = scopes[fmt::format("{}/{}/{}/e{}", shown(m.repository), shown(m.target, "-"),
                                  shown(m.name), m.epoch)];
     s.first += 1;
-    s.second = saturating_add(s.second, m.compressed_size);
-    total = saturating_add(total, m.compressed_size);
+    for (const auto& o : held[m.object]) {
+      s.second.insert(o);
+      everything.insert(o);
+    }
   }
   for (const auto& [scope, s] : scopes) {
     std::printf("total %s: %llu archives, %s\n", scope.c_str(),
-                static_cast<unsigned long long>(s.first), report::human_bytes(s.second).c_str());
+                static_cast<unsigned long long>(s.first),
+                report::human_bytes(sum(s.second)).c_str());
   }
-  std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(total).c_str());
+  std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(sum(everything)).c_str());
   for (const auto& inv : invs) {
     std::printf("marker: %s%s%s%s%s invalidated at %s%s\n", shown(inv.repository).c_str(),
                 inv.target.empty() ? "" : ("/" + shown(inv.target)).c_str(),

@@ -72,6 +72,32 @@ save_next() {
 for i in 1 2 3 4; do save_next a; done
 [ "$(indexes | wc -l)" = 4 ] || fail "four indexes expected: $(indexes)"
 
+# ls counts a content-addressed save as its index plus the packs it references.
+raw_size() {
+  case "${STORE_KIND:-local}" in
+    local) stat -c %s "$STORE/$1" ;;
+    s3) aws s3api head-object --bucket "$RAW_BUCKET" --key "$(raw_prefix)/$1" --query ContentLength --output text ;;
+  esac
+}
+ephemera ls --json > "$SCRATCH/ls.json"
+newest=$(/usr/bin/python3 -c '
+import json, sys
+saves = json.load(open(sys.argv[1]))
+n = max(saves, key=lambda s: s["created"])
+print(n["archive"], n["stored_bytes"])' "$SCRATCH/ls.json")
+want=$(raw_size "${newest% *}")
+for p in $(raw_get "${newest% *}" "$SCRATCH/n.zst" && zstd -qdc "$SCRATCH/n.zst" | /usr/bin/python3 -c '
+import struct, sys
+b = sys.stdin.buffer.read(); at = 21
+n, = struct.unpack_from("<I", b, at); at += 4 + n
+packs, = struct.unpack_from("<I", b, at); at += 4
+for _ in range(packs):
+    print(b[at:at + 32].hex()); at += 40
+    f, = struct.unpack_from("<I", b, at); at += 4 + 8 * f'); do
+  want=$((want + $(raw_size "${newest%/index/*}/packs/$p.pack")))
+done
+[ "${newest#* }" = "$want" ] || fail "ls says the newest save holds ${newest#* } bytes, the store $want"
+
 # Within the grace period nothing content-addressed goes, and gc says why.
 ephemera gc > "$SCRATCH/young.txt"
 [ "$(indexes | wc -l)" = 4 ] || fail "gc within the grace period removed an index"

@@ -477,3 +477,70 @@ TEST_CASE("after saves killed at any moment, gc leaves exactly the live state", 
   CHECK(packs == want);
   CHECK(s.backend().leftover_cleaner()->leftovers("cas1/").empty());
 }
+
+TEST_CASE("a chain of small changes keeps restore fan-out and store bytes bounded", "[cas][gc]") {
+  // Each save changes two 256 KiB files of sixteen; packs hold 1 MiB. Without a new base the
+  // newest state would reference ever more half-dead packs, and without gc the store would
+  // hold every old version; with should_rebase and gc (keeping the newest save) both stay
+  // bounded.
+  Store s;
+  constexpr size_t k_files = 16, k_size = 256 << 10;
+  for (size_t f = 0; f < k_files; ++f) {
+    write(s.src / ("f" + std::to_string(f)), random_bytes(k_size, 100 + f));
+  }
+  auto r = s.save(nullptr);
+  s.publish(r, "k");
+  uint64_t live = k_files * k_size;
+  size_t max_packs = 0, rebases = 0;
+  uint64_t max_stored = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto base = s.load(r);
+    // f0 every time, and one other: each new pack is half dead after the next save.
+    write(s.src / "f0", random_bytes(k_size, 1000 + i));
+    write(s.src / ("f" + std::to_string(1 + i % 15)), random_bytes(k_size, 2000 + i));
+    r = s.save(&base);
+    rebases += r.rebased ? 1 : 0;
+    s.publish(r, "k");
+    s.age(7200);
+    s.gc();
+    auto index = s.load(r);
+    max_packs = std::max(max_packs, index.packs.size());
+    uint64_t stored = 0;
+    for (const auto& o : s.backend().list(s.scope.prefix() + "packs/")) {
+      stored += o.size;
+    }
+    max_stored = std::max(max_stored, stored);
+    CHECK(s.keys(s.scope.prefix() + "index/") == std::vector<std::string>{r.index_key});
+  }
+  WARN("30 saves of two changed files in 16: at most "
+       << max_packs << " packs per restore, " << max_stored << " bytes of packs stored for " << live
+       << " live, " << rebases << " new bases");
+  CHECK(rebases > 0);
+  CHECK(max_packs <= 4 + 8 + 1);             // a full save's packs, should_rebase's 8, the new one
+  CHECK(max_stored <= 2 * live + (2 << 20)); // at most half dead, plus the packs in flight
+}
+
+TEST_CASE("gc reads a bounded number of young indexes no manifest names", "[cas][gc]") {
+  Store s;
+  write(s.src / "a.bin", random_bytes(1 << 20, 20));
+  auto r = s.save(nullptr);
+  auto dead = s.packs_of(s.load(r));
+  fs::remove(s.dir / r.index_key);
+  s.age(7200);
+  for (int i = 0; i < 40; ++i) {
+    cas::Index planted;
+    planted.scope = s.scope.id();
+    cas::Entry e;
+    e.path = "work/d" + std::to_string(i);
+    e.type = archive::EntryType::directory;
+    e.mode = 0755;
+    planted.entries.push_back(e);
+    std::string bytes = cas::encode(planted);
+    write(s.dir / store::cas_index_key(s.scope.id(), util::sha256_hex(bytes)), bytes);
+  }
+  auto run = s.gc();
+  for (const auto& p : dead) {
+    CHECK(s.exists(p));
+  }
+  CHECK(run.kept("not read: more than 32 indexes"));
+}
