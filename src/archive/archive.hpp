@@ -144,6 +144,8 @@ struct StreamEntry {
   int64_t mtime_ns = 0;
   uint64_t size = 0;            // files
   std::string_view link_target; // symlinks
+  // A hard link (type file, size 0): the name of an earlier file entry it is a second name of.
+  std::string_view hardlink;
 };
 // A file's next piece of verified content; empty when there is no more. A piece stays valid
 // until the next call.

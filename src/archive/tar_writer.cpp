@@ -4,6 +4,7 @@
 #include "archive/unpack_checks.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <unordered_set>
 
 namespace ephemera::archive {
 
@@ -88,7 +90,15 @@ struct TarWriter::Impl {
     // Floor division: a time before 1970 is whole seconds before it plus a positive part.
     h.sec = s.mtime_ns / 1000000000 - (s.mtime_ns % 1000000000 < 0 ? 1 : 0);
     h.nsec = static_cast<long>(s.mtime_ns - h.sec * 1000000000);
+    std::string linked(s.hardlink); // NUL-terminated, as a tar header's
+    if (!linked.empty()) {
+      h.hardlink = linked.c_str();
+    }
     detail::Accepted ok = checks.check(h);
+    if (!linked.empty() && (s.type != EntryType::file || s.size != 0 || files.count(linked) == 0)) {
+      detail::refuse(ok.name, fmt::format("a hard link to '{}', which is not an earlier file",
+                                          util::printable(linked)));
+    }
     const uint64_t size = s.type == EntryType::file ? s.size : 0;
     if (size > static_cast<uint64_t>(INT64_MAX)) {
       detail::refuse(ok.name, "its size is out of range");
@@ -104,6 +114,9 @@ struct TarWriter::Impl {
                                                                          : AE_IFLNK);
     if (s.type == EntryType::symlink) {
       archive_entry_copy_symlink(e.get(), std::string(s.link_target).c_str());
+    }
+    if (!linked.empty()) {
+      archive_entry_copy_hardlink(e.get(), linked.c_str());
     }
     archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
     check(archive_write_header(a.get(), e.get()));
@@ -127,10 +140,14 @@ struct TarWriter::Impl {
     if (s.type == EntryType::file && !next().empty()) {
       detail::refuse(ok.name, "more bytes than its entry declares");
     }
+    if (s.type == EntryType::file && linked.empty()) {
+      files.insert(ok.name);
+    }
   }
 
   Resolve resolve = as_named;
   detail::EntryChecks checks;
+  std::unordered_set<std::string> files; // names of the files written so far
   Output out;
   // Last: freed first, while the output its callback writes to is still there.
   std::unique_ptr<struct archive, ArchiveDeleter> a;

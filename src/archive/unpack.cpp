@@ -205,6 +205,13 @@ public:
     h.sec = s.mtime_ns / 1000000000 - (s.mtime_ns % 1000000000 < 0 ? 1 : 0);
     h.nsec = static_cast<long>(s.mtime_ns - h.sec * 1000000000);
     std::string to(s.link_target);
+    std::string linked(s.hardlink); // NUL-terminated, as a tar header's
+    if (!linked.empty()) {
+      if (s.type != EntryType::file || s.size != 0) {
+        refuse(s.name, "a hard link with content of its own");
+      }
+      h.hardlink = linked.c_str();
+    }
     const uint64_t size = s.type == EntryType::file ? s.size : 0;
     auto pieces = [&next, &s, size](const std::string&, auto&& sink) {
       uint64_t at = 0;

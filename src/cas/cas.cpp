@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,8 +90,16 @@ public:
       ++m_result.symlinks;
     } else if (item.type == EntryType::directory) {
       ++m_result.directories;
+    } else if (const Entry* file = linked_file(item)) {
+      // A second name of a file saved already: saved as a hard link, as an archive holds it.
+      e.hardlink = file->path;
+      e.mode = file->mode;
+      e.mtime_ns = file->mtime_ns;
+      ++m_result.files;
     } else if (!add_file(item, e)) {
       return;
+    } else if (item.nlink > 1) {
+      m_links.emplace(std::make_pair(item.dev, item.ino), m_index.entries.size());
     }
     m_index.entries.push_back(std::move(e));
     if (m_options.progress) {
@@ -137,6 +146,16 @@ public:
   struct BaseGone {};
 
 private:
+  // The file entry of this save that item is another name of (the same device and inode,
+  // met earlier in path order), if any.
+  const Entry* linked_file(const archive::PackItem& item) const {
+    if (item.nlink < 2) {
+      return nullptr;
+    }
+    auto it = m_links.find(std::make_pair(item.dev, item.ino));
+    return it == m_links.end() ? nullptr : &m_index.entries[it->second];
+  }
+
   // Reads the file once, chunk by chunk; false when it is gone and may be.
   bool add_file(const archive::PackItem& item, Entry& e) {
     if (m_options.seen != nullptr && reuse_seen(item, e)) {
@@ -314,6 +333,7 @@ private:
   std::unordered_map<Hash, const ChunkRef*, HashKey> m_base_chunks;
   std::vector<uint32_t> m_base_slot; // base pack -> its slot in m_index.packs, once used
   std::unordered_map<Hash, ChunkRef, HashKey> m_new_chunks;
+  std::map<std::pair<uint64_t, uint64_t>, size_t> m_links; // (dev, ino) -> its file entry
   std::string m_buffer;
   std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point m_last_progress = m_started;
@@ -496,7 +516,8 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
   archive::EntryUnpack unpack(o);
   for (const Entry& e : index.entries) {
     size_t next = 0;
-    archive::StreamEntry s{e.path, e.type, e.mode, e.mtime_ns, e.size, e.link_target};
+    archive::StreamEntry s{e.path,        e.type, e.mode, e.mtime_ns, e.size,
+                           e.link_target, e.hardlink};
     unpack.add(s, [&]() -> std::string_view {
       if (next == e.chunks.size()) {
         return {};
@@ -509,6 +530,9 @@ RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& 
   r.fetched_bytes = reader.fetched_bytes();
   if (options.record != nullptr) {
     for (const Entry& e : index.entries) {
+      if (!e.hardlink.empty()) {
+        continue; // its file's record stands for it
+      }
       auto it = where.find(e.path);
       struct stat st {};
       if (it != where.end() && ::lstat(it->second.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&

@@ -32,7 +32,8 @@ ExportResult export_tar(store::Backend& backend, const Scope& scope, const Index
   auto last = start;
   for (const Entry& e : index.entries) {
     size_t next = 0;
-    archive::StreamEntry s{e.path, e.type, e.mode, e.mtime_ns, e.size, e.link_target};
+    archive::StreamEntry s{e.path,        e.type, e.mode, e.mtime_ns, e.size,
+                           e.link_target, e.hardlink};
     out.add(s, [&]() -> std::string_view {
       if (next == e.chunks.size()) {
         return {};

@@ -125,6 +125,26 @@ private:
 
 // The rules that do not concern the byte layout, checked for what encode writes and for
 // what parse read.
+// A hard link names an earlier file entry (entries are in path order, so one before it) that
+// is not itself a hard link, and has its mode and mtime: one file under two names.
+void check_hardlink(const Index& index, const Entry& e) {
+  if (e.type != archive::EntryType::file || e.size != 0 || !e.chunks.empty()) {
+    bad_entry(e.path, "a hard link with content of its own, or of other than a file");
+  }
+  const Entry* first = index.entries.data();
+  const Entry* self = &e;
+  const Entry* it = std::lower_bound(first, self, e.hardlink,
+                                     [](const Entry& a, const std::string& p) { return a.path < p; });
+  if (it == self || it->path != e.hardlink || it->type != archive::EntryType::file ||
+      !it->hardlink.empty()) {
+    bad_entry(e.path, fmt::format("a hard link to '{}', which is not an earlier file entry",
+                                  util::printable(e.hardlink)));
+  }
+  if (it->mode != e.mode || it->mtime_ns != e.mtime_ns) {
+    bad_entry(e.path, "a hard link whose mode or mtime is not its file's");
+  }
+}
+
 void validate(const Index& index) {
   if (index.scope.empty() || index.scope.size() > k_max_scope) {
     bad("its scope is empty or too long");
@@ -185,6 +205,9 @@ void validate(const Index& index) {
     }
     if (e.link_target.size() > k_max_path || e.link_target.find('\0') != std::string::npos) {
       bad_entry(e.path, "its link target is too long or holds a NUL byte");
+    }
+    if (!e.hardlink.empty()) {
+      check_hardlink(index, e);
     }
     chunks += e.chunks.size();
     if (chunks > k_max_chunks) {
@@ -264,10 +287,16 @@ std::string encode(const Index& index) {
   w.u32(static_cast<uint32_t>(index.entries.size()));
   for (const Entry& e : index.entries) {
     w.str(e.path);
-    w.u8(e.type == archive::EntryType::file ? 0 : e.type == archive::EntryType::directory ? 1 : 2);
+    bool linked = !e.hardlink.empty();
+    w.u8(linked                                   ? 3
+         : e.type == archive::EntryType::file      ? 0
+         : e.type == archive::EntryType::directory ? 1
+                                                   : 2);
     w.u32(e.mode);
     w.u64(static_cast<uint64_t>(e.mtime_ns));
-    if (e.type == archive::EntryType::file) {
+    if (linked) {
+      w.str(e.hardlink);
+    } else if (e.type == archive::EntryType::file) {
       w.u64(e.size);
       w.u32(static_cast<uint32_t>(e.chunks.size()));
       for (const ChunkRef& c : e.chunks) {
@@ -332,15 +361,20 @@ Index parse_body(std::string_view body, std::string_view expected_scope) {
   for (Entry& e : index.entries) {
     e.path = r.str(k_max_path, "a path");
     uint8_t type = r.u8();
-    if (type > 2) {
+    if (type > 3) {
       bad_entry(e.path, fmt::format("unknown type {}", type));
     }
-    e.type = type == 0   ? archive::EntryType::file
-             : type == 1 ? archive::EntryType::directory
-                         : archive::EntryType::symlink;
+    e.type = type == 0 || type == 3 ? archive::EntryType::file
+             : type == 1            ? archive::EntryType::directory
+                                    : archive::EntryType::symlink;
     e.mode = r.u32();
     e.mtime_ns = static_cast<int64_t>(r.u64());
-    if (e.type == archive::EntryType::file) {
+    if (type == 3) {
+      e.hardlink = r.str(k_max_path, "a hard link's file");
+      if (e.hardlink.empty()) {
+        bad_entry(e.path, "a hard link to no file");
+      }
+    } else if (e.type == archive::EntryType::file) {
       e.size = r.u64();
       uint64_t n = r.count(r.u32(), k_max_chunks - chunks, 48, "chunks");
       chunks += n;

@@ -21,10 +21,13 @@
 //                                          u32 compressed size, u32 content size
 //   u32 entry count, then per entry, in strictly increasing byte order of path (mode at
 //   most 01777: set-id bits are never saved):
-//     u32 path length, path; u8 type (0 file, 1 directory, 2 symlink); u32 mode; i64 mtime_ns
-//     file:    u64 size, u32 chunk count, per chunk u32 pack, u32 frame, u32 offset in the
-//              frame's content, u32 length, 32-byte SHA-256 of the chunk's bytes
-//     symlink: u32 target length, target
+//     u32 path length, path; u8 type (0 file, 1 directory, 2 symlink, 3 hard link); u32 mode;
+//     i64 mtime_ns
+//     file:      u64 size, u32 chunk count, per chunk u32 pack, u32 frame, u32 offset in the
+//                frame's content, u32 length, 32-byte SHA-256 of the chunk's bytes
+//     symlink:   u32 target length, target
+//     hard link: u32 path length, the path of an earlier entry of type file (not itself a hard
+//                link) whose mode and mtime it has: the same file under a second name
 // and nothing after the last entry. A pack's frames lie end to end from offset 0 and fill it
 // exactly; each is an independent zstd frame, so a range of frames decodes alone.
 namespace ephemera::cas {
@@ -72,6 +75,10 @@ struct Entry {
   int64_t mtime_ns = 0;
   uint64_t size = 0;       // files: the sum of their chunks' lengths
   std::string link_target; // symlinks
+  // A hard link (type file, no size, no chunks): the path of the earlier file entry it is a
+  // second name of. A tool that checks whether two names are one file (cargo's uplifted
+  // build outputs) finds them so after a restore, as they were saved, and rewrites nothing.
+  std::string hardlink;
   std::vector<ChunkRef> chunks;
 };
 

@@ -1,6 +1,6 @@
 # ephemera export: any save, content-addressed or a single archive, as a plain tar.zst that GNU
-# tar unpacks into exactly the tree a restore writes (files, directories, symlinks, modes,
-# mtimes); by id, by the report's link (the report's own export command run as printed) and on
+# tar unpacks into exactly the tree a restore writes (files, directories, symlinks, hard links,
+# modes, mtimes); by id, by the report's link (the report's own export command run as printed) and on
 # stdout. A pack or an archive whose bytes were altered is refused with the save named, and
 # nothing is left where the export was to go; bad arguments exit 2.
 . "$(dirname "$0")/../lib.sh"
@@ -19,6 +19,7 @@ populate() {
   echo "mode" > "$t/modes/m"; chmod 600 "$t/modes/m"
   echo "exec" > "$t/modes/x"; chmod 751 "$t/modes/x"
   echo "old" > "$t/modes/old"; touch -d '2001-02-03 04:05:06.123456789' "$t/modes/old"
+  ln "$t/sub/big.bin" "$t/big-link"  # a hard link, as cargo leaves its build outputs
   ln -s sub/deep/f1 "$t/link"
   ln -s ../nowhere "$t/dangling"
   chmod 700 "$t/sub/deep"
@@ -33,6 +34,9 @@ exported_equals_restored() {
   [ -d "$x/work/target" ] || fail "the export holds no work/target: $(find "$x" | head)"
   diff <(listing "$M/work/job") <(listing "$x/work") >&2 ||
     fail "the export of $1 is not the restored tree"
+  [ "$(stat -c %h "$M/work/job/target/big-link")" = 2 ] || fail "the restore broke a hard link"
+  [ "$(stat -c %i "$x/work/target/big-link")" = "$(stat -c %i "$x/work/target/sub/big.bin")" ] ||
+    fail "the export of $1 broke a hard link"
   rm -rf "$x"
 }
 

@@ -3,9 +3,6 @@
 # job compiles no registry crate, only the workspace's, and its post saves nothing; editing
 # a workspace crate changes nothing saved either.
 . "$(dirname "$0")/common.sh"
-# "Nothing changed" after a content-addressed restore of target/ is not yet recognised (a
-# warm post uploads a new index only): this test proves the preset on single archives.
-export EPHEMERA_FORMAT=archive
 
 export PATH=/usr/bin:/bin # Debian's cargo and rustc, for the build and the key's `rustc -vV`
 command -v cargo > /dev/null || fail "cargo is not installed (apt-get install cargo)"

@@ -866,6 +866,7 @@ struct Streamed {
   std::vector<std::string> pieces;
   int64_t declared = -1; // size; -1: the pieces' total
   std::string link;
+  std::string hardlink;
 };
 
 Streamed sfile(std::string name, std::vector<std::string> pieces, uint32_t mode = 0644) {
@@ -913,7 +914,7 @@ ephemera::archive::UnpackResult stream_all(const std::vector<Streamed>& entries,
     }
     ephemera::archive::StreamEntry e{s.name, s.type, s.mode, s.mtime_ns,
                                      s.declared >= 0 ? static_cast<uint64_t>(s.declared) : total,
-                                     s.link};
+                                     s.link, s.hardlink};
     size_t next = 0;
     unpack.add(e, [&]() -> std::string_view {
       return next < s.pieces.size() ? std::string_view(s.pieces[next++]) : std::string_view();
@@ -1012,7 +1013,7 @@ uint64_t tar_all(const std::vector<Streamed>& entries, const fs::path& file) {
     }
     ephemera::archive::StreamEntry e{s.name, s.type, s.mode, s.mtime_ns,
                                      s.declared >= 0 ? static_cast<uint64_t>(s.declared) : total,
-                                     s.link};
+                                     s.link, s.hardlink};
     size_t next = 0;
     tar.add(e, [&]() -> std::string_view {
       return next < s.pieces.size() ? std::string_view(s.pieces[next++]) : std::string_view();

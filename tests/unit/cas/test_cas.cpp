@@ -61,6 +61,9 @@ std::vector<archive::PackItem> items_of(const fs::path& dir) {
     i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
     i.mode = st.st_mode & 07777;
     i.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    i.dev = st.st_dev;
+    i.ino = st.st_ino;
+    i.nlink = st.st_nlink;
     if (S_ISLNK(st.st_mode)) {
       i.link_target = fs::read_symlink(it->path()).string();
     }
@@ -486,4 +489,69 @@ TEST_CASE("a save killed at any moment leaves the old state or the complete new 
   }
   // gc after killed saves: tests/unit/cas/test_gc.cpp.
   CHECK(snapshot(f.restore(i1)) == s1);
+}
+
+TEST_CASE("hard links are saved once, restored and exported as one file under two names",
+          "[cas]") {
+  Fixture f;
+  write(f.src / "build/memchr-1/build_script_build-1", random_bytes(300000, 7));
+  ::chmod((f.src / "build/memchr-1/build_script_build-1").c_str(), 0755);
+  REQUIRE(::link((f.src / "build/memchr-1/build_script_build-1").c_str(),
+                 (f.src / "build/memchr-1/build-script-build").c_str()) == 0);
+  REQUIRE(::link((f.src / "build/memchr-1/build_script_build-1").c_str(),
+                 (f.src / "other-name").c_str()) == 0);
+  write(f.src / "single", "one name");
+  auto saved = f.save(nullptr);
+  CHECK(saved.files == 4);
+  CHECK(saved.unpacked_bytes == 300000 + 8);
+  auto index = f.load(saved);
+  // The first name in path order holds the content; the others name it.
+  std::map<std::string, std::string> links;
+  for (const auto& e : index.entries) {
+    links[e.path] = e.hardlink;
+  }
+  CHECK(links["work/build/memchr-1/build-script-build"].empty());
+  CHECK(links["work/build/memchr-1/build_script_build-1"] ==
+        "work/build/memchr-1/build-script-build");
+  CHECK(links["work/other-name"] == "work/build/memchr-1/build-script-build");
+  CHECK(links["work/single"].empty());
+
+  fs::path dest = f.restore(index);
+  CHECK(snapshot(dest) == snapshot(f.src));
+  struct stat a {}, b {}, c {};
+  REQUIRE(::stat((dest / "build/memchr-1/build-script-build").c_str(), &a) == 0);
+  REQUIRE(::stat((dest / "build/memchr-1/build_script_build-1").c_str(), &b) == 0);
+  REQUIRE(::stat((dest / "other-name").c_str(), &c) == 0);
+  CHECK(a.st_ino == b.st_ino);
+  CHECK(a.st_ino == c.st_ino);
+  CHECK(a.st_nlink == 3);
+
+  // The next save of the restored tree is the same index: nothing is new.
+  auto again = cas::save(f.backend, f.scope, items_of(dest), &index, f.options);
+  CHECK(again.index_sha256 == saved.index_sha256);
+  CHECK(again.packs == 0);
+
+  // An export holds them as hard links too.
+  fs::path tarball = f.tmp.path() / "x.tar.zst";
+  {
+    util::Fd fd(::open(tarball.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    REQUIRE(fd.fd >= 0);
+    archive::TarWriter tar(fd.fd, 3);
+    auto r = cas::export_tar(f.backend, f.scope, index, 1 << 30, tar, {});
+    tar.finish();
+    CHECK(r.files == 4);
+  }
+  fs::path unpacked = f.tmp.path() / "unpacked";
+  archive::UnpackOptions o;
+  o.expected_sha256 = util::sha256_file_hex(tarball);
+  o.expected_size = fs::file_size(tarball);
+  o.max_unpacked_bytes = 1 << 30;
+  o.resolve = [unpacked](std::string_view name,
+                         archive::EntryType) -> std::optional<archive::Destination> {
+    return archive::Destination{unpacked, std::string(name.substr(5))};
+  };
+  archive::unpack(tarball, o);
+  CHECK(snapshot(unpacked) == snapshot(f.src));
+  REQUIRE(::stat((unpacked / "other-name").c_str(), &c) == 0);
+  CHECK(c.st_nlink == 3);
 }

@@ -142,6 +142,76 @@ TEST_CASE("indexes that break a rule are refused", "[cas]") {
   }
 }
 
+namespace {
+
+// sample() with "work/d/m", a hard link to "work/d/f".
+Index with_hardlink() {
+  Index x = sample();
+  cas::Entry m;
+  m.path = "work/d/m";
+  m.mode = x.entries[1].mode;
+  m.mtime_ns = x.entries[1].mtime_ns;
+  m.hardlink = "work/d/f";
+  x.entries.push_back(m);
+  return x;
+}
+
+} // namespace
+
+TEST_CASE("a hard link round-trips as a second name of an earlier file", "[cas]") {
+  Index x = with_hardlink();
+  Index y = cas::parse(cas::encode(x), x.scope);
+  REQUIRE(y.entries.size() == 4);
+  CHECK(y.entries[3].path == "work/d/m");
+  CHECK(y.entries[3].type == archive::EntryType::file);
+  CHECK(y.entries[3].hardlink == "work/d/f");
+  CHECK(y.entries[3].size == 0);
+  CHECK(y.entries[1].hardlink.empty());
+}
+
+TEST_CASE("hard links that are not a second name of an earlier file are refused", "[cas]") {
+  using Edit = void (*)(Index&);
+  struct Case {
+    const char* what;
+    Edit edit;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"to a later entry", [](Index& x) { x.entries[3].hardlink = "work/d/z"; },
+       "not an earlier file entry"},
+      {"to itself", [](Index& x) { x.entries[3].hardlink = "work/d/m"; },
+       "not an earlier file entry"},
+      {"to a directory", [](Index& x) { x.entries[3].hardlink = "work/d"; },
+       "not an earlier file entry"},
+      {"to a symlink", [](Index& x) { x.entries[3].hardlink = "work/d/l"; },
+       "not an earlier file entry"},
+      {"to a hard link",
+       [](Index& x) {
+         cas::Entry n = x.entries[3];
+         n.path = "work/d/n";
+         n.hardlink = "work/d/m";
+         x.entries.push_back(n);
+       },
+       "not an earlier file entry"},
+      {"with content",
+       [](Index& x) {
+         x.entries[3].chunks = x.entries[1].chunks;
+         x.entries[3].size = x.entries[1].size;
+       },
+       "content of its own"},
+      {"on a directory", [](Index& x) { x.entries[3].type = archive::EntryType::directory; },
+       "content of its own, or of other than a file"},
+      {"another mode", [](Index& x) { x.entries[3].mode = 0600; }, "mode or mtime"},
+      {"another mtime", [](Index& x) { x.entries[3].mtime_ns = 1; }, "mode or mtime"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    Index x = with_hardlink();
+    c.edit(x);
+    CHECK_THROWS_WITH(cas::encode(x), Catch::Contains(c.error));
+  }
+}
+
 TEST_CASE("a forged index body is refused before anything is allocated for it", "[cas]") {
   std::string valid = cas::encode(sample());
   SECTION("a million entries") {
