@@ -382,53 +382,6 @@ struct GcFlags {
   std::vector<std::string> saves; // --save ID: only these
 };
 
-// gc --save ID...: deletes exactly the saves named (manifest first, so no reader finds a
-// save whose archive is going), whatever their standing: the operator's removal of a save
-// known to be bad.
-int remove_named(const Globals& g, const GcFlags& flags) {
-  auto c = open_catalog(g);
-  auto all = c->list();
-  auto links = links_of(*c, all);
-  std::vector<const store::Manifest*> chosen;
-  for (const auto& id : flags.saves) {
-    const auto* m = &store::one_save(all, id, store_shown(g), links);
-    if (std::find(chosen.begin(), chosen.end(), m) == chosen.end()) {
-      chosen.push_back(m);
-    }
-  }
-  uint64_t freed = 0;
-  json out = json::array();
-  for (const auto* m : chosen) {
-    if (!flags.dry_run) {
-      c->remove(*m);
-    }
-    freed = saturating_add(freed, m->compressed_size);
-    if (g.json) {
-      out.push_back(json{{"id", store::short_id(*m)},
-                         {"object", util::printable(c->backend().url(m->object))},
-                         {"bytes", m->compressed_size},
-                         {"why", "named by --save"}});
-    } else {
-      std::printf("%s save %s %s (%s): named by --save\n",
-                  flags.dry_run ? "would delete" : "deleted", store::short_id(*m).c_str(),
-                  util::printable(c->backend().url(m->object)).c_str(),
-                  report::human_bytes(m->compressed_size).c_str());
-    }
-  }
-  if (g.json) {
-    std::printf("%s\n", json{{"dry_run", flags.dry_run},
-                             {"deleted", out},
-                             {"freed_saves", chosen.size()},
-                             {"freed_bytes", freed}}
-                            .dump(2)
-                            .c_str());
-  } else {
-    std::printf("%s %zu save%s, %s\n", flags.dry_run ? "would free" : "freed", chosen.size(),
-                chosen.size() == 1 ? "" : "s", report::human_bytes(freed).c_str());
-  }
-  return k_exit_ok;
-}
-
 store::GcOptions gc_options(const GcFlags& flags) {
   store::GcOptions o;
   if (flags.keep < 1) {
@@ -477,12 +430,23 @@ struct Freed {
 
 // A dry run writes nothing, so it cannot place the probe that reads the store's clock: it
 // takes this machine's, never earlier than the newest object the store listed.
+// gc --save ID... deletes exactly the saves named, whatever their standing (the operator's
+// removal of a save known to be bad), through the same plan and checks as a full run: the
+// manifest first, so no reader finds a save whose objects are going, then a content-addressed
+// save's index, then the packs no other save references.
 int run_gc(const Globals& g, const GcFlags& flags) {
   auto o = gc_options(flags);
-  if (!flags.saves.empty()) {
-    return remove_named(g, flags);
-  }
   auto c = open_catalog(g);
+  std::map<std::string, std::string> ids; // with --save: manifest object -> id, for people
+  if (!flags.saves.empty()) {
+    auto all = c->list();
+    auto links = links_of(*c, all);
+    for (const auto& id : flags.saves) {
+      const auto& m = store::one_save(all, id, store_shown(g), links);
+      o.only.insert(m.object);
+      ids.emplace(m.object, store::short_id(m));
+    }
+  }
   auto inventory = store::take_inventory(*c);
   double now = flags.dry_run ? store::estimate_store_now(inventory) : c->store_now();
   cas::read_indexes(c->backend(), inventory, now, o.grace);
@@ -491,7 +455,7 @@ int run_gc(const Globals& g, const GcFlags& flags) {
   auto still_dead = [&recheck](const std::string& key) { return recheck(key); };
   uint64_t freed = 0;
   size_t done = 0;
-  Freed packs, indexes;
+  Freed packs, indexes, saves;
   json out = json::array();
   for (const auto& a : plan.actions) {
     std::string what = util::printable(c->backend().url(a.subject));
@@ -510,10 +474,20 @@ int run_gc(const Globals& g, const GcFlags& flags) {
       packs.add(a.bytes);
     } else if (a.kind == store::GcObject::index) {
       indexes.add(a.bytes);
+    } else if (a.kind == store::GcObject::save) {
+      saves.add(a.bytes);
     }
+    auto id = ids.find(a.subject);
     if (g.json) {
-      out.push_back(json{
-          {"object", what}, {"objects", a.objects.size()}, {"why", a.why}, {"bytes", a.bytes}});
+      json d{{"object", what}, {"objects", a.objects.size()}, {"why", a.why}, {"bytes", a.bytes}};
+      if (id != ids.end()) {
+        d["id"] = id->second;
+      }
+      out.push_back(std::move(d));
+    } else if (id != ids.end()) {
+      std::printf("%s save %s %s (%s): %s\n", flags.dry_run ? "would delete" : "deleted",
+                  id->second.c_str(), what.c_str(), report::human_bytes(a.bytes).c_str(),
+                  a.why.c_str());
     } else {
       std::printf("%s %s (%s): %s\n", flags.dry_run ? "would delete" : "deleted", what.c_str(),
                   report::human_bytes(a.bytes).c_str(), a.why.c_str());
@@ -528,13 +502,19 @@ int run_gc(const Globals& g, const GcFlags& flags) {
                              {"freed_pack_bytes", packs.bytes},
                              {"freed_indexes", indexes.count},
                              {"freed_index_bytes", indexes.bytes},
+                             {"freed_saves", saves.count},
                              {"kept", plan.kept}}
                             .dump(2)
                             .c_str());
     return k_exit_ok;
   }
-  std::printf("%s %zu objects, %s", flags.dry_run ? "would free" : "freed", done,
-              report::human_bytes(freed).c_str());
+  if (!ids.empty()) {
+    std::printf("%s %zu save%s, %s", flags.dry_run ? "would free" : "freed", saves.count,
+                saves.count == 1 ? "" : "s", report::human_bytes(freed).c_str());
+  } else {
+    std::printf("%s %zu objects, %s", flags.dry_run ? "would free" : "freed", done,
+                report::human_bytes(freed).c_str());
+  }
   if (packs.count + indexes.count > 0) {
     std::printf(" (of which %zu content-addressed pack%s, %s, and %zu index%s, %s)", packs.count,
                 packs.count == 1 ? "" : "s", report::human_bytes(packs.bytes).c_str(),

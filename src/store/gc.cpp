@@ -83,6 +83,11 @@ public:
   }
 
   GcPlan run() {
+    if (!m_options.only.empty()) {
+      named_saves();
+      content_objects();
+      return std::move(m_plan);
+    }
     saves_by_standing();
     if (m_options.max_age) {
       saves_by_age();
@@ -125,6 +130,30 @@ private:
       a.bytes += size_of(marker);
     }
     m_plan.actions.push_back(std::move(a));
+  }
+
+  // gc --save: exactly the saves named, refused ones too, whatever their age.
+  void named_saves() {
+    for (const auto& m : m_inv.saves) {
+      if (m_options.only.count(m.object) != 0) {
+        drop(m, "named by --save");
+      }
+    }
+    for (const auto& r : m_inv.refused) {
+      const auto& m = r.manifest;
+      if (m_options.only.count(m.object) == 0 || !listed(m.object)) {
+        continue;
+      }
+      m_refused_gone.insert(m.object);
+      GcAction a =
+          action(m.object, {m.object}, "named by --save", size_of(m.object), GcObject::save);
+      if (m.archive == own_archive(m.object) && listed(m.archive) &&
+          m_named.count(m.archive) == 0) {
+        a.objects.push_back(m.archive);
+        a.bytes += size_of(m.archive);
+      }
+      m_plan.actions.push_back(std::move(a));
+    }
   }
 
   // Drops m unless it is in its grace period, which is then remembered as why it stays.
@@ -267,8 +296,22 @@ private:
       }
     }
     for (const auto& r : m_inv.refused) {
-      if (r.manifest.content == k_content_cas && m_refused_gone.count(r.manifest.object) == 0) {
-        named.insert(r.manifest.archive);
+      if (r.manifest.content == k_content_cas) {
+        (m_refused_gone.count(r.manifest.object) == 0 ? named : freed).insert(r.manifest.archive);
+      }
+    }
+    // gc --save: only the indexes of the saves named go, and only packs they reference; the
+    // grace period, which protects what a save in progress has not yet named, does not hold
+    // them (a save that builds on them is caught as in a full run, by the store time of an
+    // index written again, PackRecheck and the save's own check of its packs).
+    bool only = !m_options.only.empty();
+    std::set<std::string> candidates; // with only: packs the freed indexes reference
+    if (only) {
+      for (const auto& key : freed) {
+        if (auto c = m_inv.indexes.find(key);
+            c != m_inv.indexes.end() && c->second.why.empty() && named.count(key) == 0) {
+          candidates.insert(c->second.packs.begin(), c->second.packs.end());
+        }
       }
     }
     struct Objects {
@@ -301,7 +344,8 @@ private:
       }
       for (const auto* o : s.indexes) {
         bool young_one = young(static_cast<double>(o->mtime));
-        if (named.count(o->key) == 0 && !young_one && !stanza_unread) {
+        bool chosen = only ? freed.count(o->key) != 0 : !young_one;
+        if (named.count(o->key) == 0 && chosen && !stanza_unread) {
           GcAction a = action(o->key, {o->key},
                               freed.count(o->key) != 0
                                   ? "the index of a save deleted above"
@@ -312,7 +356,7 @@ private:
           m_plan.actions.push_back(std::move(a));
           continue;
         }
-        if (young_one && named.count(o->key) == 0) {
+        if (young_one && named.count(o->key) == 0 && !only) {
           ++young_ones;
         }
         auto c = m_inv.indexes.find(o->key);
@@ -336,10 +380,10 @@ private:
         continue;
       }
       for (const auto* o : s.packs) {
-        if (referenced.count(o->key) != 0) {
+        if (referenced.count(o->key) != 0 || (only && candidates.count(o->key) == 0)) {
           continue;
         }
-        if (young(static_cast<double>(o->mtime))) {
+        if (!only && young(static_cast<double>(o->mtime))) {
           ++young_ones;
           continue;
         }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ struct GcOptions {
   std::optional<uint64_t> max_bytes;
   double grace = 3600;                // seconds: nothing younger is touched
   double events_max_age = 30 * 86400; // seconds: event records (stats) older than this go
+  // gc --save: when not empty, the manifest objects of the only saves to delete, whatever
+  // their standing or age, with what no other save holds: a content-addressed one's index
+  // and the packs no index that stays references (through the same checks as a full run).
+  // Nothing else is chosen.
+  std::set<std::string> only;
 };
 
 // What gc sees of the store, read once. A save in progress has its archive in the listing

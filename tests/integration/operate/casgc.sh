@@ -191,3 +191,43 @@ done
 grep -q 'kept 3 objects below cas1/ that are not a pack or an index' "$SCRATCH/gc.txt" ||
   fail "gc does not say what it left: $(cat "$SCRATCH/gc.txt")"
 restores_newest "at the end"
+
+# gc --save of the older of two saves sharing packs: its manifest, its index and the packs
+# only it references go (however young), the bytes said are those, and the newer restores.
+rm -f "$SCRATCH/stray"
+raw_ls | grep -e '^cas1/stray' -e NOTHEX -e readme.txt | while read -r k; do raw_rm "$k"; done
+save_next a
+[ "$(indexes | wc -l)" = 2 ] || fail "two indexes expected: $(indexes)"
+ephemera ls --json > "$SCRATCH/ls.json"
+read -r old_id old_obj old_index new_id new_index < <(/usr/bin/python3 -c '
+import json, sys
+s = sorted(json.load(open(sys.argv[1])), key=lambda s: s["created"])
+print(s[0]["id"], s[0]["manifest_object"], s[0]["archive"], s[1]["id"], s[1]["archive"])' "$SCRATCH/ls.json")
+before_packs=$(stored_packs)
+# the packs only the older references: stored now, not referenced by the newer's index
+raw_get "$old_obj" "$SCRATCH/old.json"
+raw_rm "$old_obj"
+only_newer=$(live_packs)
+raw_put "$SCRATCH/old.json" "$old_obj"
+own=$(comm -23 <(echo "$before_packs") <(echo "$only_newer"))
+[ -n "$own" ] || fail "the older save has no pack of its own"
+[ -n "$only_newer" ] || fail "the newer save references no pack"
+want=$(( $(raw_size "$old_obj") + $(raw_size "$old_index") ))
+for p in $own; do want=$((want + $(raw_size "$p"))); done
+ephemera gc --save "$old_id" --json > "$SCRATCH/gcsave.json"
+/usr/bin/python3 - "$SCRATCH/gcsave.json" "$want" "$(echo "$own" | wc -l)" <<'PY' || fail "gc --save: $(cat "$SCRATCH/gcsave.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["freed_bytes"] == int(sys.argv[2]), (j["freed_bytes"], sys.argv[2])
+assert j["freed_saves"] == 1 and j["freed_indexes"] == 1, j
+assert j["freed_packs"] == int(sys.argv[3]), j["freed_packs"]
+PY
+[ "$(stored_packs)" = "$only_newer" ] || fail "gc --save left or took packs: $(stored_packs) vs $only_newer"
+[ "$(indexes)" = "$new_index" ] || fail "gc --save left the index: $(indexes)"
+restores_newest "after gc --save of the older save"
+
+# gc --save of the only save frees all it held, and says so for people.
+ephemera gc --save "$new_id" > "$SCRATCH/gcsave.txt"
+grep -q '^freed 1 save, .* (of which [1-9][0-9]* content-addressed packs\?, .* and 1 index, ' \
+  "$SCRATCH/gcsave.txt" || fail "gc --save: $(cat "$SCRATCH/gcsave.txt")"
+[ -z "$(stored_packs)$(indexes)" ] || fail "gc --save of the only save left $(stored_packs) $(indexes)"
