@@ -3,6 +3,7 @@
 #include "policy/policy.hpp"
 #include "store/keys.hpp"
 #include "util/log.hpp"
+#include "util/sha256.hpp"
 
 #include <fmt/format.h>
 
@@ -371,6 +372,18 @@ std::string why_not_own_event(const Claims& c, const ParsedKey& p, const store::
                        util::printable(p.day), store::utc_day(*created));
   }
   return "";
+}
+
+std::string upload_ticket(std::string_view secret, std::string_view token, std::string_view key,
+                          std::string_view upload, uint64_t size, uint64_t part_size) {
+  return util::hmac_sha256_hex(secret,
+                               fmt::format("ephemera-upload/1\n{}\n{}\n{}\n{}\n{}",
+                                           util::sha256_hex(token), key, upload, size, part_size));
+}
+
+bool plain_etag(std::string_view etag) {
+  return !etag.empty() && etag.size() <= 128 &&
+         etag.find_first_not_of("0123456789abcdefABCDEF-\"") == std::string_view::npos;
 }
 
 } // namespace ephemera::broker

@@ -91,4 +91,15 @@ std::string why_not_own_use(const Claims& claims, const ParsedKey& p, double now
 std::string why_not_own_event(const Claims& claims, const ParsedKey& p, const store::Event& e,
                               double now);
 
+// What binds a multipart upload the broker started to the request that started it: an HMAC
+// under the broker's secret (shared by every instance) over the token, the key, the store's
+// upload id and the sizes, so that only that token completes or aborts exactly that upload.
+std::string upload_ticket(std::string_view secret, std::string_view token, std::string_view key,
+                          std::string_view upload, uint64_t size, uint64_t part_size);
+
+// Whether a part's ETag, as a client reports it, may go into the store's completion request:
+// at most 128 bytes of letters, digits, '-' and the double quotes S3 wraps it in (nothing that
+// XML or a log line would read as anything else).
+bool plain_etag(std::string_view etag);
+
 } // namespace ephemera::broker

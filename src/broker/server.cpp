@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
 #include <cerrno>
 #include <csignal>
@@ -36,6 +37,9 @@ using util::StoreError;
 using util::StoreErrorKind;
 
 namespace {
+
+// A completion names at most 10,000 parts' ETags.
+constexpr uint64_t k_max_completion = 2 << 20;
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -105,6 +109,7 @@ struct Server::Impl {
   std::shared_ptr<const store::Signer> signer;
   RateLimiter limiter;
   RecordQuota records;
+  std::string ticket_secret; // of upload tickets: derived from the signing key
   httplib::Server http;
 
   Impl(std::unique_ptr<store::Backend> b, util::Ed25519Key sk, util::Ed25519Key tk, ServerOptions o)
@@ -378,6 +383,164 @@ struct Server::Impl {
     return e.to_json().dump() + "\n";
   }
 
+  // The whole body of a request, at most `limit` bytes (413 past it).
+  static std::string body_of(const httplib::ContentReader& reader, uint64_t limit) {
+    std::string body;
+    bool too_large = false;
+    reader([&](const char* data, size_t n) {
+      if (body.size() + n > limit) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, n);
+      return true;
+    });
+    if (too_large) {
+      throw Answer{413, fmt::format("a request body over {} bytes", limit)};
+    }
+    return body;
+  }
+
+  static uint64_t number_param(const httplib::Request& req, const char* name) {
+    try {
+      size_t used = 0;
+      auto text = req.get_param_value(name);
+      uint64_t n = std::stoull(text, &used);
+      if (used != text.size() || text.empty() || text[0] == '-') {
+        throw std::invalid_argument(name);
+      }
+      return n;
+    } catch (const std::exception&) {
+      throw Answer{400, fmt::format("'{}' must be a whole number", name)};
+    }
+  }
+
+  std::string ticket_of(const httplib::Request& req, const std::string& key,
+                        const std::string& upload, uint64_t size, uint64_t part_size) const {
+    return upload_ticket(ticket_secret, req.get_header_value("Authorization"), key, upload, size,
+                         part_size);
+  }
+
+  // The upload a request names, with the ticket that proves this token started it: its key,
+  // upload id, size and part size.
+  struct Upload {
+    std::string key, id;
+    uint64_t size = 0, part_size = 0;
+    uint64_t parts() const { return (size + part_size - 1) / part_size; }
+  };
+  Upload ticketed_upload(const httplib::Request& req, const Claims& c, const json& j) {
+    Upload u;
+    u.key = key_of(req);
+    check(c, Op::write, u.key);
+    if (!j.is_object() || !j.contains("upload") || !j["upload"].is_string() ||
+        !j.contains("size") || !j["size"].is_number_unsigned() || !j.contains("part_size") ||
+        !j["part_size"].is_number_unsigned() || !j.contains("ticket") || !j["ticket"].is_string()) {
+      throw Answer{400, "an upload is named by its upload, size, part_size and ticket"};
+    }
+    u.id = j["upload"].get<std::string>();
+    u.size = j["size"].get<uint64_t>();
+    u.part_size = j["part_size"].get<uint64_t>();
+    auto ticket = j["ticket"].get<std::string>();
+    auto want = ticket_of(req, u.key, u.id, u.size, u.part_size);
+    if (u.part_size == 0 || ticket.size() != want.size() ||
+        CRYPTO_memcmp(ticket.data(), want.data(), want.size()) != 0) {
+      throw Answer{403, "the upload's ticket is not this token's for this key and upload"};
+    }
+    return u;
+  }
+
+  // Starts a multipart upload whose parts the client sends straight to the store, by
+  // presigned links; the broker completes it (complete_upload). 404 where the store has no
+  // such uploads: the client then PUTs the object through the broker.
+  void start_upload(const httplib::Request& req, httplib::Response& res, const Claims& c) {
+    auto key = key_of(req);
+    check(c, Op::write, key);
+    auto* parts = backend->part_presigner();
+    if (parts == nullptr) {
+      throw Answer{404, "this store takes uploads through the broker (PUT /v1/objects)"};
+    }
+    auto p = parse_key(key);
+    if (p.kind != KeyKind::archive && p.kind != KeyKind::cas) {
+      throw Answer{403, "only archives and content-addressed objects go up in parts"};
+    }
+    uint64_t size = number_param(req, "size");
+    if (size == 0 || size > options.max_object) {
+      throw Answer{
+          413, fmt::format("an upload of {} bytes: 1 to {} may go up", size, options.max_object)};
+    }
+    if (backend->stat(key)) {
+      if (p.kind != KeyKind::cas) {
+        throw Answer{403, "the object exists, and saves are immutable"};
+      }
+      res.set_content(json{{"exists", true}}.dump(), "application/json");
+      return; // its name says its bytes: they are there already
+    }
+    Upload u{key, parts->start_upload(key), size, parts->part_size(size)};
+    json urls = json::array();
+    for (uint64_t n = 1; n <= u.parts(); ++n) {
+      urls.push_back(parts->presign_part(key, u.id, n, options.presign_ttl));
+    }
+    util::log::debug("upload of {}: {} bytes in {} presigned part(s)", util::printable(key), size,
+                     u.parts());
+    res.set_content(json{{"upload", u.id},
+                         {"size", size},
+                         {"part_size", u.part_size},
+                         {"parts", urls},
+                         {"ticket", ticket_of(req, key, u.id, size, u.part_size)}}
+                        .dump(),
+                    "application/json");
+  }
+
+  // Completes an upload start_upload began, from its parts' ETags: once, by the token that
+  // started it, for an object that is not there yet, to exactly the size declared.
+  void complete_upload(const httplib::Request& req, httplib::Response& res,
+                       const httplib::ContentReader& reader, const Claims& c) {
+    auto j = json::parse(body_of(reader, k_max_completion), nullptr, false);
+    auto u = ticketed_upload(req, c, j);
+    auto* parts = backend->part_presigner();
+    if (parts == nullptr) {
+      throw Answer{404, "this store takes no uploads in parts"};
+    }
+    if (!j.contains("etags") || !j["etags"].is_array() || j["etags"].size() != u.parts()) {
+      throw Answer{400,
+                   fmt::format("the upload has {} parts: give their ETags in order", u.parts())};
+    }
+    std::vector<std::string> etags;
+    for (const auto& e : j["etags"]) {
+      if (!e.is_string() || !plain_etag(e.get<std::string>())) {
+        throw Answer{400, "an ETag is hex digits and '-', in double quotes, of at most 128 bytes"};
+      }
+      etags.push_back(e.get<std::string>());
+    }
+    auto p = parse_key(u.key);
+    if (c.role != Role::operator_ && backend->stat(u.key)) {
+      parts->abort_upload(u.key, u.id);
+      if (p.kind == KeyKind::cas) {
+        res.status = 204;
+        return;
+      }
+      throw Answer{403, "the object exists, and saves are immutable"};
+    }
+    parts->complete_upload(u.key, u.id, etags);
+    auto info = backend->stat(u.key);
+    if (!info || info->size != u.size) {
+      backend->remove(u.key);
+      throw Answer{403, fmt::format("the parts made {} bytes, not the {} declared",
+                                    info ? info->size : 0, u.size)};
+    }
+    res.status = 204;
+  }
+
+  void abort_upload(const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader& reader, const Claims& c) {
+    auto j = json::parse(body_of(reader, k_max_completion), nullptr, false);
+    auto u = ticketed_upload(req, c, j);
+    if (auto* parts = backend->part_presigner()) {
+      parts->abort_upload(u.key, u.id);
+    }
+    res.status = 204;
+  }
+
   // The manifest the job sent, checked to be its own save, with the archive it names in the
   // store, and signed.
   std::string signed_manifest(const Claims& c, const std::string& key, const std::string& body) {
@@ -526,6 +689,21 @@ struct Server::Impl {
         res.status = 204;
       });
     });
+    http.Post(R"(/v1/uploads/(.+))", [this](const httplib::Request& req, httplib::Response& res,
+                                            const httplib::ContentReader& reader) {
+      serve(req, res, [&](const Claims& c) {
+        body_of(reader, 0);
+        start_upload(req, res, c);
+      });
+    });
+    http.Post(R"(/v1/complete/(.+))", [this](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& reader) {
+      serve(req, res, [&](const Claims& c) { complete_upload(req, res, reader, c); });
+    });
+    http.Post(R"(/v1/abort/(.+))", [this](const httplib::Request& req, httplib::Response& res,
+                                          const httplib::ContentReader& reader) {
+      serve(req, res, [&](const Claims& c) { abort_upload(req, res, reader, c); });
+    });
     http.Get("/v1/list", [this](const httplib::Request& req, httplib::Response& res) {
       serve(req, res, [&](const Claims& c) { send_listing(req, res, c); });
     });
@@ -546,6 +724,8 @@ Server::Server(std::unique_ptr<store::Backend> backend, util::Ed25519Key signing
   if (!m_impl->signing_key.has_private()) {
     throw util::Error("the broker's signing key must be a private key");
   }
+  m_impl->ticket_secret =
+      util::sha256_hex("ephemera-upload-tickets\n" + m_impl->signing_key.private_pem());
   m_impl->signer = store::ed25519_signer(
       util::Ed25519Key::from_pem(m_impl->signing_key.private_pem(), "the broker's signing key"));
   m_impl->routes();

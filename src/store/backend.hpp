@@ -81,6 +81,27 @@ public:
   virtual std::string presign(const std::string& key, std::chrono::seconds ttl) const = 0;
 };
 
+// Capability: multipart uploads whose parts someone else sends straight to the store, by
+// presigned links (the broker's clients). Readers see nothing of an upload until it completes;
+// one never completed is a leftover (LeftoverCleaner) for gc.
+class PartPresigner {
+public:
+  virtual ~PartPresigner() = default;
+  // The size of every part but the last of an upload of `size` bytes.
+  virtual uint64_t part_size(uint64_t size) const = 0;
+  // Starts an upload of key; its id. Throws StoreError.
+  virtual std::string start_upload(const std::string& key) = 0;
+  // A link that PUTs part `number` (1-based) of the upload until ttl has passed; its answer's
+  // ETag goes to complete_upload.
+  virtual std::string presign_part(const std::string& key, const std::string& upload,
+                                   uint64_t number, std::chrono::seconds ttl) const = 0;
+  // Makes the object of the parts, their ETags in part order. Throws StoreError.
+  virtual void complete_upload(const std::string& key, const std::string& upload,
+                               const std::vector<std::string>& etags) = 0;
+  // Drops the upload and its parts; one already gone is not an error.
+  virtual void abort_upload(const std::string& key, const std::string& upload) = 0;
+};
+
 // Capability: finding and removing what interrupted writes left, for gc once they are old.
 class LeftoverCleaner {
 public:
@@ -125,6 +146,7 @@ public:
 
   virtual const Presigner* presigner() const { return nullptr; }
   virtual LeftoverCleaner* leftover_cleaner() { return nullptr; }
+  virtual PartPresigner* part_presigner() { return nullptr; }
 };
 
 class FileSource : public Source {

@@ -1,6 +1,7 @@
 #include "store/broker_client.hpp"
 
 #include "store/curl_lib.hpp"
+#include "store/s3_parts.hpp"
 #include "util/budget.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -29,6 +31,10 @@ constexpr size_t k_max_error_body = 16 << 10;
 // A listing of the whole store, for an operator: 1000 keys of 1 KiB are 1 MiB.
 constexpr uint64_t k_max_listing = 256ULL << 20;
 constexpr int k_tries = 5;
+// Objects larger than this go straight to the store in presigned parts where the broker's
+// store takes them (S3), four parts at a time: the broker then moves none of their bytes.
+constexpr uint64_t k_parts_above = 4 << 20;
+constexpr int k_parallel = 4;
 // The slowest upload worth waiting for, in bytes a second.
 constexpr uint64_t k_min_rate = 256 << 10;
 
@@ -56,6 +62,7 @@ struct Answer {
   long status = 0;
   std::string body; // of an error
   std::string location;
+  std::string etag;
   std::optional<long> retry_after;
   uint64_t delivered = 0; // bytes given to the sink
   std::exception_ptr sink_error;
@@ -108,6 +115,7 @@ size_t on_header(char* data, size_t, size_t n, void* user) {
     auto sp = line.find(' ');
     t->answer->status = sp == std::string::npos ? 0 : std::atol(line.c_str() + sp + 1);
     t->answer->location.clear();
+    t->answer->etag.clear();
     return n;
   }
   auto colon = line.find(':');
@@ -127,6 +135,8 @@ size_t on_header(char* data, size_t, size_t n, void* user) {
   }
   if (name == "location") {
     t->answer->location = value;
+  } else if (name == "etag") {
+    t->answer->etag = value;
   } else if (name == "retry-after") {
     t->answer->retry_after = std::atol(value.c_str());
   }
@@ -179,6 +189,9 @@ public:
 
   void put(const std::string& key, Source& source) override {
     check_key(key);
+    if (source.size() > k_parts_above && m_parts.load() && put_in_parts(key, source)) {
+      return;
+    }
     Call c;
     c.method = "PUT";
     c.url = m_base + "/v1/objects/" + encode(key);
@@ -230,6 +243,121 @@ public:
   }
 
 private:
+  // Puts source straight into the store in parts the broker presigned, and has the broker
+  // complete it; false (and never again) when the broker's store takes no such uploads.
+  bool put_in_parts(const std::string& key, Source& source) {
+    std::string body;
+    Call start;
+    start.method = "POST";
+    start.url = m_base + "/v1/uploads/" + encode(key) + fmt::format("?size={}", source.size());
+    StringSource nothing("");
+    start.upload = &nothing;
+    start.into = &body;
+    start.max_into = k_max_listing;
+    try {
+      perform(start, "start the upload of " + key);
+    } catch (const StoreError& e) {
+      if (e.kind() != StoreErrorKind::not_found) {
+        throw;
+      }
+      m_parts = false;
+      return false;
+    }
+    auto j = json::parse(body, nullptr, false);
+    if (j.is_object() && j.value("exists", false)) {
+      return true; // a content-addressed object: the store has these bytes
+    }
+    auto plan = upload_plan(j, key, source.size());
+    try {
+      auto etags = send_parts(key, plan, source);
+      plan.erase("parts");
+      plan["etags"] = etags;
+      post_json("/v1/complete/", key, plan, "complete the upload of " + key);
+    } catch (...) {
+      plan.erase("parts");
+      plan.erase("etags");
+      try {
+        post_json("/v1/abort/", key, plan, "abort the upload of " + key);
+      } catch (const std::exception& e) {
+        util::log::debug("{}", e.what()); // gc removes what is left
+      }
+      throw;
+    }
+    return true;
+  }
+
+  // The broker's answer to a start, checked: its part URLs cover exactly `size` bytes.
+  static json upload_plan(const json& j, const std::string& key, uint64_t size) {
+    auto malformed = [&](const char* why) {
+      return StoreError(
+          StoreErrorKind::permanent,
+          fmt::format("the broker's upload of {} is malformed: {}", util::printable(key), why));
+    };
+    if (!j.is_object() || !j.contains("upload") || !j["upload"].is_string() ||
+        !j.contains("part_size") || !j["part_size"].is_number_unsigned() || !j.contains("parts") ||
+        !j["parts"].is_array() || !j.contains("ticket") || !j["ticket"].is_string() ||
+        j.value("size", uint64_t{0}) != size) {
+      throw malformed("no upload, size, part_size, parts or ticket");
+    }
+    uint64_t part = j["part_size"].get<uint64_t>();
+    if (part == 0 || j["parts"].size() != (size + part - 1) / part) {
+      throw malformed("its parts do not cover the object");
+    }
+    for (const auto& url : j["parts"]) {
+      if (!url.is_string() || (url.get<std::string>().rfind("https://", 0) != 0 &&
+                               url.get<std::string>().rfind("http://", 0) != 0)) {
+        throw malformed("a part's URL is not HTTP");
+      }
+    }
+    return j;
+  }
+
+  // The parts, read from source in order and sent by k_parallel threads; their ETags.
+  std::vector<std::string> send_parts(const std::string& key, const json& plan, Source& source) {
+    const uint64_t part_size = plan["part_size"].get<uint64_t>();
+    const uint64_t count = plan["parts"].size(), size = source.size();
+    std::vector<std::string> etags(count);
+    source.rewind();
+    Parts parts(count, k_parallel);
+    parts.run([&](uint64_t part) {
+      std::string bytes(std::min(part_size, size - part * part_size), '\0');
+      parts.in_turn(part, [&] {
+        size_t got = 0;
+        while (got < bytes.size()) {
+          size_t n = source.read(bytes.data() + got, bytes.size() - got);
+          if (n == 0) {
+            throw StoreError(StoreErrorKind::permanent,
+                             fmt::format("the upload of {} ended early", util::printable(key)));
+          }
+          got += n;
+        }
+      });
+      StringSource body(bytes);
+      Call c;
+      c.method = "PUT";
+      c.url = plan["parts"][part].get<std::string>();
+      c.token = false;
+      c.upload = &body;
+      auto a = perform(c, fmt::format("PUT part {} of {} (presigned)", part + 1, key));
+      if (a.etag.empty()) {
+        throw StoreError(StoreErrorKind::permanent,
+                         fmt::format("the store gave part {} of {} no ETag", part + 1, key));
+      }
+      etags[part] = a.etag;
+    });
+    return etags;
+  }
+
+  void post_json(const std::string& path, const std::string& key, const json& j,
+                 const std::string& what) {
+    StringSource body(j.dump());
+    Call c;
+    c.method = "POST";
+    c.url = m_base + path + encode(key);
+    c.upload = &body;
+    perform(c, what);
+  }
+
   void fetch(const std::string& key, std::optional<std::pair<uint64_t, uint64_t>> range,
              Sink& sink) {
     check_key(key);
@@ -422,12 +550,13 @@ private:
     curl.easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl.easy_setopt(h, CURLOPT_HEADERDATA, &t);
-    if (c.method == "PUT") {
+    if (c.upload != nullptr) {
       curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
       curl.easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
       curl.easy_setopt(h, CURLOPT_READDATA, c.upload);
       curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(c.upload->size()));
-    } else if (c.method != "GET") {
+    }
+    if (c.method != "GET" && c.method != "PUT") {
       curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, c.method.c_str());
     }
     if (headers != nullptr) {
@@ -456,6 +585,7 @@ private:
 
   std::string m_base;
   std::string m_token;
+  std::atomic<bool> m_parts{true}; // whether the broker's store takes uploads in parts
 };
 
 } // namespace

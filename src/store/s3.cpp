@@ -80,7 +80,7 @@ void read_exactly(Source& source, std::string& body) {
   }
 }
 
-class S3Backend : public Backend, public Presigner, public LeftoverCleaner {
+class S3Backend : public Backend, public Presigner, public LeftoverCleaner, public PartPresigner {
 public:
   explicit S3Backend(S3Config config) : m_client(std::move(config)) {}
 
@@ -226,6 +226,37 @@ public:
 
   const Presigner* presigner() const override { return this; }
   LeftoverCleaner* leftover_cleaner() override { return this; }
+  PartPresigner* part_presigner() override { return this; }
+
+  // Parts of part_size, or larger where S3's 10,000 parts would not hold the object.
+  uint64_t part_size(uint64_t size) const override {
+    return std::max<uint64_t>(config().part_size, (size + 9999) / 10000);
+  }
+
+  std::string start_upload(const std::string& key) override {
+    Request create;
+    create.method = "POST";
+    create.key = m_client.full(key);
+    create.query = {{"uploads", ""}};
+    std::string empty;
+    create.body = &empty;
+    return s3xml::parse_upload_id(m_client.perform(create, false).body);
+  }
+
+  std::string presign_part(const std::string& key, const std::string& upload, uint64_t number,
+                           std::chrono::seconds ttl) const override {
+    return m_client.presign(key, ttl, "PUT",
+                            {{"partNumber", std::to_string(number)}, {"uploadId", upload}});
+  }
+
+  void complete_upload(const std::string& key, const std::string& upload,
+                       const std::vector<std::string>& etags) override {
+    complete(m_client.full(key), upload, etags);
+  }
+
+  void abort_upload(const std::string& key, const std::string& upload) override {
+    abort(m_client.full(key), upload);
+  }
 
   std::string presign(const std::string& key, std::chrono::seconds ttl) const override {
     return m_client.presign(key, ttl);
@@ -330,36 +361,46 @@ private:
     create.body = &empty;
     std::string upload_id = s3xml::parse_upload_id(m_client.perform(create, false).body);
     try {
-      auto etags = upload_parts(key, upload_id, source);
-      std::string xml = "<CompleteMultipartUpload>";
-      for (size_t i = 0; i < etags.size(); ++i) {
-        xml +=
-            fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
-      }
-      xml += "</CompleteMultipartUpload>";
-      Request complete;
-      complete.method = "POST";
-      complete.key = key;
-      complete.query = {{"uploadId", upload_id}};
-      complete.body = &xml;
-      auto done = m_client.perform(complete, false);
-      if (done.body.find("<Error>") != std::string::npos) {
-        Response failed;
-        failed.status = 500;
-        failed.body = done.body;
-        m_client.classify(failed, "complete the upload of " + key);
-      }
+      complete(key, upload_id, upload_parts(key, upload_id, source));
     } catch (...) {
-      Request abort;
-      abort.method = "DELETE";
-      abort.key = key;
-      abort.query = {{"uploadId", upload_id}};
-      try {
-        m_client.perform(abort, true);
-      } catch (const std::exception& e) {
-        util::log::warn("unable to abort the multipart upload of {}: {}", url(key), e.what());
-      }
+      abort(key, upload_id);
       throw;
+    }
+  }
+
+  // CompleteMultipartUpload of the whole key, whose answer may be an error inside a 200.
+  void complete(const std::string& key, const std::string& upload_id,
+                const std::vector<std::string>& etags) {
+    std::string xml = "<CompleteMultipartUpload>";
+    for (size_t i = 0; i < etags.size(); ++i) {
+      xml +=
+          fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1, etags[i]);
+    }
+    xml += "</CompleteMultipartUpload>";
+    Request complete;
+    complete.method = "POST";
+    complete.key = key;
+    complete.query = {{"uploadId", upload_id}};
+    complete.body = &xml;
+    auto done = m_client.perform(complete, false);
+    if (done.body.find("<Error>") != std::string::npos) {
+      Response failed;
+      failed.status = 500;
+      failed.body = done.body;
+      m_client.classify(failed, "complete the upload of " + key);
+    }
+  }
+
+  // AbortMultipartUpload of the whole key; a failure is a warning (gc removes the leftover).
+  void abort(const std::string& key, const std::string& upload_id) {
+    Request abort;
+    abort.method = "DELETE";
+    abort.key = key;
+    abort.query = {{"uploadId", upload_id}};
+    try {
+      m_client.perform(abort, true);
+    } catch (const std::exception& e) {
+      util::log::warn("unable to abort the multipart upload of {}: {}", url(key), e.what());
     }
   }
 

@@ -53,11 +53,13 @@ std::string S3Client::url(const std::string& key) const {
                      valid_key(key) || prefix ? key : util::printable(key.substr(0, 200)));
 }
 
-std::string S3Client::presign(const std::string& key, std::chrono::seconds ttl) const {
+std::string S3Client::presign(const std::string& key, std::chrono::seconds ttl,
+                              const std::string& method,
+                              const std::map<std::string, std::string>& query) const {
   const std::string whole = full(key);
-  return presign_get(m_scheme + "://" + m_host, m_host, canonical_uri(whole), m_config.region,
-                     m_config.access_key, m_config.secret_key, m_config.session_token,
-                     amz_date(std::time(nullptr)), ttl);
+  return store::presign(method, m_scheme + "://" + m_host, m_host, canonical_uri(whole), query,
+                        m_config.region, m_config.access_key, m_config.secret_key,
+                        m_config.session_token, amz_date(std::time(nullptr)), ttl);
 }
 
 std::string S3Client::canonical_uri(const std::string& whole_key) const {

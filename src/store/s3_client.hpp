@@ -6,6 +6,7 @@
 #include "store/s3_curl.hpp"
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -27,8 +28,11 @@ public:
   // s3://bucket/prefix/key for people; a key or prefix that is not valid (named only in a
   // message about it) is escaped.
   std::string url(const std::string& key) const;
-  // A presigned GET link to the store key.
-  std::string presign(const std::string& key, std::chrono::seconds ttl) const;
+  // A presigned link to the store key: a GET, or another method with query parameters of
+  // its own (a part's number and upload id).
+  std::string presign(const std::string& key, std::chrono::seconds ttl,
+                      const std::string& method = "GET",
+                      const std::map<std::string, std::string>& query = {}) const;
 
   // r, retried while its errors are transient or timeouts, up to config().attempts and its
   // deadline, and never once bytes have reached its sink. Returns a 2xx answer, or a 404

@@ -44,19 +44,30 @@ std::string presign_get(const std::string& url_base, const std::string& host,
                         const std::string& access_key, const std::string& secret_key,
                         const std::string& session_token, const std::string& amz_date,
                         std::chrono::seconds ttl) {
+  return presign("GET", url_base, host, canonical_uri, {}, region, access_key, secret_key,
+                 session_token, amz_date, ttl);
+}
+
+std::string presign(const std::string& method, const std::string& url_base, const std::string& host,
+                    const std::string& canonical_uri,
+                    const std::map<std::string, std::string>& query, const std::string& region,
+                    const std::string& access_key, const std::string& secret_key,
+                    const std::string& session_token, const std::string& amz_date,
+                    std::chrono::seconds ttl) {
   std::string date = amz_date.substr(0, 8);
   std::string scope = fmt::format("{}/{}/s3/aws4_request", date, region);
-  std::map<std::string, std::string> q{{"X-Amz-Algorithm", "AWS4-HMAC-SHA256"},
-                                       {"X-Amz-Credential", access_key + "/" + scope},
-                                       {"X-Amz-Date", amz_date},
-                                       {"X-Amz-Expires", std::to_string(ttl.count())},
-                                       {"X-Amz-SignedHeaders", "host"}};
+  std::map<std::string, std::string> q = query;
+  q["X-Amz-Algorithm"] = "AWS4-HMAC-SHA256";
+  q["X-Amz-Credential"] = access_key + "/" + scope;
+  q["X-Amz-Date"] = amz_date;
+  q["X-Amz-Expires"] = std::to_string(ttl.count());
+  q["X-Amz-SignedHeaders"] = "host";
   if (!session_token.empty()) {
     q["X-Amz-Security-Token"] = session_token;
   }
-  std::string query = canonical_query(q);
-  std::string canonical =
-      fmt::format("GET\n{}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", canonical_uri, query, host);
+  std::string canonical_q = canonical_query(q);
+  std::string canonical = fmt::format("{}\n{}\n{}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD", method,
+                                      canonical_uri, canonical_q, host);
   std::string to_sign =
       fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", amz_date, scope, util::sha256_hex(canonical));
   std::string k = util::hmac_sha256_raw("AWS4" + secret_key, date);
@@ -64,7 +75,7 @@ std::string presign_get(const std::string& url_base, const std::string& host,
   k = util::hmac_sha256_raw(k, "s3");
   k = util::hmac_sha256_raw(k, "aws4_request");
   std::string signature = util::hmac_sha256_hex(k, to_sign);
-  return fmt::format("{}{}?{}&X-Amz-Signature={}", url_base, canonical_uri, query, signature);
+  return fmt::format("{}{}?{}&X-Amz-Signature={}", url_base, canonical_uri, canonical_q, signature);
 }
 
 } // namespace ephemera::store

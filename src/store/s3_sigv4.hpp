@@ -26,5 +26,13 @@ std::string presign_get(const std::string& url_base, const std::string& host,
                         const std::string& access_key, const std::string& secret_key,
                         const std::string& session_token, const std::string& amz_date,
                         std::chrono::seconds ttl);
+// The same for any method, with query parameters of the request's own signed with it (the
+// part number and upload id of a multipart upload's part).
+std::string presign(const std::string& method, const std::string& url_base, const std::string& host,
+                    const std::string& canonical_uri,
+                    const std::map<std::string, std::string>& query, const std::string& region,
+                    const std::string& access_key, const std::string& secret_key,
+                    const std::string& session_token, const std::string& amz_date,
+                    std::chrono::seconds ttl);
 
 } // namespace ephemera::store

@@ -1,8 +1,22 @@
 # kill -9 of a broker in the middle of an upload publishes nothing torn: the job goes on (a
-# warning, exit 0), the store holds no manifest and no part of the archive, and a restore
-# through a second broker is a clean miss; the next save through it lands whole.
+# warning, exit 0), the store holds no manifest, no index and no part of an object, and a
+# restore through a second broker is a clean miss; the next save through it lands whole.
+# On the local store the broker is killed while it spools a pack; on S3 while the client
+# sends presigned parts straight to the store, which the dead broker then cannot complete.
 . "$(dirname "$0")/lib.sh"
-start_broker victim
+# What this leaves on S3 (an upload no one completed among it) goes at the end.
+clean_s3() {
+  local path=${STORE#s3://} key upload
+  aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 rm --quiet --recursive "$STORE/"
+  aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api list-multipart-uploads --bucket "${path%%/*}" \
+    --prefix "${path#*/}/" --query 'Uploads[].[Key,UploadId]' --output text |
+  while read -r key upload; do
+    [ "$key" = None ] || aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api abort-multipart-upload \
+      --bucket "${path%%/*}" --key "$key" --upload-id "$upload"
+  done
+}
+if [ "$STORE_KIND" = s3 ]; then on_exit clean_s3; fi
+start_broker victim --verbose
 VICTIM=$BROKER
 victim_pid=$BROKER_PID
 JOB="$SCRATCH/job.toml"
@@ -14,10 +28,17 @@ ctx feature pull_request job-1
 TOKEN=$(token)
 beph post --job "$JOB" --status 0 2>"$SCRATCH/post.err" &
 post=$!
-# Once the upload is under way (the broker's spool has the body's first bytes), kill it.
+# Once the upload is under way (the broker's spool has the body's first bytes, or it handed
+# out the parts' links), kill it.
+under_way() {
+  case "$STORE_KIND" in
+    local) [ -n "$(find /proc/"$victim_pid"/fd -lname '*ephemera-broker.*' 2>/dev/null)" ] ;;
+    s3) grep -q "presigned part(s)" "$SCRATCH/victim.log" ;;
+  esac
+}
 spooling=
 for _ in $(seq 400); do
-  [ -n "$(find /proc/"$victim_pid"/fd -lname '*ephemera-broker.*' 2>/dev/null)" ] && spooling=1 && break
+  under_way && spooling=1 && break
   sleep 0.05
 done
 kill -9 "$victim_pid"
@@ -29,7 +50,11 @@ store_objects | grep -q '\.json$' && fail "a manifest was published: $(store_obj
 store_objects | grep -q '\.idx$' && fail "an index was published: $(store_objects)"
 # A pack that reached the store before the kill is whole: its bytes are its name's.
 for pack in $(store_objects | grep '\.pack$'); do
-  [ "$(sha256sum < "$STORE/$pack" | cut -c1-64)" = "$(basename "$pack" .pack)" ] || fail "a torn pack: $pack"
+  case "$STORE_KIND" in
+    local) cp "$STORE/$pack" "$SCRATCH/pack" ;;
+    s3) aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 cp --quiet "$STORE/$pack" "$SCRATCH/pack" ;;
+  esac
+  [ "$(sha256sum < "$SCRATCH/pack" | cut -c1-64)" = "$(basename "$pack" .pack)" ] || fail "a torn pack: $pack"
 done
 # Its unlinked spool file went with it: nothing of the upload is left on the broker's machine.
 ls /tmp/ephemera-broker.* 2>/dev/null && fail "the spool kept a file"

@@ -11,8 +11,9 @@ populate() {
   mkdir -p "$M/work/job/target/sub"
   echo "lib $1" > "$M/work/job/target/a.rlib"
   ln -s a.rlib "$M/work/job/target/link"
-  # Past the broker's 1 MiB: against S3 the read goes to a presigned URL.
-  head -c 3000000 /dev/urandom > "$M/work/job/target/sub/big.bin"
+  # Past the broker's 1 MiB and the client's 4 MiB: against S3 the read goes to a presigned
+  # URL and the upload to presigned parts.
+  head -c 6000000 /dev/urandom > "$M/work/job/target/sub/big.bin"
   chmod 640 "$M/work/job/target/sub/big.bin"
 }
 
@@ -44,9 +45,12 @@ TOKEN=$(token)
 beph pre --job "$JOB"
 expect_result pre deps hit
 diff <(listing "$SCRATCH/first/work/job/target") <(listing "$SCRATCH/second/work/job/target") || fail "restored tree differs"
-# Against S3 the archive's bytes went from the store to the machine, not through the broker.
+# Against S3 the archive's bytes went between the store and the machine, not through the
+# broker, both ways.
 if [ "$STORE_KIND" = s3 ]; then
   grep -q "presigned URL" "$SCRATCH/b1.log" || fail "the broker streamed an S3 archive itself"
+  grep -q "bytes in 1 presigned part(s)" "$SCRATCH/b1.log" ||
+    fail "the upload went through the broker: $(cat "$SCRATCH/b1.log")"
 fi
 
 # In-job restore and ls through the broker, with an operator's token for ls.

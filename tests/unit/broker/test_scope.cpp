@@ -311,3 +311,24 @@ TEST_CASE("a token has at most its quota of event records", "[broker]") {
   CHECK_FALSE(quota.take("a", k_now + 600, k_now + 300)); // time does not refill it
   CHECK(quota.take("b", k_now + 600, k_now));
 }
+
+TEST_CASE("an upload's ticket binds its token, key, upload and sizes", "[broker]") {
+  auto t = broker::upload_ticket("secret", "Bearer a", "k", "u1", 100, 10);
+  CHECK(t == broker::upload_ticket("secret", "Bearer a", "k", "u1", 100, 10));
+  CHECK(t != broker::upload_ticket("other", "Bearer a", "k", "u1", 100, 10));
+  CHECK(t != broker::upload_ticket("secret", "Bearer b", "k", "u1", 100, 10));
+  CHECK(t != broker::upload_ticket("secret", "Bearer a", "k2", "u1", 100, 10));
+  CHECK(t != broker::upload_ticket("secret", "Bearer a", "k", "u2", 100, 10));
+  CHECK(t != broker::upload_ticket("secret", "Bearer a", "k", "u1", 101, 10));
+  CHECK(t != broker::upload_ticket("secret", "Bearer a", "k", "u1", 100, 11));
+}
+
+TEST_CASE("only plain ETags reach the store's completion request", "[broker]") {
+  CHECK(broker::plain_etag("\"d41d8cd98f00b204e9800998ecf8427e\""));
+  CHECK(broker::plain_etag("\"d41d8cd98f00b204e9800998ecf8427e-3\""));
+  for (std::string bad : std::vector<std::string>{"", "\"a</ETag><ETag>b\"", "a b", "a&amp;",
+                                                  std::string(129, 'a'), std::string("a\nb")}) {
+    INFO(bad);
+    CHECK_FALSE(broker::plain_etag(bad));
+  }
+}
