@@ -49,6 +49,7 @@ double now_seconds() {
 struct Answer {
   int status;
   std::string why;
+  bool refusal = true; // false: an answer the client expects (logged only with --verbose)
 };
 
 // A spooled upload: an unlinked file, so that a broker killed mid-upload leaves nothing.
@@ -457,7 +458,7 @@ struct Server::Impl {
     check(c, Op::write, key);
     auto* parts = backend->part_presigner();
     if (parts == nullptr) {
-      throw Answer{404, "this store takes uploads through the broker (PUT /v1/objects)"};
+      throw Answer{404, "this store takes uploads through the broker (PUT /v1/objects)", false};
     }
     auto p = parse_key(key);
     if (p.kind != KeyKind::archive && p.kind != KeyKind::cas) {
@@ -639,6 +640,12 @@ struct Server::Impl {
       fn(*c);
       return;
     } catch (const Answer& a) {
+      if (!a.refusal) {
+        res.status = a.status;
+        res.set_content(a.why + "\n", "text/plain");
+        util::log::debug("{} {}: {} {}", req.method, util::printable(req.path), a.status, a.why);
+        return;
+      }
       res.status = a.status;
       res.set_content(a.why + "\n", "text/plain");
       if (a.status == 429) {
