@@ -59,8 +59,11 @@ for store in "$STORE" "$STORE2"; do
     fail "gc of $store did not warn about the symlinks: $(cat "$SCRATCH/gc.err")"
   [ "$(grep -c 'skipping .* symlink' "$SCRATCH/gc.err")" = 1 ] ||
     fail "gc warned more than once: $(cat "$SCRATCH/gc.err")"
-  grep -q "freed 0 objects" "$SCRATCH/gc.out" ||
-    fail "gc of $store deleted something: $(cat "$SCRATCH/gc.out")"
+  # What it may delete is inside the store: the content-addressed index and pack of the save
+  # whose manifest was moved out (no manifest in the store names them any more).
+  if grep '^deleted ' "$SCRATCH/gc.out" | grep -v "^deleted file://$store/cas1/" >&2; then
+    fail "gc of $store deleted something but an index or pack no manifest names (above)"
+  fi
 done
 [ -L "$STORE/v1/acme~2Fwidget/~/deps" ] && [ -L "$STORE2/v1" ] || fail "gc removed a planted link"
 
