@@ -36,19 +36,6 @@ if [ "$STORE_KIND" = s3 ]; then
 fi
 
 FORK=$(BUILDOMAT_JOB_ID=job-fork token --untrusted --origin pr-7)
-req() { # req TOKEN METHOD KEY [BODY_FILE]: the HTTP status of one raw request to the broker
-  local tok=$1 method=$2 key=$3 body=${4:-}
-  local args=(-s -o "$SCRATCH/answer" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $tok")
-  [ -n "$body" ] && args+=(--data-binary "@$body")
-  curl "${args[@]}" "$BROKER/v1/objects/$key"
-}
-refused() { # refused WHAT EXPECTED STATUS: refused with EXPECTED, and logged
-  local what=$1 want=$2 got=$3
-  [ "$got" = "$want" ] || fail "$what: HTTP $got, expected $want ($(cat "$SCRATCH/answer"))"
-  local now; now=$(refused_count b1)
-  [ "$now" -gt "$logged" ] || fail "$what: refused but not logged"
-  logged=$now
-}
 logged=$(refused_count b1)
 before=$(store_objects)
 

@@ -22,21 +22,6 @@ trusted_manifest=$(store_objects | grep '\.json$' | head -1)
 stamp_dir=${trusted_manifest%/*}
 
 FORK=$(token --untrusted --origin pr-7)
-# req TOKEN METHOD KEY [BODY_FILE]: the HTTP status of one raw request to the broker.
-req() {
-  local tok=$1 method=$2 key=$3 body=${4:-}
-  local args=(-s -o "$SCRATCH/answer" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $tok")
-  [ -n "$body" ] && args+=(--data-binary "@$body")
-  curl "${args[@]}" "$BROKER/v1/objects/$key"
-}
-# refused WHAT EXPECTED STATUS: the attempt was refused with EXPECTED and logged.
-refused() {
-  local what=$1 want=$2 got=$3
-  [ "$got" = "$want" ] || fail "$what: HTTP $got, expected $want ($(cat "$SCRATCH/answer"))"
-  local now; now=$(refused_count b1)
-  [ "$now" -gt "$logged" ] || fail "$what: refused but not logged"
-  logged=$now
-}
 logged=$(refused_count b1)
 before=$(store_objects)
 

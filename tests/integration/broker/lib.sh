@@ -69,3 +69,21 @@ store_objects() {
 
 # refused_count: how many refusals the broker NAME has logged.
 refused_count() { grep -c "refused" "$SCRATCH/$1.log" || true; }
+
+# req TOKEN METHOD KEY [BODY_FILE]: the HTTP status of one raw request to the broker, its
+# body in $SCRATCH/answer.
+req() {
+  local tok=$1 method=$2 key=$3 body=${4:-}
+  local args=(-s -o "$SCRATCH/answer" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $tok")
+  [ -n "$body" ] && args+=(--data-binary "@$body")
+  curl "${args[@]}" "$BROKER/v1/objects/$key"
+}
+# refused WHAT EXPECTED STATUS: the attempt was refused with EXPECTED and the broker b1 logged
+# it (a new refusal since $logged, which the caller sets from refused_count b1 first).
+refused() {
+  local what=$1 want=$2 got=$3
+  [ "$got" = "$want" ] || fail "$what: HTTP $got, expected $want ($(cat "$SCRATCH/answer"))"
+  local now; now=$(refused_count b1)
+  [ "$now" -gt "$logged" ] || fail "$what: refused but not logged"
+  logged=$now
+}

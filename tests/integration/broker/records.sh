@@ -54,19 +54,6 @@ assert save["restored_days"] == 1 and save["last_used"], save
 PY
 
 # A hostile client with the fork's token.
-req() { # req TOKEN METHOD KEY [BODY_FILE]: the HTTP status of one raw request to the broker
-  local tok=$1 method=$2 key=$3 body=${4:-}
-  local args=(-s -o "$SCRATCH/answer" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $tok")
-  [ -n "$body" ] && args+=(--data-binary "@$body")
-  curl "${args[@]}" "$BROKER/v1/objects/$key"
-}
-refused() { # refused WHAT EXPECTED STATUS: refused with EXPECTED, and logged
-  local what=$1 want=$2 got=$3
-  [ "$got" = "$want" ] || fail "$what: HTTP $got, expected $want ($(cat "$SCRATCH/answer"))"
-  local now; now=$(refused_count b1)
-  [ "$now" -gt "$logged" ] || fail "$what: refused but not logged"
-  logged=$now
-}
 # event FILE [FIELD=JSON...]: a record of the fork's own, with fields changed.
 event() {
   local out=$1; shift
