@@ -29,9 +29,6 @@ std::vector<std::string_view> components(std::string_view key) {
   }
 }
 
-bool ends_with(std::string_view text, std::string_view tail) {
-  return text.size() >= tail.size() && text.substr(text.size() - tail.size()) == tail;
-}
 
 // The token's own folder of saves and of markers.
 std::string saves_folder(const Claims& c) {
@@ -90,50 +87,21 @@ const char* to_string(Op op) {
   return "?";
 }
 
-namespace {
-
-bool lower_sha256(std::string_view text) {
-  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
-// cas1/<repo>/<target>/<name>/trusted/<kind>/<file> or .../untrusted/<origin>/<kind>/<file>,
-// every folder one store::sanitise makes.
-ParsedKey parse_cas(const std::vector<std::string_view>& c) {
-  ParsedKey p;
-  bool trusted = c.size() == 7 && c[4] == "trusted";
-  bool untrusted = c.size() == 8 && c[4] == "untrusted";
-  if (!trusted && !untrusted) {
-    return p;
-  }
-  auto kind = c[c.size() - 2], file = c.back();
-  std::string_view tail = kind == "packs" ? ".pack" : kind == "index" ? ".idx" : "";
-  if (tail.empty() || !ends_with(file, tail) ||
-      !lower_sha256(file.substr(0, file.size() - tail.size()))) {
-    return p;
-  }
-  auto repository = store::unsanitise(c[1]), target = store::unsanitise(c[2]),
-       name = store::unsanitise(c[3]);
-  auto origin = untrusted ? store::unsanitise(c[5]) : std::optional<std::string>("");
-  if (!repository || !target || !name || !origin) {
-    return p;
-  }
-  p.kind = KeyKind::cas;
-  p.repository = *repository;
-  p.target = *target;
-  p.trusted = trusted;
-  p.origin = *origin;
-  p.sha256 = file.substr(0, file.size() - tail.size());
-  return p;
-}
-
-} // namespace
-
 ParsedKey parse_key(std::string_view key) {
   auto c = components(key);
-  if (!c.empty() && c[0] == "cas1") {
-    return parse_cas(c);
-  }
   ParsedKey p;
+  if (!c.empty() && c[0] == "cas1") {
+    // Only where a save puts one (store::parse_cas_key): anything else below cas1/ is other.
+    if (auto k = store::parse_cas_key(key)) {
+      p.kind = KeyKind::cas;
+      p.repository = std::move(k->repository);
+      p.target = std::move(k->target);
+      p.trusted = k->trusted;
+      p.origin = std::move(k->origin);
+      p.sha256 = std::move(k->sha256);
+    }
+    return p;
+  }
   auto layout = store::parse_key(key);
   if (c.empty() || c[0] != "v1") {
     return p; // outside the layout's root the store's parser goes by the suffix alone

@@ -2,6 +2,7 @@
 // origin, a manifest that must be the job's own; and the rate limit.
 #include "broker/rate.hpp"
 #include "broker/scope.hpp"
+#include "store/keys.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -222,6 +223,40 @@ TEST_CASE("content-addressed objects: trust lies in the path", "[broker]") {
   push_main.branch = "main";
   push_main.event = "push";
   CHECK_FALSE(allowed(push_main, Op::write, trusted_pack));
+}
+
+TEST_CASE("content-addressed keys: the broker reads them as the store's gc does", "[broker]") {
+  // One parser (store::parse_cas_key): whatever gc would not touch as a pack or index, the
+  // broker does not hand a job as one either, and the reverse.
+  const std::string hash(64, 'b');
+  const std::string id = store::cas_scope_id("acme/widget", "linux", "deps", false, "pr 7");
+  for (const std::string& key : std::vector<std::string>{
+           store::cas_index_key(id, hash), store::cas_prefix(id) + "packs/" + hash + ".pack",
+           "cas1/acme~2Fwidget/linux/deps/trusted/index/" + hash + ".idx",
+           "cas1/acme~2Fwidget/linux/deps/trusted/packs/" + hash + ".idx",
+           "cas1/acme~2fwidget/linux/deps/trusted/packs/" + hash + ".pack",
+           "cas1/acme~2Fwidget/linux/deps/trusted/extra/packs/" + hash + ".pack",
+           "cas1/acme~2Fwidget/linux/deps/untrusted/index/" + hash + ".idx",
+           "cas1/acme~2Fwidget/linux/deps/untrusted/~/index/" + hash + ".idx",
+           "cas1/acme~2Fwidget/linux/deps/trusted/index/" + hash + "0.idx",
+           "cas1/acme~2Fwidget/linux/deps/trusted/index/" + hash.substr(1) + "g.idx",
+           "cas1//linux/deps/trusted/index/" + hash + ".idx", std::string("cas1/"),
+           std::string("cas1")}) {
+    INFO(key);
+    auto store_key = store::parse_cas_key(key);
+    auto p = broker::parse_key(key);
+    REQUIRE((p.kind == broker::KeyKind::cas) == store_key.has_value());
+    if (store_key) {
+      CHECK(p.repository == store_key->repository);
+      CHECK(p.target == store_key->target);
+      CHECK(p.trusted == store_key->trusted);
+      CHECK(p.origin == store_key->origin);
+      CHECK(p.sha256 == store_key->sha256);
+    }
+  }
+  auto p = broker::parse_key(store::cas_index_key(id, hash));
+  CHECK(p.origin == "pr 7");
+  CHECK(p.repository == "acme/widget");
 }
 
 TEST_CASE("use markers: of a save of the token's scope, of its own trust, today", "[broker]") {

@@ -5,6 +5,8 @@
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
+#include "helpers.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -22,54 +24,16 @@
 #include <vector>
 
 using namespace ephemera;
+using test::items_of;
+using test::random_bytes;
+using test::write;
 namespace fs = std::filesystem;
 
 namespace {
 
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
-
-std::string random_bytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) {
-    c = static_cast<char>(rng() % 64); // compressible, but not trivially
-  }
-  return s;
-}
-
 void set_mtime(const fs::path& p, int64_t sec) {
   struct timespec t[2] = {{sec, 123}, {sec, 123}};
   REQUIRE(::utimensat(AT_FDCWD, p.c_str(), t, AT_SYMLINK_NOFOLLOW) == 0);
-}
-
-// Every entry below dir as a save gets it: names "work/<rel>".
-std::vector<archive::PackItem> items_of(const fs::path& dir) {
-  std::vector<archive::PackItem> out;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
-       ++it) {
-    struct stat st {};
-    REQUIRE(::lstat(it->path().c_str(), &st) == 0);
-    archive::PackItem i;
-    i.name = "work/" + it->path().lexically_relative(dir).string();
-    i.source = it->path().string();
-    i.type = S_ISDIR(st.st_mode)   ? archive::EntryType::directory
-             : S_ISLNK(st.st_mode) ? archive::EntryType::symlink
-                                   : archive::EntryType::file;
-    i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
-    i.mode = st.st_mode & 07777;
-    i.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    i.dev = st.st_dev;
-    i.ino = st.st_ino;
-    i.nlink = st.st_nlink;
-    if (S_ISLNK(st.st_mode)) {
-      i.link_target = fs::read_symlink(it->path()).string();
-    }
-    out.push_back(i);
-  }
-  return out;
 }
 
 // What a user sees of a tree: per path its type, mode, mtime (files, symlinks) and content.
@@ -155,7 +119,7 @@ TEST_CASE("a chain of states round-trips entry by entry", "[cas]") {
   Fixture f;
   // State 1: small and large files, a directory, a symlink, and entries that change type.
   write(f.src / "a.txt", "alpha");
-  write(f.src / "big.bin", random_bytes(3 << 20, 1));
+  write(f.src / "big.bin", random_bytes(3 << 20, 1, 64));
   write(f.src / "d/x", "x");
   write(f.src / "d/same1", std::string(70000, 'q'));
   write(f.src / "d/same2", std::string(70000, 'q'));
@@ -223,7 +187,7 @@ TEST_CASE("a chain of states round-trips entry by entry", "[cas]") {
 
 TEST_CASE("dedup never crosses a scope or a trust level", "[cas]") {
   Fixture f;
-  write(f.src / "big.bin", random_bytes(2 << 20, 2));
+  write(f.src / "big.bin", random_bytes(2 << 20, 2, 64));
   auto r1 = f.save(nullptr);
   auto i1 = f.load(r1);
   cas::Scope fork = f.scope;
@@ -257,7 +221,7 @@ TEST_CASE("dedup never crosses a scope or a trust level", "[cas]") {
 
 TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]") {
   Fixture f;
-  write(f.src / "big.bin", random_bytes(5 << 20, 3));
+  write(f.src / "big.bin", random_bytes(5 << 20, 3, 64));
   write(f.src / "small", "small");
   auto r1 = f.save(nullptr);
   auto i1 = f.load(r1);
@@ -356,7 +320,7 @@ TEST_CASE("hostile packs and indexes are refused with nothing written", "[cas]")
 
 TEST_CASE("a save whose base lost a pack saves in full", "[cas]") {
   Fixture f;
-  write(f.src / "big.bin", random_bytes(1 << 20, 4));
+  write(f.src / "big.bin", random_bytes(1 << 20, 4, 64));
   auto r1 = f.save(nullptr);
   auto i1 = f.load(r1);
   for (const auto& p : i1.packs) {
@@ -382,9 +346,9 @@ TEST_CASE("a file that changes while it is saved is refused", "[cas]") {
 TEST_CASE("a save on a base that is mostly dead content writes a new base", "[cas]") {
   Fixture f;
   f.options.pack.pack_bytes = 64ULL << 20; // one pack: the dead content stays in it
-  write(f.src / "a.bin", random_bytes(1 << 20, 7));
-  write(f.src / "b.bin", random_bytes(1 << 20, 8));
-  write(f.src / "c.bin", random_bytes(1 << 20, 9));
+  write(f.src / "a.bin", random_bytes(1 << 20, 7, 64));
+  write(f.src / "b.bin", random_bytes(1 << 20, 8, 64));
+  write(f.src / "c.bin", random_bytes(1 << 20, 9, 64));
   auto i1 = f.load(f.save(nullptr));
   CHECK_FALSE(cas::should_rebase(i1, f.options.pack.pack_bytes));
   fs::remove(f.src / "a.bin");
@@ -455,12 +419,12 @@ TEST_CASE("a file unchanged since it was seen is not read again; one rewritten i
 
 TEST_CASE("a save killed at any moment leaves the old state or the complete new one", "[cas]") {
   Fixture f;
-  write(f.src / "big.bin", random_bytes(4 << 20, 10));
+  write(f.src / "big.bin", random_bytes(4 << 20, 10, 64));
   write(f.src / "small", "one");
   auto r1 = f.save(nullptr);
   auto i1 = f.load(r1);
   auto s1 = snapshot(f.src);
-  write(f.src / "big.bin", random_bytes(4 << 20, 11));
+  write(f.src / "big.bin", random_bytes(4 << 20, 11, 64));
   write(f.src / "small", "two");
   auto s2 = snapshot(f.src);
   auto items = items_of(f.src);
@@ -494,7 +458,7 @@ TEST_CASE("a save killed at any moment leaves the old state or the complete new 
 TEST_CASE("hard links are saved once, restored and exported as one file under two names",
           "[cas]") {
   Fixture f;
-  write(f.src / "build/memchr-1/build_script_build-1", random_bytes(300000, 7));
+  write(f.src / "build/memchr-1/build_script_build-1", random_bytes(300000, 7, 64));
   ::chmod((f.src / "build/memchr-1/build_script_build-1").c_str(), 0755);
   REQUIRE(::link((f.src / "build/memchr-1/build_script_build-1").c_str(),
                  (f.src / "build/memchr-1/build-script-build").c_str()) == 0);

@@ -11,6 +11,8 @@
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
+#include "helpers.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -28,41 +30,12 @@
 #include <zstd.h>
 
 using namespace ephemera;
+using test::items_of;
+using test::random_bytes;
+using test::write;
 namespace fs = std::filesystem;
 
 namespace {
-
-void write(const fs::path& p, const std::string& content) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
-
-std::string random_bytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) {
-    c = static_cast<char>(rng());
-  }
-  return s;
-}
-
-std::vector<archive::PackItem> items_of(const fs::path& dir) {
-  std::vector<archive::PackItem> out;
-  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
-       ++it) {
-    struct stat st {};
-    REQUIRE(::lstat(it->path().c_str(), &st) == 0);
-    archive::PackItem i;
-    i.name = "work/" + it->path().lexically_relative(dir).string();
-    i.source = it->path().string();
-    i.type = S_ISDIR(st.st_mode) ? archive::EntryType::directory : archive::EntryType::file;
-    i.size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
-    i.mode = st.st_mode & 07777;
-    i.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    out.push_back(i);
-  }
-  return out;
-}
 
 struct Store {
   util::TempDir tmp;
