@@ -1,9 +1,8 @@
 # Direct access to the store's objects, as a store writer has it: the local store's files
-# or the bucket through awscli. Keys are the catalog's ("v1/..."). Sourced after lib.sh.
+# or the bucket through s3obj.py beside it. Keys are the catalog's ("v1/..."). Sourced
+# after lib.sh.
 if [ "${STORE_KIND:-local}" = s3 ]; then
-  export AWS_PAGER=""
   RAW_BUCKET=$EPHEMERA_TEST_S3_BUCKET
-  aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }
 fi
 
 # use_store NAME: a fresh, empty store of the same kind for what follows.
@@ -21,8 +20,7 @@ raw_prefix() { echo "${STORE#s3://"$RAW_BUCKET"/}"; }
 raw_ls() {
   case "${STORE_KIND:-local}" in
     local) [ ! -d "$STORE" ] || (cd "$STORE" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) ;;
-    s3) aws s3 ls --recursive "s3://$RAW_BUCKET/$(raw_prefix)/" | awk '{print $4}' |
-          sed "s|^$(raw_prefix)/||" | LC_ALL=C sort ;;
+    s3) s3obj ls "s3://$RAW_BUCKET/$(raw_prefix)/" | sed "s|^$(raw_prefix)/||" | LC_ALL=C sort ;;
   esac
 }
 
@@ -30,19 +28,19 @@ raw_ls() {
 raw_get() {
   case "${STORE_KIND:-local}" in
     local) cp "$STORE/$1" "$2" ;;
-    s3) aws s3 cp "s3://$RAW_BUCKET/$(raw_prefix)/$1" "$2" >/dev/null ;;
+    s3) s3obj get "s3://$RAW_BUCKET/$(raw_prefix)/$1" "$2" ;;
   esac
 }
 raw_put() {
   case "${STORE_KIND:-local}" in
     local) mkdir -p "$(dirname "$STORE/$2")" && cp "$1" "$STORE/$2" ;;
-    s3) aws s3 cp "$1" "s3://$RAW_BUCKET/$(raw_prefix)/$2" >/dev/null ;;
+    s3) s3obj put "$1" "s3://$RAW_BUCKET/$(raw_prefix)/$2" ;;
   esac
 }
 raw_rm() {
   case "${STORE_KIND:-local}" in
     local) rm -f "$STORE/$1" ;;
-    s3) aws s3 rm "s3://$RAW_BUCKET/$(raw_prefix)/$1" >/dev/null ;;
+    s3) s3obj rm "s3://$RAW_BUCKET/$(raw_prefix)/$1" ;;
   esac
 }
 

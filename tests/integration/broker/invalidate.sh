@@ -69,8 +69,7 @@ done
 marker=$(store_objects | grep "_invalidations/.*\.json$" | head -1)
 case "$STORE_KIND" in
   local) sed -i 's/"key": "ka"/"key": "kb"/' "$STORE/$marker" ;;
-  s3) aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 cp "$STORE/$marker" - | sed 's/"key": "ka"/"key": "kb"/' |
-        aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 cp - "$STORE/$marker" > /dev/null ;;
+  s3) s3obj get "$STORE/$marker" - | sed 's/"key": "ka"/"key": "kb"/' | s3obj put - "$STORE/$marker" ;;
 esac
 [ "$(restorable)" = "ka kb" ] || fail "a rewritten marker was obeyed: $(restorable)"
 echo "broker invalidate: ok"

@@ -7,7 +7,7 @@
 # What this leaves on S3 (an upload no one completed among it) goes at the end.
 clean_s3() {
   local path=${STORE#s3://} key upload
-  aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 rm --quiet --recursive "$STORE/"
+  s3obj rmtree "$STORE/"
   aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api list-multipart-uploads --bucket "${path%%/*}" \
     --prefix "${path#*/}/" --query 'Uploads[].[Key,UploadId]' --output text |
   while read -r key upload; do
@@ -52,7 +52,7 @@ store_objects | grep -q '\.idx$' && fail "an index was published: $(store_object
 for pack in $(store_objects | grep '\.pack$'); do
   case "$STORE_KIND" in
     local) cp "$STORE/$pack" "$SCRATCH/pack" ;;
-    s3) aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 cp --quiet "$STORE/$pack" "$SCRATCH/pack" ;;
+    s3) s3obj get "$STORE/$pack" "$SCRATCH/pack" ;;
   esac
   [ "$(sha256sum < "$SCRATCH/pack" | cut -c1-64)" = "$(basename "$pack" .pack)" ] || fail "a torn pack: $pack"
 done

@@ -62,8 +62,7 @@ store_objects() {
   case "$STORE_KIND" in
     local) (cd "$STORE" 2>/dev/null && find . -type f | sed 's|^\./||' | LC_ALL=C sort) || true ;;
     s3) local path=${STORE#s3://}
-        aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3 ls --recursive "s3://$path/" 2>/dev/null \
-          | awk '{print $4}' | sed "s|^${path#*/}/||" | LC_ALL=C sort || true ;;
+        s3obj ls "s3://$path/" 2>/dev/null | sed "s|^${path#*/}/||" | LC_ALL=C sort || true ;;
   esac
 }
 

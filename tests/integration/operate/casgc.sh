@@ -76,7 +76,7 @@ for i in 1 2 3 4; do save_next a; done
 raw_size() {
   case "${STORE_KIND:-local}" in
     local) stat -c %s "$STORE/$1" ;;
-    s3) aws s3api head-object --bucket "$RAW_BUCKET" --key "$(raw_prefix)/$1" --query ContentLength --output text ;;
+    s3) s3obj size "s3://$RAW_BUCKET/$(raw_prefix)/$1" ;;
   esac
 }
 ephemera ls --json > "$SCRATCH/ls.json"

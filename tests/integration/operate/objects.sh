@@ -1,24 +1,16 @@
 # Raw access to the store's objects, as a store writer has it, for planting forgeries:
-# the local directory, or the S3 prefix through awscli. Keys are relative to the store.
+# the local directory, or the S3 prefix through s3obj.py. Keys are relative to the store.
 case "${STORE_KIND:-local}" in
   s3)
-    export AWS_PAGER=""
     PREFIX=${STORE#s3://$EPHEMERA_TEST_S3_BUCKET/}
-    aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }
-    obj_put() { aws s3 cp --quiet "$2" "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX/$1"; }
-    obj_get() { aws s3 cp --quiet "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX/$1" -; }
+    obj_put() { s3obj put "$2" "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX/$1"; }
+    obj_get() { s3obj get "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX/$1" -; }
     # KEY ETAG SIZE a line, sorted: the ETag of a small object is its MD5.
-    obj_sums() {
-      aws s3api list-objects-v2 --bucket "$EPHEMERA_TEST_S3_BUCKET" --prefix "$PREFIX/" \
-        --query 'Contents[].[Key,ETag,Size]' --output text |
-        { grep -v '^None$' || true; } | sed "s|^$PREFIX/||" | LC_ALL=C sort
-    }
+    obj_sums() { s3obj sums "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX/" | sed "s|^$PREFIX/||" | LC_ALL=C sort; }
     # An object beside the store, outside its prefix, and the key that reaches it from inside.
     OUTSIDE_KEY="v1/../../$PREFIX-outside/precious"
-    outside_put() { aws s3 cp --quiet "$1" "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX-outside/precious"; }
-    outside_sum() {
-      aws s3 cp --quiet "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX-outside/precious" - | sha256sum
-    }
+    outside_put() { s3obj put "$1" "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX-outside/precious"; }
+    outside_sum() { s3obj get "s3://$EPHEMERA_TEST_S3_BUCKET/$PREFIX-outside/precious" - | sha256sum; }
     ;;
   *)
     obj_put() { mkdir -p "$(dirname "$STORE/$1")"; cp "$2" "$STORE/$1"; }

@@ -7,8 +7,6 @@
 # fetches, stalls and forges; stores keep holding and restoring them.
 export EPHEMERA_FORMAT=archive
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
-export AWS_PAGER=""
-aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }
 
 start_fault_proxy
 export EPHEMERA_S3_STALL_SECONDS=2 EPHEMERA_S3_CONNECT_SECONDS=2
@@ -32,13 +30,13 @@ id=$(basename "$SCRATCH" | tr 'A-Z.' 'a-z-')
 # Objects beside the store's prefix and in the bucket's root, which nothing may touch.
 outside="outside-$id/x.tar.zst"
 root="root-$id.tar.zst"
-echo keep | aws s3 cp - "s3://$bucket/$outside" >/dev/null
-echo keep | aws s3 cp - "s3://$bucket/$root" >/dev/null
-on_exit 'aws s3 rm "s3://$bucket/$outside" >/dev/null 2>&1; aws s3 rm "s3://$bucket/$root" >/dev/null 2>&1'
+echo keep | s3obj put - "s3://$bucket/$outside"
+echo keep | s3obj put - "s3://$bucket/$root"
+on_exit 's3obj rm "s3://$bucket/$outside" >/dev/null 2>&1; s3obj rm "s3://$bucket/$root" >/dev/null 2>&1'
 untouched() {
-  aws s3api head-object --bucket "$bucket" --key "$outside" >/dev/null 2>&1 ||
+  s3obj size "s3://$bucket/$outside" >/dev/null 2>&1 ||
     fail "$1 deleted $outside, outside the store's prefix"
-  aws s3api head-object --bucket "$bucket" --key "$root" >/dev/null 2>&1 ||
+  s3obj size "s3://$bucket/$root" >/dev/null 2>&1 ||
     fail "$1 deleted $root, in the bucket's root"
   # Every request went to an object under the prefix, or listed under it.
   if grep -v -e "^[A-Z]* /$bucket/$prefix/" -e "^GET /$bucket/?[^ ]*prefix=$prefix%2F" "$P.log" | grep .; then
@@ -64,9 +62,9 @@ eph post --job "$JOB" --status 0 2> "$SCRATCH/a.err" || fail "post failed: $(cat
 eph post --job "$BIG" --status 0 2>> "$SCRATCH/a.err" || fail "post failed: $(cat "$SCRATCH/a.err")"
 expect_result post deps saved
 expect_result post big saved
-manifest=$(aws s3 ls --recursive "s3://$bucket/$prefix/v1/" | awk '/\/deps\/.*\.json$/ {print $4}')
+manifest=$(s3obj ls "s3://$bucket/$prefix/v1/" | grep '/deps/.*\.json$')
 [ -n "$manifest" ] || fail "no manifest of deps in the store"
-aws s3 cp "s3://$bucket/$manifest" "$SCRATCH/m.json" >/dev/null
+s3obj get "s3://$bucket/$manifest" "$SCRATCH/m.json"
 
 # 16. Manifests whose archive climbs out with '..' (beside the prefix, to the bucket's
 # root, to another bucket): pre, show and gc refuse the key; no request leaves the prefix.
@@ -77,14 +75,19 @@ m = json.load(open(sys.argv[1]))
 m["archive"], m["sha256"], m["created"] = sys.argv[2], sys.argv[3], "2020-01-01T00:00:00.000000Z"
 print(json.dumps(m))
 PY
-  aws s3 cp "$SCRATCH/$1.json" "s3://$bucket/$(dirname "$manifest")/20200101T000000.000000Z-$1.json" >/dev/null
+  s3obj put "$SCRATCH/$1.json" "s3://$bucket/$(dirname "$manifest")/20200101T000000.000000Z-$1.json"
 }
 forge_all() {
   forge beside "v1/../../$outside" "$(printf 'ab%.0s' $(seq 32))"
   forge root "v1/../../../$bucket/$root" "$(printf 'cd%.0s' $(seq 32))"
   forge other "v1/../../../other-$id/x.tar.zst" "$(printf 'ef%.0s' $(seq 32))"
 }
-unforge() { aws s3 rm --recursive "s3://$bucket/$prefix/v1/" --exclude '*' --include '*20200101T000000.000000Z-*' >/dev/null; }
+unforge() {
+  local k
+  for k in $(s3obj ls "s3://$bucket/$prefix/v1/" | grep '20200101T000000\.000000Z-'); do
+    s3obj rm "s3://$bucket/$k"
+  done
+}
 forge_all
 machine b; ctx feature pull_request job-b
 fault pass

@@ -9,9 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 [ "${STORE_KIND}" = s3 ] || fail "this test needs STORE_KIND=s3"
 command -v nginx > /dev/null || fail "nginx is not installed (sh tools/install-deps.sh test)"
-export AWS_PAGER=""
-aws() { /usr/bin/aws --endpoint-url "$EPHEMERA_TEST_S3_ENDPOINT" "$@"; }
-on_exit 'aws s3 rm --recursive --quiet "$STORE/" > /dev/null 2>&1'
+on_exit 's3obj rmtree "$STORE/" > /dev/null 2>&1'
 
 start_fault_proxy
 N="$SCRATCH/nginx"
@@ -49,8 +47,8 @@ for format in cas1 archive; do
   eph post --job "$JOB" --status 0 2> "$SCRATCH/save.err" || fail "post through nginx: $(cat "$SCRATCH/save.err")"
   expect_result post "$stanza" saved
   case $format in
-    cas1) object=$(aws s3 ls --recursive "s3://$bucket/$prefix/cas1/" | awk '/\/packs\/.*\.pack$/ {print $4}' | head -1) ;;
-    archive) object=$(aws s3 ls --recursive "s3://$bucket/$prefix/v1/" | awk '/deps-archive.*\.tar\.zst$/ {print $4}' | head -1) ;;
+    cas1) object=$(s3obj ls "s3://$bucket/$prefix/cas1/" | grep '/packs/.*\.pack$' | head -1) ;;
+    archive) object=$(s3obj ls "s3://$bucket/$prefix/v1/" | grep 'deps-archive.*\.tar\.zst$' | head -1) ;;
   esac
   [ -n "$object" ] || fail "$format: no object saved through nginx"
 
@@ -62,7 +60,7 @@ for format in cas1 archive; do
   # same path to nginx once normalized: fetching it must not fill the real object's entry.
   forged="$prefix/x/../${object#"$prefix"/}"
   head -c 1000 /dev/urandom > "$SCRATCH/forged"
-  aws s3api put-object --bucket "$bucket" --key "$forged" --body "$SCRATCH/forged" > /dev/null
+  s3obj put "$SCRATCH/forged" "s3://$bucket/$forged"
   curl -sf --path-as-is --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
     --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
     -H "x-amz-content-sha256: $(sha256sum < /dev/null | cut -d' ' -f1)" \
