@@ -468,18 +468,18 @@ Index load_index(store::Backend& backend, const Scope& scope, const std::string&
                  const std::string& sha256, uint64_t size) {
   std::string prefix = scope.prefix() + "index/";
   if (key.rfind(prefix, 0) != 0 || !store::valid_key(key)) {
-    throw Error(fmt::format("index {} lies outside its scope {}", util::printable(key),
-                            util::printable(prefix)));
+    throw ArchiveError(fmt::format("index {} lies outside its scope {}", util::printable(key),
+                                   util::printable(prefix)));
   }
   if (size > k_max_index_object) {
-    throw Error(fmt::format("index {} of {} bytes (at most {})", util::printable(key), size,
-                            k_max_index_object));
+    throw ArchiveError(fmt::format("index {} of {} bytes (at most {})", util::printable(key), size,
+                                   k_max_index_object));
   }
   store::StringSink sink(size);
   backend.get(key, sink);
   if (sink.data().size() != size || util::sha256_hex(sink.data()) != sha256) {
-    throw Error(fmt::format("index {} is not the one its manifest names (size or SHA-256)",
-                            util::printable(key)));
+    throw ArchiveError(fmt::format("index {} is not the one its manifest names (size or SHA-256)",
+                                   util::printable(key)));
   }
   return parse(sink.data(), scope.id());
 }
@@ -487,8 +487,8 @@ Index load_index(store::Backend& backend, const Scope& scope, const std::string&
 RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& index,
                       const RestoreOptions& options) {
   if (index.scope != scope.id()) {
-    throw Error(fmt::format("the index belongs to scope '{}', not '{}'",
-                            util::printable(index.scope), util::printable(scope.id())));
+    throw ArchiveError(fmt::format("the index belongs to scope '{}', not '{}'",
+                                   util::printable(index.scope), util::printable(scope.id())));
   }
   uint64_t total = 0;
   for (const Entry& e : index.entries) {

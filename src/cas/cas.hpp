@@ -104,7 +104,9 @@ SaveResult save(store::Backend& backend, const Scope& scope,
                 const SaveOptions& options);
 
 // Reads and parses the index at key, which must lie below scope's prefix, with the SHA-256
-// and size a manifest gives for it. Throws util::Error otherwise.
+// and size a manifest gives for it. Throws util::ArchiveError otherwise (a save refused, as a
+// broken archive is: a restore passes over it to the next candidate), util::StoreError when
+// the store fails.
 Index load_index(store::Backend& backend, const Scope& scope, const std::string& key,
                  const std::string& sha256, uint64_t size);
 
@@ -125,8 +127,9 @@ struct RestoreResult {
 // to exist with the index's size before any content is read; every chunk is checked against
 // its hash before its bytes go on, into archive::EntryUnpack, which admits each entry with
 // the archive's checks (confinement, type, mode, duplicates) and stages it; the commit comes
-// after the last. On any failure nothing is written at a destination. Throws util::Error or
-// util::ArchiveError.
+// after the last. On any failure nothing is written at a destination. Throws
+// util::ArchiveError for content refused (a pack missing, of another size, bytes that do not
+// decode or do not hash to the index's), util::StoreError when the store fails.
 RestoreResult restore(store::Backend& backend, const Scope& scope, const Index& index,
                       const RestoreOptions& options);
 

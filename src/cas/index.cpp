@@ -20,7 +20,7 @@ namespace {
 using util::Error;
 
 [[noreturn]] void bad(const std::string& why) {
-  throw Error("invalid index: " + why);
+  throw util::ArchiveError("invalid index: " + why);
 }
 
 [[noreturn]] void bad_entry(std::string_view path, const std::string& why) {

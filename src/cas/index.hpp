@@ -94,7 +94,7 @@ std::string encode(const Index& index);
 
 // Parses an index object, strictly: every rule above, and expected_scope must be the index's
 // own scope (an index of another scope is refused: its packs are not this scope's). Throws
-// util::Error naming the first problem (and the entry, escaped) before allocating for any
+// util::ArchiveError (a save refused, as a broken archive is) naming the first problem (and the entry, escaped) before allocating for any
 // count that is out of bounds.
 Index parse(std::string_view object, std::string_view expected_scope);
 

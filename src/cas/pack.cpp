@@ -20,6 +20,7 @@
 namespace ephemera::cas {
 
 namespace fs = std::filesystem;
+using util::ArchiveError;
 using util::Error;
 
 namespace {
@@ -272,12 +273,13 @@ ChunkReader::ChunkReader(store::Backend& backend, std::string prefix, const Inde
     std::string key = pack_key(m_prefix, pack.id);
     auto info = m_backend.stat(key);
     if (!info) {
-      throw Error(fmt::format("pack {} of the index is missing", util::printable(key)));
+      throw ArchiveError(fmt::format("pack {} of the index is missing", util::printable(key)));
     }
     if (info->size != pack.size) {
-      throw Error(fmt::format("pack {} is {} bytes, the index says {}: its ranges would lie past "
-                              "its end or not cover it",
-                              util::printable(key), info->size, pack.size));
+      throw ArchiveError(
+          fmt::format("pack {} is {} bytes, the index says {}: its ranges would lie past "
+                      "its end or not cover it",
+                      util::printable(key), info->size, pack.size));
     }
   }
   uint64_t content = 0;
@@ -324,14 +326,15 @@ const ChunkReader::Run& ChunkReader::fetch_run(uint32_t pack, uint32_t frame) {
                     ? util::read_full(fd, run.bytes.data(), bytes, static_cast<off_t>(offset))
                     : -1;
     if (n < 0 || static_cast<uint64_t>(n) != bytes) {
-      throw Error(fmt::format("pack {} is shorter than the index says", util::printable(key)));
+      throw ArchiveError(
+          fmt::format("pack {} is shorter than the index says", util::printable(key)));
     }
   } else {
     store::StringSink sink(bytes);
     m_backend.get_range(key, offset, bytes, sink);
     if (sink.data().size() != bytes) {
-      throw Error(fmt::format("pack {} gave {} bytes at {}, not {}", util::printable(key),
-                              sink.data().size(), offset, bytes));
+      throw ArchiveError(fmt::format("pack {} gave {} bytes at {}, not {}", util::printable(key),
+                                     sink.data().size(), offset, bytes));
     }
     run.bytes = sink.data();
   }
@@ -388,14 +391,15 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
                  : ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(m_dctx), out.data(), out.size(), src,
                                        f.compressed);
   if (ZSTD_isError(n) != 0 || n != f.compressed || ZSTD_isError(d) != 0 || d != f.size) {
-    throw Error(fmt::format("frame {} of pack {} (for '{}') does not decode to its {} bytes", frame,
-                            hex(p.id), util::printable(what), f.size));
+    throw ArchiveError(fmt::format("frame {} of pack {} (for '{}') does not decode to its {} bytes",
+                                   frame, hex(p.id), util::printable(what), f.size));
   }
   m_decoded += f.size;
   if (m_decoded > m_max_decoded) {
-    throw Error(fmt::format("the index makes a restore decode more than {} bytes for {} of content "
-                            "(its chunks hop between frames)",
-                            m_max_decoded, (m_max_decoded - (256ULL << 20)) / 16));
+    throw ArchiveError(
+        fmt::format("the index makes a restore decode more than {} bytes for {} of content "
+                    "(its chunks hop between frames)",
+                    m_max_decoded, (m_max_decoded - (256ULL << 20)) / 16));
   }
   m_cache.emplace_front(id, std::move(out));
   return m_cache.front().second;
@@ -405,9 +409,9 @@ std::string_view ChunkReader::chunk(const ChunkRef& ref, std::string_view what) 
   const std::string& content = frame(ref.pack, ref.frame, what);
   std::string_view bytes(content.data() + ref.offset, ref.length);
   if (sha256(bytes.data(), bytes.size()) != ref.hash) {
-    throw Error(fmt::format("a chunk of '{}' in pack {} is not the content the index names "
-                            "(SHA-256 mismatch)",
-                            util::printable(what), hex(m_index.packs[ref.pack].id)));
+    throw ArchiveError(fmt::format("a chunk of '{}' in pack {} is not the content the index names "
+                                   "(SHA-256 mismatch)",
+                                   util::printable(what), hex(m_index.packs[ref.pack].id)));
   }
   return bytes;
 }

@@ -93,13 +93,13 @@ private:
 class ChunkReader {
 public:
   // Every pack of index is checked first: it must exist at prefix + hex(id) + ".pack" with
-  // the index's size, else util::Error, before a byte of content is read.
+  // the index's size, else util::ArchiveError, before a byte of content is read.
   ChunkReader(store::Backend& backend, std::string prefix, const Index& index);
   ~ChunkReader();
   ChunkReader(const ChunkReader&) = delete;
   ChunkReader& operator=(const ChunkReader&) = delete;
 
-  // The chunk's bytes, verified: throws util::Error naming `what` when they are not the
+  // The chunk's bytes, verified: throws util::ArchiveError naming `what` when they are not the
   // bytes of its hash (or its frame does not decode to its declared size), and when the
   // frames decoded so far exceed 16 times the state's content plus 256 MiB (an index whose
   // chunks hop between frames to make a restore decode without end). Valid until the next

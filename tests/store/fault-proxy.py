@@ -44,6 +44,20 @@ file named by PORT_FILE + ".mode", one word and arguments:
   escapes                   every request: 403 with terminal escapes and a forged log
                             line in <Code> and <Message>
   redirect                  GETs of objects: 307 to http://localhost:PORT/stolen/...
+  cas HOW pack|idx [FILE] [only=TEXT]
+                            GETs of content-addressed packs (ranged) or indexes (those
+                            whose path holds TEXT): a store whose answers lie. HOW is
+                              other    the right status, range and length, other bytes
+                              past     the range asked for, then 4 KiB more, Content-Length
+                                       saying so
+                              endless  the range asked for, then 1 MiB more, chunked (no
+                                       Content-Length)
+                              short    half the bytes, Content-Length saying so
+                              whole    200 and the whole object, the Range dropped
+                              shifted  206 for the range moved by half its length (it
+                                       overlaps the one asked for), Content-Range saying so
+                              overlap  the same bytes, under the Content-Range asked for
+                              file     200 and FILE's bytes (another save's index, a forged one)
 """
 import codecs
 import itertools
@@ -162,6 +176,66 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                         f"<StorageClass>STANDARD</StorageClass></Contents>" for k in keys)
         return text.replace("</ListBucketResult>", extra + "</ListBucketResult>").encode()
 
+    def cas_get(self, m):
+        """Whether this request is a GET of the content-addressed object kind m[2] names."""
+        path = urllib.parse.urlparse(self.path).path
+        only = [w[5:] for w in m[3:] if w.startswith("only=")]
+        return (m[0] == "cas" and len(m) > 2 and self.command == "GET"
+                and path.endswith({"pack": ".pack", "idx": ".idx"}.get(m[2], "\0"))
+                and all(o in path for o in only))
+
+    def lie_cas(self, m, headers):
+        """Answers a content-addressed GET as the cas mode m says; False: forward it as it is."""
+        how = m[1]
+        if how == "file":
+            data = open(next(w for w in m[3:] if not w.startswith("only=")), "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.log("200 file")
+            return True
+        asked = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range") or "")
+        if how == "whole":
+            headers.pop("Range", None)
+            headers.pop("range", None)
+        elif how in ("shifted", "overlap") and asked:
+            first, last = int(asked[1]), int(asked[2])
+            shift = max(1, (last - first + 1) // 2)
+            for k in [k for k in headers if k.lower() == "range"]:
+                del headers[k]
+            headers["Range"] = f"bytes={first + shift}-{last + shift}"
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+        conn.request(self.command, self.path, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        out = [(k, v) for k, v in resp.getheaders()
+               if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        if resp.status not in (200, 206):
+            pass
+        elif how == "other":
+            data = bytes(b ^ 0x5A for b in data)
+        elif how == "past":
+            data += b"\x5a" * 4096
+        elif how == "endless":
+            return self.send_chunked(resp.status, out, [data, b"\x5a" * (1 << 20)]) or True
+        elif how == "short":
+            data = data[:len(data) // 2]
+        elif how == "overlap" and asked:
+            first, last = int(asked[1]), int(asked[2])
+            data = data[:last - first + 1].ljust(last - first + 1, b"\0")
+            out = [(k, v) for k, v in out if k.lower() != "content-range"]
+            total = resp.getheader("Content-Range", "/*").rsplit("/", 1)[1]
+            out.append(("Content-Range", f"bytes {first}-{last}/{total}"))
+        self.send_response(resp.status)
+        for k, v in out:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.log(f"{resp.status} cas {how}")
+        return True
+
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
@@ -208,6 +282,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if m[0] == "always":
             status = int(m[1])
             return self.error(status, codes.get(status, "InternalError"))
+        if self.cas_get(m):
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+            return self.lie_cas(m, headers)
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
         dropped = ("connection", "range") if m[0] == "ignorerange" else ("connection",)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}

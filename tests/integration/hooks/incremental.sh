@@ -2,7 +2,8 @@
 # round-trips entry by entry (files and directories added, modified, deleted; type changes;
 # mode-only and mtime-only changes), the second save uploads only what is new and says so,
 # an unchanged tree is not saved again, and a pack whose bytes are not its index's is never
-# restored: nothing of that save is written.
+# restored: nothing of that save is written, the next candidate is restored instead, and
+# with none left the job goes on cold.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../raw_store.sh"
 use_store incremental
@@ -79,7 +80,7 @@ eph post --job "$JOB" --status 0 2>/dev/null
 expect_result post deps unchanged
 
 # A flipped byte in the pack only B uses: B is refused as a whole, nothing of it is written,
-# and the job goes on cold.
+# and the restore passes over it to A.
 new_pack=""
 for k in $(raw_ls | grep '\.pack$'); do
   raw_get "$k" "$SCRATCH/p"
@@ -98,9 +99,25 @@ raw_put "$SCRATCH/p" "$new_pack"
 machine four
 ctx feature pull_request job-four
 eph pre --job "$JOB" 2> "$SCRATCH/four.err" || fail "pre failed the job"
+expect_result pre deps hit
+raw_get "$second" "$SCRATCH/second.json"
+grep "passed over .*$(basename "$(json_get "$SCRATCH/second.json" archive)")" "$SCRATCH/four.err" |
+  grep -Eq "SHA-256 mismatch|does not decode|not the content" ||
+  fail "the warning does not say B's content was wrong: $(cat "$SCRATCH/four.err")"
+[ "$(listing "$M/work/job")" = "$(cat "$SCRATCH/a.list")" ] ||
+  { diff "$SCRATCH/a.list" <(listing "$M/work/job") >&2; fail "a byte of B was written, or A not restored"; }
+# With A's packs broken too: no candidate is left, nothing is written, the job goes on cold.
+for k in $(raw_ls | grep '\.pack$' | grep -vx "$new_pack"); do
+  raw_get "$k" "$SCRATCH/p"
+  printf 'X' | dd of="$SCRATCH/p" bs=1 seek=100 conv=notrunc status=none
+  raw_put "$SCRATCH/p" "$k"
+done
+machine five
+ctx feature pull_request job-five
+eph pre --job "$JOB" 2> "$SCRATCH/five.err" || fail "pre failed the job"
 expect_result pre deps failed
-grep -Eq "SHA-256 mismatch|does not decode|not the content" "$SCRATCH/four.err" ||
-  fail "the warning does not say the content was wrong: $(cat "$SCRATCH/four.err")"
+grep -Eq "SHA-256 mismatch|does not decode|not the content" "$SCRATCH/five.err" ||
+  fail "the warning does not say the content was wrong: $(cat "$SCRATCH/five.err")"
 [ ! -e "$M/work/job/target" ] || fail "a refused restore wrote $(find "$M/work/job/target" | head -3)"
 validate_report
 echo "incremental: ok"
