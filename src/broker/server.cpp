@@ -4,6 +4,7 @@
 
 #include "broker/server.hpp"
 
+#include "broker/body.hpp"
 #include "broker/rate.hpp"
 #include "broker/scope.hpp"
 #include "broker/token.hpp"
@@ -37,9 +38,6 @@ using util::StoreError;
 using util::StoreErrorKind;
 
 namespace {
-
-// A completion names at most 10,000 parts' ETags.
-constexpr uint64_t k_max_completion = 2 << 20;
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -85,6 +83,26 @@ public:
 private:
   int m_fd;
 };
+
+Framing framing_of(const httplib::Request& req) {
+  Framing f;
+  if (req.has_header("Content-Length")) {
+    f.content_length = req.get_header_value("Content-Length");
+  }
+  if (req.has_header("Transfer-Encoding")) {
+    f.transfer_encoding = req.get_header_value("Transfer-Encoding");
+  }
+  return f;
+}
+
+// Reads the request's body into receiver, if it has one: a request that declares none has
+// none, where cpp-httplib's reader would wait for the client to close.
+void read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+               const httplib::ContentReceiver& receiver) {
+  if (has_body(framing_of(req))) {
+    reader(receiver);
+  }
+}
 
 int status_of(StoreErrorKind kind) {
   switch (kind) {
@@ -317,7 +335,7 @@ struct Server::Impl {
     bool too_large = false;
     std::string body;
     util::Sha256 hash;
-    reader([&](const char* data, size_t n) {
+    read_body(req, reader, [&](const char* data, size_t n) {
       got += n;
       if (got > limit) {
         too_large = true;
@@ -385,10 +403,11 @@ struct Server::Impl {
   }
 
   // The whole body of a request, at most `limit` bytes (413 past it).
-  static std::string body_of(const httplib::ContentReader& reader, uint64_t limit) {
+  static std::string body_of(const httplib::Request& req, const httplib::ContentReader& reader,
+                             uint64_t limit) {
     std::string body;
     bool too_large = false;
-    reader([&](const char* data, size_t n) {
+    read_body(req, reader, [&](const char* data, size_t n) {
       if (body.size() + n > limit) {
         too_large = true;
         return false;
@@ -496,7 +515,7 @@ struct Server::Impl {
   // started it, for an object that is not there yet, to exactly the size declared.
   void complete_upload(const httplib::Request& req, httplib::Response& res,
                        const httplib::ContentReader& reader, const Claims& c) {
-    auto j = json::parse(body_of(reader, k_max_completion), nullptr, false);
+    auto j = json::parse(body_of(req, reader, k_max_completion), nullptr, false);
     auto u = ticketed_upload(req, c, j);
     auto* parts = backend->part_presigner();
     if (parts == nullptr) {
@@ -534,7 +553,7 @@ struct Server::Impl {
 
   void abort_upload(const httplib::Request& req, httplib::Response& res,
                     const httplib::ContentReader& reader, const Claims& c) {
-    auto j = json::parse(body_of(reader, k_max_completion), nullptr, false);
+    auto j = json::parse(body_of(req, reader, k_max_completion), nullptr, false);
     auto u = ticketed_upload(req, c, j);
     if (auto* parts = backend->part_presigner()) {
       parts->abort_upload(u.key, u.id);
@@ -669,12 +688,40 @@ struct Server::Impl {
                                                    : "untrusted",
                         c->origin.empty() ? "" : ", origin " + util::printable(c->origin))
           : std::string("no valid token");
+    log_refusal(req, res, who);
+  }
+
+  static void log_refusal(const httplib::Request& req, const httplib::Response& res,
+                          const std::string& who) {
     std::string why = res.body.substr(0, std::min<size_t>(res.body.find('\n'), 400));
     util::log::warn("refused {} {}: {} {} [{}]", req.method, util::printable(req.path), res.status,
                     util::printable(why), who);
   }
 
+  // Refuses, before a byte of its body is read, a request whose body its route does not take
+  // or takes less of (body.hpp); false when it may be served.
+  bool refused_body(const httplib::Request& req, httplib::Response& res) {
+    auto refusal = refuse_body(req.method, req.path, framing_of(req), options.max_object);
+    if (!refusal) {
+      return false;
+    }
+    res.status = refusal->status;
+    res.set_content(refusal->why + "\n", "text/plain");
+    log_refusal(req, res, "its body unread");
+    return true;
+  }
+
   void routes() {
+    // Before any route, and before the library reads a body into memory for one that takes
+    // none; a client that asks to be told first (Expect: 100-continue) is, before it sends it.
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return refused_body(req, res) ? httplib::Server::HandlerResponse::Handled
+                                    : httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_expect_100_continue_handler(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          return refused_body(req, res) ? res.status : 100;
+        });
     http.Get("/v1/key", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(signing_key.public_pem(), "application/x-pem-file");
     });
@@ -699,7 +746,7 @@ struct Server::Impl {
     http.Post(R"(/v1/uploads/(.+))", [this](const httplib::Request& req, httplib::Response& res,
                                             const httplib::ContentReader& reader) {
       serve(req, res, [&](const Claims& c) {
-        body_of(reader, 0);
+        body_of(req, reader, 0);
         start_upload(req, res, c);
       });
     });
@@ -721,6 +768,16 @@ struct Server::Impl {
                 [this](const httplib::Request& req, httplib::Response& res) {
                   serve(req, res, [&](const Claims& c) { remove_leftover(req, res, c); });
                 });
+    // Whatever else comes with a body is answered unread: the library would read it whole
+    // into memory for a route with no reader of its own.
+    auto nowhere = [](const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader&) {
+      res.status = 404;
+      res.set_content("no such endpoint\n", "text/plain");
+      log_refusal(req, res, "any token");
+    };
+    http.Post(".*", nowhere);
+    http.Put(".*", nowhere);
   }
 };
 
@@ -748,6 +805,10 @@ void Server::run() {
   http.set_read_timeout(o.timeout);
   http.set_write_timeout(o.timeout);
   http.set_keep_alive_timeout(5);
+  // One request a connection: the body of a request refused before it was read is never
+  // taken for the next request on the connection (behind a proxy that reuses connections,
+  // a smuggled one). The client opens a connection a request anyway.
+  http.set_keep_alive_max_count(1);
   http.set_tcp_nodelay(true);
   http.set_payload_max_length(o.max_object);
   int port = o.port;

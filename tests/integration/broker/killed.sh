@@ -5,16 +5,6 @@
 # sends presigned parts straight to the store, which the dead broker then cannot complete.
 . "$(dirname "$0")/lib.sh"
 # What this leaves on S3 (an upload no one completed among it) goes at the end.
-clean_s3() {
-  local path=${STORE#s3://} key upload
-  s3obj rmtree "$STORE/"
-  aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api list-multipart-uploads --bucket "${path%%/*}" \
-    --prefix "${path#*/}/" --query 'Uploads[].[Key,UploadId]' --output text |
-  while read -r key upload; do
-    [ "$key" = None ] || aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api abort-multipart-upload \
-      --bucket "${path%%/*}" --key "$key" --upload-id "$upload"
-  done
-}
 if [ "$STORE_KIND" = s3 ]; then on_exit clean_s3; fi
 start_broker victim --verbose
 VICTIM=$BROKER

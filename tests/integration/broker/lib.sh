@@ -66,17 +66,36 @@ store_objects() {
   esac
 }
 
+# s3_uploads: the multipart uploads begun and neither completed nor aborted under $STORE
+# (S3 only), "KEY UPLOAD" a line.
+s3_uploads() {
+  local path=${STORE#s3://}
+  aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api list-multipart-uploads --bucket "${path%%/*}" \
+    --prefix "${path#*/}/" --query 'Uploads[].[Key,UploadId]' --output text | grep -v '^None$' || true
+}
+# clean_s3: removes what a test left under $STORE on S3, uploads no one completed among it.
+clean_s3() {
+  local path=${STORE#s3://} key upload
+  s3obj rmtree "$STORE/"
+  s3_uploads | while read -r key upload; do
+    aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api abort-multipart-upload \
+      --bucket "${path%%/*}" --key "$key" --upload-id "$upload"
+  done
+}
+
 # refused_count: how many refusals the broker NAME has logged.
 refused_count() { grep -c "refused" "$SCRATCH/$1.log" || true; }
 
-# req TOKEN METHOD KEY [BODY_FILE]: the HTTP status of one raw request to the broker, its
-# body in $SCRATCH/answer.
-req() {
-  local tok=$1 method=$2 key=$3 body=${4:-}
-  local args=(-s -o "$SCRATCH/answer" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $tok")
+# call TOKEN METHOD PATH [BODY_FILE]: the HTTP status of one raw request to the broker's PATH
+# (/v1/..., with its query), its body in $SCRATCH/answer; one not answered within 20 s is 000.
+call() {
+  local tok=$1 method=$2 path=$3 body=${4:-}
+  local args=(-s -m 20 -o "$SCRATCH/answer" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $tok")
   [ -n "$body" ] && args+=(--data-binary "@$body")
-  curl "${args[@]}" "$BROKER/v1/objects/$key"
+  curl "${args[@]}" "$BROKER$path"
 }
+# req TOKEN METHOD KEY [BODY_FILE]: call on the object KEY.
+req() { call "$1" "$2" "/v1/objects/$3" "${4:-}"; }
 # refused WHAT EXPECTED STATUS: the attempt was refused with EXPECTED and the broker b1 logged
 # it (a new refusal since $logged, which the caller sets from refused_count b1 first).
 refused() {
