@@ -156,6 +156,9 @@ bool PackRecheck::operator()(const std::string& key) {
 std::vector<std::pair<std::string, uint64_t>> held_objects(store::Backend& backend,
                                                            const store::Manifest& m) {
   std::vector<std::pair<std::string, uint64_t>> out{{m.archive, m.compressed_size}};
+  if (m.content != store::k_content_cas) {
+    return out;
+  }
   Scope scope{m.repository, m.target, m.name, m.trusted, m.trusted ? "" : m.origin};
   try {
     Index index = load_index(backend, scope, m.archive, m.sha256, m.compressed_size);
@@ -175,6 +178,14 @@ std::vector<std::pair<std::string, uint64_t>> held_objects(store::Backend& backe
                     util::printable(m.archive), e.what());
   }
   return out;
+}
+
+void HeldBytes::add(const std::vector<std::pair<std::string, uint64_t>>& objects) {
+  for (const auto& [key, size] : objects) {
+    if (m_objects.emplace(key, size).second) {
+      m_bytes = size > UINT64_MAX - m_bytes ? UINT64_MAX : m_bytes + size;
+    }
+  }
 }
 
 bool should_rebase(const Index& base, uint64_t pack_bytes) {

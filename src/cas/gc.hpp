@@ -49,13 +49,27 @@ private:
   std::map<std::string, std::optional<std::vector<std::string>>> m_read;
 };
 
-// What a content-addressed save holds in the store, for ls: its index and the packs the index
-// references, each with its size (the index's as the manifest gives it, the packs' as the
-// index records them; a restore checks both against the store). Only the index, when it
-// cannot be read (a warning says why). Saves that share packs list them each: count a pack
-// once per total.
+// What a save holds in the store, for ls and stats: a single archive, at its manifest's size;
+// a content-addressed save, its index and the packs the index references, each with its size
+// (the index's as the manifest gives it, the packs' as the index records them; a restore
+// checks both against the store), only the index when it cannot be read (a warning says
+// why). Saves that share packs list them each: count them with HeldBytes.
 std::vector<std::pair<std::string, uint64_t>> held_objects(store::Backend& backend,
                                                            const store::Manifest& m);
+
+// The bytes a set of saves holds in the store: each object once, however many of the saves
+// hold it (a pack shared by the saves of one scope), the sum saturating (a forged manifest
+// may claim 2^64 - 1 bytes).
+class HeldBytes {
+public:
+  // Adds what held_objects gave for one save.
+  void add(const std::vector<std::pair<std::string, uint64_t>>& objects);
+  uint64_t bytes() const { return m_bytes; }
+
+private:
+  std::map<std::string, uint64_t> m_objects;
+  uint64_t m_bytes = 0;
+};
 
 // Whether a save should ignore base and write a new full state (a new base): when less than
 // half the content of the packs base references is content base uses, or base spreads over

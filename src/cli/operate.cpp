@@ -104,11 +104,6 @@ std::string shown(const std::string& text, const char* if_empty = "") {
   return text.empty() ? if_empty : util::printable(text);
 }
 
-// Sizes as manifests claim them: a forged one may claim 2^64 - 1, which must not wrap a total.
-uint64_t saturating_add(uint64_t a, uint64_t b) {
-  return b > UINT64_MAX - a ? UINT64_MAX : a + b;
-}
-
 // Text cut to at most width columns (it is escaped already, so one byte is one column),
 // with '~' marking a cut, then padded: a long name must not push the columns of a line apart.
 std::string cell(const std::string& text, size_t width) {
@@ -143,17 +138,12 @@ int run_ls(const Globals& g, const Filter& f) {
   // What each save holds: its archive, or its index and the packs it references.
   std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> held;
   auto bytes_of = [](const std::vector<std::pair<std::string, uint64_t>>& objects) {
-    uint64_t b = 0;
-    for (const auto& o : objects) {
-      b = saturating_add(b, o.second);
-    }
-    return b;
+    cas::HeldBytes b;
+    b.add(objects);
+    return b.bytes();
   };
   for (const auto& m : all) {
-    held[m.object] = m.content == store::k_content_cas
-                         ? cas::held_objects(c->backend(), m)
-                         : std::vector<std::pair<std::string, uint64_t>>{
-                               {m.archive, m.compressed_size}};
+    held[m.object] = cas::held_objects(c->backend(), m);
   }
   if (g.json) {
     json out = json::array();
@@ -172,15 +162,8 @@ int run_ls(const Globals& g, const Filter& f) {
   // One line a save, within 100 columns: the repository and target head their group, and
   // what does not fit (files, job, the full status) is in `show ID`.
   // Totals count each object once: saves of one stanza share packs.
-  std::map<std::string, std::pair<uint64_t, std::map<std::string, uint64_t>>> scopes;
-  std::map<std::string, uint64_t> everything;
-  auto sum = [](const std::map<std::string, uint64_t>& objects) {
-    uint64_t b = 0;
-    for (const auto& o : objects) {
-      b = saturating_add(b, o.second);
-    }
-    return b;
-  };
+  std::map<std::string, std::pair<uint64_t, cas::HeldBytes>> scopes;
+  cas::HeldBytes everything;
   std::string group;
   for (const auto& m : all) {
     std::string here = fmt::format("{} target {}", shown(m.repository), shown(m.target, "-"));
@@ -199,17 +182,16 @@ int run_ls(const Globals& g, const Filter& f) {
     auto& s = scopes[fmt::format("{}/{}/{}/e{}", shown(m.repository), shown(m.target, "-"),
                                  shown(m.name), m.epoch)];
     s.first += 1;
-    for (const auto& o : held[m.object]) {
-      s.second.insert(o);
-      everything.insert(o);
-    }
+    s.second.add(held[m.object]);
+    everything.add(held[m.object]);
   }
   for (const auto& [scope, s] : scopes) {
     std::printf("total %s: %llu archives, %s\n", scope.c_str(),
                 static_cast<unsigned long long>(s.first),
-                report::human_bytes(sum(s.second)).c_str());
+                report::human_bytes(s.second.bytes()).c_str());
   }
-  std::printf("total: %zu archives, %s\n", all.size(), report::human_bytes(sum(everything)).c_str());
+  std::printf("total: %zu archives, %s\n", all.size(),
+              report::human_bytes(everything.bytes()).c_str());
   for (const auto& inv : invs) {
     std::printf("marker: %s%s%s%s%s invalidated at %s%s\n", shown(inv.repository).c_str(),
                 inv.target.empty() ? "" : ("/" + shown(inv.target)).c_str(),

@@ -1,4 +1,5 @@
 // stats: what each stanza is worth, across the fleet, from the event records in the store.
+#include "cas/gc.hpp"
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 #include "report/report.hpp"
@@ -36,7 +37,14 @@ std::string cell(const std::string& text, size_t width) {
   return text + std::string(width - text.size(), ' ');
 }
 
-json stats_json(const store::StatsKey& k, const store::StanzaStats& s) {
+// What the "stored" figures are, for the output to say: the store's own count, not a sum of
+// what the saves reported (a content-addressed save reports every pack its state uses, and
+// the saves of one stanza share packs).
+constexpr const char* k_stored_is =
+    "bytes the store holds now for the stanza: its archives, and its indexes with the packs "
+    "they reference, a pack shared by several saves counted once";
+
+json stats_json(const store::StatsKey& k, const store::StanzaStats& s, uint64_t stored) {
   return json{{"repository", std::get<0>(k)},
               {"target", std::get<1>(k)},
               {"name", std::get<2>(k)},
@@ -44,7 +52,7 @@ json stats_json(const store::StatsKey& k, const store::StanzaStats& s) {
               {"saves", {{"saved", s.saves}, {"unchanged", s.unchanged}}},
               {"failed", s.failed},
               {"budget", s.budget},
-              {"bytes_stored", s.stored},
+              {"bytes_stored", stored},
               {"bytes_moved", s.moved},
               {"seconds", {{"pre", s.pre_seconds}, {"post", s.post_seconds}}}};
 }
@@ -64,15 +72,26 @@ int run_stats(const Globals& g, const StatsFlags& f) {
                     f.max_records, f.since);
   }
   auto table = store::add_up(read.events);
+  // The store's own figure for each stanza counted: what its saves hold, each object once.
+  std::map<store::StatsKey, cas::HeldBytes> stored;
+  for (const auto& row : table) {
+    stored[row.first];
+  }
+  for (const auto& m : c->list(f.repository)) {
+    if (auto it = stored.find({m.repository, m.target, m.name}); it != stored.end()) {
+      it->second.add(cas::held_objects(c->backend(), m));
+    }
+  }
   if (g.json) {
     json out = json::array();
     for (const auto& [k, s] : table) {
-      out.push_back(stats_json(k, s));
+      out.push_back(stats_json(k, s, stored[k].bytes()));
     }
     std::printf("%s\n", json{{"since", f.since},
                              {"records", read.events.size()},
                              {"skipped", read.skipped},
                              {"truncated", read.truncated},
+                             {"bytes_stored_is", k_stored_is},
                              {"stanzas", out}}
                             .dump(2)
                             .c_str());
@@ -86,15 +105,18 @@ int run_stats(const Globals& g, const StatsFlags& f) {
     if (here != group) {
       group = here;
       std::printf("%s:\n%-18s %6s %6s %6s %6s %6s %10s %10s %8s %8s\n", here.c_str(), "NAME",
-                  "EXACT", "PREFIX", "MISS", "SAVED", "SAME", "STORED", "MOVED", "PRE s", "POST s");
+                  "EXACT", "PREFIX", "MISS", "SAVED", "SAME", "IN STORE", "MOVED", "PRE s",
+                  "POST s");
     }
     std::printf("%s %6llu %6llu %6llu %6llu %6llu %10s %10s %8.1f %8.1f\n",
                 cell(util::printable(std::get<2>(k)), 18).c_str(),
                 static_cast<unsigned long long>(s.exact), static_cast<unsigned long long>(s.prefix),
                 static_cast<unsigned long long>(s.misses), static_cast<unsigned long long>(s.saves),
-                static_cast<unsigned long long>(s.unchanged), report::human_bytes(s.stored).c_str(),
+                static_cast<unsigned long long>(s.unchanged),
+                report::human_bytes(stored[k].bytes()).c_str(),
                 report::human_bytes(s.moved).c_str(), s.pre_seconds, s.post_seconds);
   }
+  std::printf("IN STORE: bytes held now: archives, indexes and their packs, a shared pack once\n");
   std::printf("%zu event records since %s ago%s\n", read.events.size(), f.since.c_str(),
               read.skipped > 0 ? fmt::format(", {} skipped (see above)", read.skipped).c_str()
                                : "");

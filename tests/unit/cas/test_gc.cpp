@@ -517,3 +517,41 @@ TEST_CASE("gc reads a bounded number of young indexes no manifest names", "[cas]
   }
   CHECK(run.kept("not read: more than 32 indexes"));
 }
+
+TEST_CASE("what saves hold in the store counts a shared pack once, as ls and stats show it",
+          "[cas][gc]") {
+  Store s;
+  write(s.src / "shared.bin", random_bytes(2 << 20, 21));
+  auto r1 = s.save(nullptr);
+  auto i1 = s.load(r1);
+  write(s.src / "mine.bin", random_bytes(1 << 20, 22));
+  auto r2 = s.save(&i1);
+  REQUIRE(r2.base_used);
+  auto m1 = s.publish(r1, "a");
+  auto m2 = s.publish(r2, "b");
+  // What the store holds: every index and pack below the scope, by the files' own sizes.
+  uint64_t in_store = 0;
+  for (const auto& key : s.keys(s.scope.prefix())) {
+    in_store += fs::file_size(s.dir / key);
+  }
+  cas::HeldBytes both;
+  both.add(cas::held_objects(s.backend(), m1));
+  both.add(cas::held_objects(s.backend(), m2));
+  CHECK(both.bytes() == in_store);
+  cas::HeldBytes second;
+  second.add(cas::held_objects(s.backend(), m2));
+  // Not the first's index, but the first's pack as well as its own.
+  CHECK(second.bytes() < in_store);
+  CHECK(second.bytes() > r2.pack_bytes + r2.index_bytes);
+  // A single archive holds its one object, at its manifest's size; a forged size saturates.
+  store::Manifest archive = m1;
+  archive.content = "";
+  archive.archive = "v1/x.tar.zst";
+  archive.compressed_size = UINT64_MAX - 1;
+  auto objects = cas::held_objects(s.backend(), archive);
+  REQUIRE(objects.size() == 1);
+  CHECK(objects[0].first == "v1/x.tar.zst");
+  both.add(objects);
+  both.add(objects);
+  CHECK(both.bytes() == UINT64_MAX);
+}
