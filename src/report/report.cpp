@@ -253,7 +253,7 @@ std::string summary_line(const char* phase, const std::vector<Entry>& entries, d
     failed += e.result == Result::failed;
     if ((e.result == Result::hit || e.result == Result::saved) && e.archive) {
       bytes += e.archive->unpacked_bytes;
-      compressed += e.archive->compressed_bytes;
+      compressed += e.moved_bytes;
     }
   }
   auto n = [](size_t count, const char* one, const char* many) {

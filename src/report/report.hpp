@@ -63,6 +63,11 @@ struct Entry {
   std::vector<std::string> warnings;
   std::string error; // the cache problem, when there was one
   bool budget = false; // a restore the time budget stopped (not in the JSON: the reason says it)
+  // Compressed bytes a hit fetched (the archive, or the index and the packs it read) or a save
+  // uploaded (the archive, or the new packs and the index): what the phase's summary line and
+  // event record count as moved. Not in the JSON (archive.compressed_bytes is the object's
+  // size, which for a content-addressed save is its index's alone).
+  uint64_t moved_bytes = 0;
 };
 
 struct Report {

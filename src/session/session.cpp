@@ -229,10 +229,8 @@ void Session::publish_event(Phase phase, const std::vector<report::Entry>& entri
       s.step = report::to_string(entry.step);
       bool moved = entry.archive && (entry.result == report::Result::hit ||
                                      entry.result == report::Result::saved);
-      s.moved = moved ? entry.archive->compressed_bytes : 0;
-      s.stored = entry.archive && entry.result == report::Result::saved
-                     ? entry.archive->compressed_bytes
-                     : 0;
+      s.moved = moved ? entry.moved_bytes : 0;
+      s.stored = entry.result == report::Result::saved ? entry.moved_bytes : 0;
       s.seconds = entry.seconds;
       s.budget = entry.budget;
       e.stanzas.push_back(std::move(s));

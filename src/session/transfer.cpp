@@ -199,6 +199,7 @@ report::Entry Session::restore(const Stanza& stanza, Phase phase,
             ? ""
             : fmt::format(", after passing over {} candidate(s)", entry.warnings.size()),
         cost_line(unpacked.files, unpacked.bytes, fetched, entry.seconds), entry.archive->link);
+    entry.moved_bytes = fetched;
     std::optional<rules::WalkResult> restored;
     if (written) {
       restored = written->finish();
@@ -327,6 +328,7 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
       auto m = catalog().publish_index(partial);
       entry.result = report::Result::saved;
       entry.archive = archive_info(catalog(), m);
+      entry.moved_bytes = saved.uploaded();
       entry.seconds = seconds_since(start);
       double rate =
           entry.seconds > 0 ? static_cast<double>(saved.unpacked_bytes) / 1e6 / entry.seconds : 0;
@@ -363,6 +365,7 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
     uploading.finish();
     entry.result = report::Result::saved;
     entry.archive = archive_info(catalog(), m);
+    entry.moved_bytes = packed.compressed_bytes;
     entry.seconds = seconds_since(start);
     util::log::info(
         "saved '{}' key '{}': {}, {}", entry.name, m.key,

@@ -180,3 +180,23 @@ TEST_CASE("a content-addressed save's entry says how to export it, quoted for a 
   CHECK(report::export_command("s3://b/p", "abc", "o.tar.zst") ==
         "ephemera export --store 's3://b/p' 'abc' 'o.tar.zst'");
 }
+
+TEST_CASE("the summary line counts the bytes each hit fetched and each save uploaded",
+          "[report]") {
+  // A content-addressed hit: its archive is the index (400 bytes), its restore read 3 MiB of
+  // packs too; a save that uploaded 2 KiB of new packs and index on a state of 5 MiB.
+  report::Entry hit;
+  hit.result = report::Result::hit;
+  hit.archive = report::ArchiveInfo{};
+  hit.archive->compressed_bytes = 400;
+  hit.archive->unpacked_bytes = 8 << 20;
+  hit.moved_bytes = (3 << 20) + 400;
+  report::Entry saved = hit;
+  saved.result = report::Result::saved;
+  saved.moved_bytes = 2 << 10;
+  report::Entry missed;
+  missed.result = report::Result::miss;
+  missed.moved_bytes = 1 << 30; // a candidate passed over: nothing of it counts
+  auto line = report::summary_line("pre", {hit, saved, missed}, 1.5);
+  CHECK_THAT(line, Catch::Contains("1 hit, 1 miss, 1 save; 16.0 MiB (3.0 MiB compressed)"));
+}
