@@ -12,6 +12,9 @@
 #   npm-2  npm-1's B, then five minor and major bumps
 #   npm-3  npm-1 with every mtime fresh, as `rm -rf node_modules && npm ci` leaves it
 #   ccache a ccache dir of compiled C++ objects, then 3% of the sources edited and rebuilt
+#   rust   a cargo workspace's target/ (three crates on a dozen crates Debian ships as
+#          librust-*-dev, built offline through source replacement), then one crate edited
+#          and rebuilt
 # The floor of a restore is printed beside it: `zstd -d` of the full archive alone, and
 # `cp -a` of the tree alone (writing the files, no format at all).
 # usage: sh bench/incremental.sh [PAIR...]   (BENCH_DIR, default /tmp/ephemera-incremental;
@@ -28,11 +31,19 @@ sh tools/install-deps.sh build >/dev/null
 command -v npm >/dev/null || apt-get install -y -qq npm >/dev/null
 command -v ccache >/dev/null || apt-get install -y -qq ccache >/dev/null
 command -v rsync >/dev/null || apt-get install -y -qq rsync >/dev/null
+case " ${*:-rust} " in
+*" rust "*)
+  [ -x /usr/bin/cargo ] || apt-get install -y -qq cargo >/dev/null
+  for crate in serde-dev serde-derive-dev serde-json-dev regex-dev smallvec-dev rayon-dev; do
+    dpkg -s "librust-$crate" >/dev/null 2>&1 || apt-get install -y -qq "librust-$crate" >/dev/null
+  done
+  ;;
+esac
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build bench/cas/bench_cas bench/archive/bench_archive >/dev/null
 cas="$top/build/bench/cas/bench_cas"
 full="$top/build/bench/archive/bench_archive"
-pairs=${*:-npm-1 npm-2 npm-3 ccache}
+pairs=${*:-npm-1 npm-2 npm-3 ccache rust}
 
 # npm_state DIR [PKG@VERSION...]: DIR/node_modules from A's package.json, or DIR copied from
 # npm-1's B (npm-2) with the given packages installed over it.
@@ -100,6 +111,122 @@ CPP
   build_ccache "$B/ccache-b/cache"
 }
 
+# A cargo workspace of three crates (two libraries and a binary on serde with its derive,
+# serde_json, regex, smallvec and rayon), built with Debian's cargo and rustc offline against
+# /usr/share/cargo/registry (the librust-*-dev packages, through source replacement): its
+# target/ is state A; one function of one library edited and the workspace built again, as a
+# pull request does, gives state B. Both are built in the same place (cargo's fingerprints
+# hold paths), a debug build as `cargo build` makes it.
+rust_states() {
+  [ -d "$B/rust-b/target" ] && return
+  s="$B/rust-src"
+  rm -rf "$s" "$B/rust-a" "$B/rust-b" "$B/rust-home"
+  mkdir -p "$s/model/src" "$s/text/src" "$s/app/src" "$B/rust-home" "$B/rust-a" "$B/rust-b"
+  cat >"$B/rust-home/config.toml" <<'TOML'
+[source.crates-io]
+replace-with = "debian"
+[source.debian]
+directory = "/usr/share/cargo/registry"
+[net]
+offline = true
+TOML
+  printf '[workspace]\nmembers = ["model", "text", "app"]\n' >"$s/Cargo.toml"
+  cat >"$s/model/Cargo.toml" <<'TOML'
+[package]
+name = "model"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+TOML
+  cat >"$s/model/src/lib.rs" <<'RS'
+use serde::{Deserialize, Serialize};
+
+/// One build step, as the tool reports it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: String,
+    pub seconds: f64,
+    pub outputs: Vec<String>,
+}
+
+/// The steps of a JSON report.
+pub fn parse(text: &str) -> serde_json::Result<Vec<Step>> {
+    serde_json::from_str(text)
+}
+
+/// The report of steps, as JSON.
+pub fn render(steps: &[Step]) -> String {
+    serde_json::to_string_pretty(steps).unwrap_or_default()
+}
+RS
+  cat >"$s/text/Cargo.toml" <<'TOML'
+[package]
+name = "text"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+regex = "1"
+smallvec = "1"
+rayon = "1"
+TOML
+  cat >"$s/text/src/lib.rs" <<'RS'
+use rayon::prelude::*;
+use regex::Regex;
+use smallvec::SmallVec;
+
+/// The words of each line that look like identifiers, in parallel.
+pub fn identifiers(lines: &[String]) -> Vec<SmallVec<[String; 4]>> {
+    let re = Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").unwrap();
+    lines
+        .par_iter()
+        .map(|l| re.find_iter(l).map(|m| m.as_str().to_string()).collect())
+        .collect()
+}
+
+/// A weight for a word.
+pub fn weight(word: &str) -> usize {
+    word.len() * 3
+}
+RS
+  cat >"$s/app/Cargo.toml" <<'TOML'
+[package]
+name = "app"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+model = { path = "../model" }
+text = { path = "../text" }
+TOML
+  cat >"$s/app/src/main.rs" <<'RS'
+fn main() {
+    let lines: Vec<String> = std::env::args().skip(1).collect();
+    let steps: Vec<model::Step> = text::identifiers(&lines)
+        .into_iter()
+        .enumerate()
+        .map(|(i, words)| model::Step {
+            name: format!("line{}", i),
+            seconds: words.iter().map(|w| text::weight(w)).sum::<usize>() as f64,
+            outputs: words.into_vec(),
+        })
+        .collect();
+    println!("{}", model::render(&steps));
+}
+RS
+  rust_build() {
+    (cd "$s" && PATH=/usr/bin:/bin CARGO_HOME="$B/rust-home" cargo build --offline -q)
+  }
+  rust_build
+  cp -a "$s/target" "$B/rust-a/target"
+  sed -i 's/word.len() \* 3/word.len() * 5 + 1/' "$s/text/src/lib.rs"
+  rust_build
+  cp -a "$s/target" "$B/rust-b/target"
+}
+
 # t OUT CMD...: CMD's stdout to OUT; its wall seconds, peak RSS (KiB) and CPU seconds (user
 # + system: what a loaded machine changes least) to OUT.t.
 t() {
@@ -134,6 +261,7 @@ for pair in $pairs; do
   npm-2) npm_c; a="$B/npm-b/node_modules" b="$B/npm-c/node_modules" ;;
   npm-3) npm_fresh; a="$B/npm-a/node_modules" b="$B/npm-b-fresh/node_modules" ;;
   ccache) ccache_states; a="$B/ccache-a/cache" b="$B/ccache-b/cache" ;;
+  rust) rust_states; a="$B/rust-a/target" b="$B/rust-b/target" ;;
   *) echo "unknown pair $pair" >&2; exit 2 ;;
   esac
   find "$a" "$b" -type f -exec cat {} + >/dev/null # warm
