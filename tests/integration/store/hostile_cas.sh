@@ -37,7 +37,7 @@ second_index=$(json_get "$SCRATCH/second.json" archive)
 case $second_index in cas1/*/index/*.idx) ;; *) fail "the second save is not content-addressed: $second_index" ;; esac
 second_sha=$(basename "$second_index" .idx)
 # A pack only the newer save has: a lie about it leaves the older save whole.
-only_second=$(comm -13 "$SCRATCH/first.packs" <(raw_ls | grep '/packs/.*\.pack$') | head -1)
+only_second=$(LC_ALL=C comm -13 "$SCRATCH/first.packs" <(raw_ls | grep '/packs/.*\.pack$') | head -1)
 [ -n "$only_second" ] || fail "the newer save has no pack of its own"
 only_second=$(basename "$only_second" .pack)
 
