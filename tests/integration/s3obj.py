@@ -11,6 +11,9 @@ request on the standard library, or a few for a listing).
   s3obj.py rm s3://BUCKET/KEY            deletes it (no error when it is absent, as S3)
   s3obj.py rmtree s3://BUCKET/PREFIX     deletes every key below PREFIX
   s3obj.py size s3://BUCKET/KEY          its size in bytes (fails when it is absent)
+  s3obj.py uploads s3://BUCKET/PREFIX    KEY UPLOAD_ID a line, sorted: the multipart uploads
+                                         begun below PREFIX and neither completed nor aborted
+  s3obj.py abort s3://BUCKET/KEY UPLOAD  aborts that multipart upload
 
 The server is $EPHEMERA_TEST_S3_ENDPOINT (the real one, never a fault proxy in front of it),
 the credentials AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the region AWS_REGION. Keys are
@@ -94,6 +97,21 @@ def listing(url):
             return
 
 
+def uploads(url):
+    bucket, prefix = split(url)
+    markers = {}
+    while True:
+        status, body, _ = request("GET", bucket, query={"uploads": "", "prefix": prefix, **markers})
+        check(f"list the uploads of {url}", status, body)
+        root = ET.fromstring(body)
+        for u in root.iter(NS + "Upload"):
+            yield u.findtext(NS + "Key"), u.findtext(NS + "UploadId")
+        markers = {"key-marker": root.findtext(NS + "NextKeyMarker") or "",
+                   "upload-id-marker": root.findtext(NS + "NextUploadIdMarker") or ""}
+        if root.findtext(NS + "IsTruncated") != "true" or not markers["key-marker"]:
+            return
+
+
 def main(cmd, *args):
     if cmd in ("ls", "sums"):
         rows = sorted(listing(args[0]), key=lambda r: r[1].encode())
@@ -122,6 +140,12 @@ def main(cmd, *args):
         status, body, headers = request("HEAD", *split(args[0]))
         check(f"head {args[0]}", status, body)
         print(headers["Content-Length"])
+    elif cmd == "uploads":
+        for key, upload in sorted(uploads(args[0]), key=lambda r: (r[0].encode(), r[1])):
+            print(f"{key} {upload}")
+    elif cmd == "abort":
+        status, body, _ = request("DELETE", *split(args[0]), query={"uploadId": args[1]})
+        check(f"abort {args[0]}", status, body, ok=(200, 204))
     else:
         sys.exit(f"s3obj.py: unknown command {cmd}")
 

@@ -68,18 +68,13 @@ store_objects() {
 
 # s3_uploads: the multipart uploads begun and neither completed nor aborted under $STORE
 # (S3 only), "KEY UPLOAD" a line.
-s3_uploads() {
-  local path=${STORE#s3://}
-  aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api list-multipart-uploads --bucket "${path%%/*}" \
-    --prefix "${path#*/}/" --query 'Uploads[].[Key,UploadId]' --output text | grep -v '^None$' || true
-}
+s3_uploads() { s3obj uploads "$STORE/"; }
 # clean_s3: removes what a test left under $STORE on S3, uploads no one completed among it.
 clean_s3() {
   local path=${STORE#s3://} key upload
   s3obj rmtree "$STORE/"
   s3_uploads | while read -r key upload; do
-    aws --endpoint-url "$EPHEMERA_S3_ENDPOINT" s3api abort-multipart-upload \
-      --bucket "${path%%/*}" --key "$key" --upload-id "$upload"
+    s3obj abort "s3://${path%%/*}/$key" "$upload"
   done
 }
 
