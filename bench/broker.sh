@@ -90,6 +90,8 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 hz=$(getconf CLK_TCK)
+# Every round's seconds, in the order they ran, beside the medians: a loaded machine shows.
+echo "rounds: $(tr '\n' ' ' < "$B/t")"
 for phase in post pre; do
   d=$(grep "^direct-$phase " "$B/t" | cut -d' ' -f2 | med)
   b=$(grep "^broker-$phase " "$B/t" | cut -d' ' -f2 | med)
