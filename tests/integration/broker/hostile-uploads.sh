@@ -62,6 +62,7 @@ k1=$(pack 1)
 for at in 8 40 $((${#A} - 5)); do
   refused "a start with a token altered at byte $at" 403 "$(start "$(altered "$A" "$at")" "$k1")"
 done
+sleep 2 # past the expiry of EXPIRED (1 s), however fast the lines above ran
 refused "a start with an expired token" 403 "$(start "$EXPIRED" "$k1")"
 refused "a start with a token of another key" 403 "$(start "$ROGUE" "$k1")"
 refused "a start with another repository's token" 403 "$(start "$OTHER" "$k1")"
@@ -83,7 +84,7 @@ send_parts "$SCRATCH/blob1" "$SCRATCH/plan-a"
 [ "$(start "$B" "$k1")" = 200 ] || fail "job b's start: $(cat "$SCRATCH/answer")"
 cp "$SCRATCH/answer" "$SCRATCH/plan-b"
 send_parts "$SCRATCH/blob1" "$SCRATCH/plan-b"
-SHORT=$(token --ttl 3)
+SHORT=$(token --ttl 5)
 [ "$(start "$SHORT" "$k1")" = 200 ] || fail "the short token's start: $(cat "$SCRATCH/answer")"
 cp "$SCRATCH/answer" "$SCRATCH/plan-short"
 send_parts "$SCRATCH/blob1" "$SCRATCH/plan-short"
@@ -111,7 +112,7 @@ refused "a fork completes job a's upload" 403 "$(complete "$FORK" "$k1" "$SCRATC
 refused "a completion with job a's token altered" 403 \
   "$(complete "$(altered "$A" 40)" "$k1" "$SCRATCH/plan-a")"
 refused "another repository's token completes" 403 "$(complete "$OTHER" "$k1" "$SCRATCH/plan-a")"
-sleep 4
+sleep 6 # past the expiry of SHORT (5 s)
 refused "a completion with the starting token expired" 403 \
   "$(complete "$SHORT" "$k1" "$SCRATCH/plan-short")"
 printf '{"upload": ' > "$SCRATCH/truncated"
