@@ -40,6 +40,23 @@ Hash sha256(const char* data, size_t size) {
   return h.finish();
 }
 
+// The SHA-256 of the first size bytes of fd.
+Hash hash_of(int fd, uint64_t size) {
+  util::Sha256 h;
+  std::string buf(1 << 20, '\0');
+  for (uint64_t at = 0; at < size;) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - at));
+    ssize_t n = util::read_full(fd, buf.data(), want, static_cast<off_t>(at));
+    if (n < 0 || static_cast<size_t>(n) != want) {
+      throw Error(fmt::format("unable to read back a pack: {}",
+                              n < 0 ? std::strerror(errno) : "short read"));
+    }
+    h.update(buf.data(), want);
+    at += want;
+  }
+  return h.finish();
+}
+
 } // namespace
 
 std::string pack_key(const std::string& prefix, const Hash& id) {
@@ -216,7 +233,7 @@ void PackWriter::run() {
   }
 }
 
-void PackWriter::compress(Job& job) {
+void PackWriter::compress(Job& job, bool hashed) {
   if (!m_open) {
     m_open = std::make_unique<Open>();
     m_open->slot = job.slot;
@@ -234,7 +251,9 @@ void PackWriter::compress(Job& job) {
     throw Error(fmt::format("unable to write a pack in {}: {}", m_open->dir.string(),
                             std::strerror(errno)));
   }
-  m_open->hash.update(out.data(), n);
+  if (hashed) {
+    m_open->hash.update(out.data(), n);
+  }
   Frame f;
   f.offset = m_open->ref.size;
   f.compressed = static_cast<uint32_t>(n);
@@ -246,6 +265,19 @@ void PackWriter::compress(Job& job) {
 void PackWriter::upload(uint32_t slot) {
   std::unique_ptr<Open> open = std::move(m_open);
   open->ref.id = open->hash.finish();
+  // Another name than one whose stored bytes were refused: those bytes may stay where they are
+  // (a broker keeps a content-addressed object it has), and would be this pack's.
+  for (uint32_t n = 0; std::find(m_options.avoid.begin(), m_options.avoid.end(),
+                                 hex(open->ref.id)) != m_options.avoid.end();
+       ++n) {
+    Job extra{slot,
+              fmt::format("ephemera: not the bytes stored as pack {} ({})\n", hex(open->ref.id), n),
+              false};
+    m_open = std::move(open);
+    compress(extra, false);
+    open = std::move(m_open);
+    open->ref.id = hash_of(open->fd.fd, open->ref.size);
+  }
   FdSource source(open->fd.fd, open->ref.size);
   std::string key = pack_key(m_prefix, open->ref.id);
   m_backend.put(key, source);
@@ -273,13 +305,14 @@ ChunkReader::ChunkReader(store::Backend& backend, std::string prefix, const Inde
     std::string key = pack_key(m_prefix, pack.id);
     auto info = m_backend.stat(key);
     if (!info) {
-      throw ArchiveError(fmt::format("pack {} of the index is missing", util::printable(key)));
+      throw PackRefused(pack.id,
+                        fmt::format("pack {} of the index is missing", util::printable(key)));
     }
     if (info->size != pack.size) {
-      throw ArchiveError(
-          fmt::format("pack {} is {} bytes, the index says {}: its ranges would lie past "
-                      "its end or not cover it",
-                      util::printable(key), info->size, pack.size));
+      throw PackRefused(
+          pack.id, fmt::format("pack {} is {} bytes, the index says {}: its ranges would lie past "
+                               "its end or not cover it",
+                               util::printable(key), info->size, pack.size));
     }
   }
   uint64_t content = 0;
@@ -326,15 +359,15 @@ const ChunkReader::Run& ChunkReader::fetch_run(uint32_t pack, uint32_t frame) {
                     ? util::read_full(fd, run.bytes.data(), bytes, static_cast<off_t>(offset))
                     : -1;
     if (n < 0 || static_cast<uint64_t>(n) != bytes) {
-      throw ArchiveError(
-          fmt::format("pack {} is shorter than the index says", util::printable(key)));
+      throw PackRefused(
+          p.id, fmt::format("pack {} is shorter than the index says", util::printable(key)));
     }
   } else {
     store::StringSink sink(bytes);
     m_backend.get_range(key, offset, bytes, sink);
     if (sink.data().size() != bytes) {
-      throw ArchiveError(fmt::format("pack {} gave {} bytes at {}, not {}", util::printable(key),
-                                     sink.data().size(), offset, bytes));
+      throw PackRefused(p.id, fmt::format("pack {} gave {} bytes at {}, not {}",
+                                          util::printable(key), sink.data().size(), offset, bytes));
     }
     run.bytes = sink.data();
   }
@@ -391,8 +424,9 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
                  : ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(m_dctx), out.data(), out.size(), src,
                                        f.compressed);
   if (ZSTD_isError(n) != 0 || n != f.compressed || ZSTD_isError(d) != 0 || d != f.size) {
-    throw ArchiveError(fmt::format("frame {} of pack {} (for '{}') does not decode to its {} bytes",
-                                   frame, hex(p.id), util::printable(what), f.size));
+    throw PackRefused(p.id,
+                      fmt::format("frame {} of pack {} (for '{}') does not decode to its {} bytes",
+                                  frame, hex(p.id), util::printable(what), f.size));
   }
   m_decoded += f.size;
   if (m_decoded > m_max_decoded) {
@@ -409,9 +443,10 @@ std::string_view ChunkReader::chunk(const ChunkRef& ref, std::string_view what) 
   const std::string& content = frame(ref.pack, ref.frame, what);
   std::string_view bytes(content.data() + ref.offset, ref.length);
   if (sha256(bytes.data(), bytes.size()) != ref.hash) {
-    throw ArchiveError(fmt::format("a chunk of '{}' in pack {} is not the content the index names "
-                                   "(SHA-256 mismatch)",
-                                   util::printable(what), hex(m_index.packs[ref.pack].id)));
+    throw PackRefused(m_index.packs[ref.pack].id,
+                      fmt::format("a chunk of '{}' in pack {} is not the content the index names "
+                                  "(SHA-256 mismatch)",
+                                  util::printable(what), hex(m_index.packs[ref.pack].id)));
   }
   return bytes;
 }

@@ -2,6 +2,7 @@
 
 #include "cas/index.hpp"
 #include "store/backend.hpp"
+#include "util/error.hpp"
 
 #include <condition_variable>
 #include <cstdint>
@@ -27,6 +28,24 @@ struct PackOptions {
   size_t frame_bytes = 1 << 20;      // content per frame, cut at chunk boundaries
   uint64_t pack_bytes = 64ULL << 20; // content per pack
   std::filesystem::path temp_dir;    // where a pack is assembled before its upload
+  // Names a new pack must not go up under: packs whose stored bytes a restore here refused
+  // (PackRefused). A store that keeps an object it already has (a broker does, for a
+  // content-addressed name) would keep those bytes, so such a pack gets one more frame, of
+  // content no chunk uses, and with it another name.
+  std::vector<std::string> avoid; // hex SHA-256s
+};
+
+// A restore's refusal of what the store holds under a pack's name: missing, of another size
+// than its index says, frames that do not decode, or chunks that are not the index's. Names
+// the pack, so that a save on this machine builds on nothing that uses it.
+class PackRefused : public util::ArchiveError {
+public:
+  PackRefused(const Hash& pack, const std::string& message)
+      : util::ArchiveError(message), m_pack(pack) {}
+  const Hash& pack() const { return m_pack; }
+
+private:
+  Hash m_pack;
 };
 
 // Appends chunks to packs and uploads each pack as it fills, under prefix + hex(sha256) +
@@ -59,7 +78,8 @@ private:
 
   void cut_frame(bool last);
   void run();
-  void compress(Job& job);
+  // Appends job's frame to the open pack; hashed, unless the pack's hash is finished.
+  void compress(Job& job, bool hashed = true);
   void upload(uint32_t slot);
   void rethrow();
 

@@ -25,8 +25,9 @@ cas::Scope save_scope(const store::Manifest& partial);
 // held to the manifest's size and SHA-256 (signed with it), every chunk verified before it
 // is staged, everything committed at once or nothing (options as for archive::unpack;
 // expected_sha256 and expected_size are not used). Records in state the index and the files
-// written, for the save's base. fetched: the compressed bytes read from packs. Throws
-// util::Error, util::ArchiveError or util::StoreError.
+// written, for the save's base; or, when it refuses the save for its content
+// (util::ArchiveError), the refusal and the pack it names (cas::PackRefused). fetched: the
+// compressed bytes read from packs. Throws util::Error, util::ArchiveError or util::StoreError.
 archive::UnpackResult restore_content_addressed(store::Catalog& catalog, const store::Manifest& m,
                                                 const archive::UnpackOptions& options,
                                                 StateDir& state, const std::string& stanza,
@@ -34,12 +35,18 @@ archive::UnpackResult restore_content_addressed(store::Catalog& catalog, const s
 
 // Saves items as a new state of scope and returns what it stored (the index is written, no
 // manifest yet). The base: the index this job's restore recorded, when it is of this scope,
-// else the newest content-addressed save of the scope in the store; a base that cannot be
-// read is passed over with a warning (the save is then full). Throws like cas::save.
+// else the newest content-addressed save of the scope in the store, else the next older (a few
+// indexes are tried at most), else none (a full save). Passed over, each said in
+// passed_over and warnings: a base that cannot be read, and one this job may not build on
+// because its restore here refused it for its content, or refused a pack it uses (a save
+// references its base's packs without reading them, so building on it would carry the bad
+// bytes into every later save of the scope). A new pack never takes the name of a pack
+// refused here (PackOptions::avoid). Throws like cas::save.
 cas::SaveResult save_content_addressed(store::Catalog& catalog, const cas::Scope& scope,
                                        const std::vector<archive::PackItem>& items, int level,
                                        StateDir& state, const std::string& stanza,
                                        const archive::ProgressFn& progress,
-                                       std::vector<std::string>& warnings);
+                                       std::vector<std::string>& warnings,
+                                       std::vector<std::string>& passed_over);
 
 } // namespace ephemera::session

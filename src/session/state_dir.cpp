@@ -223,6 +223,60 @@ std::optional<StateDir::CasBase> StateDir::load_cas_base(const std::string& name
   return std::nullopt;
 }
 
+void StateDir::add_cas_refusal(const std::string& name, const CasRefusal& refusal) {
+  auto all = cas_refusals(name);
+  all.push_back(refusal);
+  json list = json::array();
+  for (size_t i = all.size() > k_max_cas_refusals ? all.size() - k_max_cas_refusals : 0;
+       i < all.size(); ++i) {
+    list.push_back({{"scope", all[i].scope},
+                    {"key", all[i].key},
+                    {"pack", all[i].pack},
+                    {"reason", all[i].reason.substr(0, 1024)}});
+  }
+  try {
+    util::Dir::open(m_path, true)
+        .sub("cas", true)
+        .write(state_file_name(name) + ".refused", list.dump() + "\n");
+  } catch (const std::exception& e) {
+    m_problem(fmt::format("unable to record that a restore of '{}' was refused: {}; post may "
+                          "build on that save",
+                          name, util::printable(e.what())));
+  }
+}
+
+std::vector<StateDir::CasRefusal> StateDir::cas_refusals(const std::string& name) {
+  std::string file = state_file_name(name) + ".refused";
+  std::vector<CasRefusal> out;
+  try {
+    auto dir = util::Dir::open_if_exists(m_path);
+    auto sub = dir ? dir->sub_if_exists("cas") : std::nullopt;
+    auto text = sub ? sub->read(file, k_max_state_file_bytes) : std::nullopt;
+    if (!text) {
+      return out;
+    }
+    auto j = json::parse(*text, nullptr, false);
+    auto text_at = [](const json& e, const char* k) { return e.contains(k) && e[k].is_string(); };
+    bool bad = !j.is_array();
+    for (const auto& e : bad ? json::array() : j) {
+      if (!e.is_object() || !text_at(e, "scope") || !text_at(e, "key") || !text_at(e, "pack") ||
+          !text_at(e, "reason")) {
+        bad = true;
+        continue;
+      }
+      out.push_back({e["scope"].get<std::string>(), e["key"].get<std::string>(),
+                     e["pack"].get<std::string>(), e["reason"].get<std::string>()});
+    }
+    if (bad) {
+      m_problem(fmt::format("{}: not (all) a record ephemera wrote: its other entries stand",
+                            util::printable((sub->path() / file).string())));
+    }
+  } catch (const std::exception& e) {
+    m_problem(fmt::format("{}: ignored", util::printable(e.what())));
+  }
+  return out;
+}
+
 std::optional<std::string> StateDir::nominate(const Stanza& stanza) {
   const auto& spec = stanza.spec();
   json rules = json::array();

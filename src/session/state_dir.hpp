@@ -59,6 +59,21 @@ public:
   // nullopt when none was recorded or it is not one ephemera wrote (a problem, then).
   std::optional<CasBase> load_cas_base(const std::string& name);
 
+  // What a content-addressed restore of a stanza refused for its content: the save's index,
+  // why, and the pack whose stored bytes were not the index's (hex), when it was one. A save
+  // of the stanza builds on none of these (cas_transfer.hpp).
+  struct CasRefusal {
+    std::string scope; // the index's scope id
+    std::string key;   // the index's key
+    std::string pack;  // hex SHA-256 of the pack refused, or empty
+    std::string reason;
+  };
+  // Adds one to those recorded (the latest k_max_cas_refusals are kept).
+  void add_cas_refusal(const std::string& name, const CasRefusal& refusal);
+  // Those recorded; an entry not as ephemera writes them is left out (a problem, then).
+  std::vector<CasRefusal> cas_refusals(const std::string& name);
+  static constexpr size_t k_max_cas_refusals = 64;
+
   // Records an in-job nomination; on failure reports the problem and returns why.
   std::optional<std::string> nominate(const Stanza& stanza);
   // The nominations, each checked as a stanza; a bad one is skipped with a problem naming

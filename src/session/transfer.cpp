@@ -307,9 +307,10 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
       }
       // Reading, chunking and uploading what is new, at once.
       ProgressLine progress(fmt::format("saving '{}'", entry.name), total);
-      auto saved =
-          save_content_addressed(catalog(), save_scope(partial), items, spec.level.value_or(3),
-                                 m_state, stanza.name(), progress.fn(), entry.warnings);
+      std::vector<std::string> passed_over;
+      auto saved = save_content_addressed(catalog(), save_scope(partial), items,
+                                          spec.level.value_or(3), m_state, stanza.name(),
+                                          progress.fn(), entry.warnings, passed_over);
       progress.finish();
       if (saved.files + saved.symlinks == 0) {
         return nothing(saved.directories);
@@ -332,13 +333,21 @@ report::Entry Session::save(const Stanza& stanza, Phase phase) {
       entry.seconds = seconds_since(start);
       double rate =
           entry.seconds > 0 ? static_cast<double>(saved.unpacked_bytes) / 1e6 / entry.seconds : 0;
+      // What it did not build on, and why: in the summary line, where it explains the bytes.
+      std::string based;
+      for (const auto& p : passed_over) {
+        based += "; " + p;
+      }
+      if (!based.empty() && !saved.base_used) {
+        based += "; saved in full";
+      }
       util::log::info("saved '{}' key '{}': {} files, {}, uploaded {} new of {} ({} new "
-                      "pack(s), index {}), {:.2f} s, {:.1f} MB/s, {}",
+                      "pack(s), index {}), {:.2f} s, {:.1f} MB/s, {}{}",
                       entry.name, m.key, saved.files, report::human_bytes(saved.unpacked_bytes),
                       report::human_bytes(saved.uploaded()),
                       report::human_bytes(saved.unpacked_bytes), saved.packs,
                       report::human_bytes(saved.index_bytes), entry.seconds, rate,
-                      entry.archive->link);
+                      entry.archive->link, based);
       return entry;
     }
     util::TempDir tmp(m_state.scratch(), "save");

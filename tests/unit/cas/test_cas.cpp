@@ -541,3 +541,43 @@ TEST_CASE("hard links are saved once, restored and exported as one file under tw
   REQUIRE(::stat((unpacked / "other-name").c_str(), &c) == 0);
   CHECK(c.st_nlink == 3);
 }
+
+TEST_CASE("a pack whose stored bytes are not its name is refused by name, and a save that "
+          "avoids that name writes the same content under another",
+          "[cas]") {
+  Fixture f;
+  write(f.src / "big.bin", random_bytes(300 << 10, 5, 64));
+  auto r1 = f.save(nullptr);
+  auto i1 = f.load(r1);
+  REQUIRE(i1.packs.size() == 1);
+  std::string key = cas::pack_key(f.scope.prefix() + "packs/", i1.packs[0].id);
+  std::string good = util::read_file(f.object(key));
+  std::string bad = random_bytes(good.size(), 6);
+  write(f.object(key), bad);
+  // Refused, naming the pack: the session's save then builds on nothing that uses it.
+  std::optional<cas::Hash> named;
+  try {
+    f.restore(i1);
+  } catch (const cas::PackRefused& e) {
+    named = e.pack();
+  }
+  REQUIRE(named);
+  CHECK(*named == i1.packs[0].id);
+  nothing_written(f);
+
+  // The same content saved in full makes the same pack, name and all: what the store keeps
+  // under that name (a broker keeps an object it has) would be the bad bytes again.
+  SECTION("without avoid") {
+    auto r2 = f.save(nullptr);
+    CHECK(f.load(r2).packs[0].id == i1.packs[0].id);
+  }
+  SECTION("with avoid") {
+    f.options.pack.avoid.push_back(cas::hex(i1.packs[0].id));
+    auto r2 = f.save(nullptr);
+    auto i2 = f.load(r2);
+    REQUIRE(i2.packs.size() == 1);
+    CHECK(i2.packs[0].id != i1.packs[0].id);
+    CHECK(util::read_file(f.object(key)) == bad); // left alone: gc's
+    CHECK(snapshot(f.restore(i2)) == snapshot(f.src));
+  }
+}
