@@ -41,7 +41,13 @@ archive::UnpackResult restore_content_addressed(store::Catalog& catalog, const s
 // because its restore here refused it for its content, or refused a pack it uses (a save
 // references its base's packs without reading them, so building on it would carry the bad
 // bytes into every later save of the scope). A new pack never takes the name of a pack
-// refused here (PackOptions::avoid). Throws like cas::save.
+// refused here (PackOptions::avoid). A base this job did not restore (pre was skipped, or
+// found no candidate of its key) is held to its packs' existence and sizes only (cas::save,
+// after the index is written), not read: reading every pack a save reuses costs what a
+// restore does, and a cheaper sample (a frame of each) is evaded by bytes chosen to keep it.
+// Such a save may reference a bad pack; the next job's restore refuses it, records that pack,
+// and that job's save builds on nothing using it: the scope heals one job later. Throws like
+// cas::save.
 cas::SaveResult save_content_addressed(store::Catalog& catalog, const cas::Scope& scope,
                                        const std::vector<archive::PackItem>& items, int level,
                                        StateDir& state, const std::string& stanza,
