@@ -267,6 +267,10 @@ std::vector<StateDir::CasRefusal> StateDir::cas_refusals(const std::string& name
       out.push_back({e["scope"].get<std::string>(), e["key"].get<std::string>(),
                      e["pack"].get<std::string>(), e["reason"].get<std::string>()});
     }
+    if (out.size() > k_max_cas_refusals) { // more than ephemera writes: the latest stand
+      out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(k_max_cas_refusals));
+      bad = true;
+    }
     if (bad) {
       m_problem(fmt::format("{}: not (all) a record ephemera wrote: its other entries stand",
                             util::printable((sub->path() / file).string())));

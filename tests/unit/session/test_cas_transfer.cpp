@@ -8,6 +8,7 @@
 #include "util/fs.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <fcntl.h>
 #include <string>
@@ -151,6 +152,16 @@ TEST_CASE("the refusals a restore records are read back, a forged entry left out
   REQUIRE(all.size() == 1);
   CHECK(all[0].key == "k");
   CHECK(problems.size() == 1);
+  std::string many = "[";
+  for (size_t i = 0; i < 1000; ++i) {
+    many += fmt::format(R"({}{{"scope":"s","key":"k{}","pack":"p","reason":"r"}})",
+                        i == 0 ? "" : ",", i);
+  }
+  write(file, many + "]");
+  all = state.cas_refusals("deps");
+  REQUIRE(all.size() == session::StateDir::k_max_cas_refusals);
+  CHECK(all.back().key == "k999");
+  CHECK(problems.size() == 2);
   write(file, "not json");
   CHECK(state.cas_refusals("deps").empty());
 }
