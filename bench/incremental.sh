@@ -16,7 +16,11 @@
 #          librust-*-dev, built offline through source replacement), then one crate edited
 #          and rebuilt
 # The floor of a restore is printed beside it: `zstd -d` of the full archive alone, and
-# `cp -a` of the tree alone (writing the files, no format at all).
+# `cp -a` of the tree alone (writing the files, no format at all). With STORE, the full
+# archive of B is put in the store too and restored from there as a restore does it (the
+# download, then the unpack), and ours is set beside max(download alone, unpack alone) of the
+# same bytes: its packs downloaded whole with nothing written, and restored from a copy of them
+# in a local directory.
 # usage: sh bench/incremental.sh [PAIR...]   (BENCH_DIR, default /tmp/ephemera-incremental;
 #        STORE: a store URL to use instead of a tmpfs directory, e.g. s3://bucket/bench;
 #        TMPFS_DIR: where stores and restores go, default /dev/shm/ephemera-incremental;
@@ -40,8 +44,9 @@ case " ${*:-rust} " in
   ;;
 esac
 [ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build bench/cas/bench_cas bench/archive/bench_archive >/dev/null
+ninja -C build bench/cas/bench_cas bench/archive/bench_archive bench/store/bench_store >/dev/null
 cas="$top/build/bench/cas/bench_cas"
+obj="$top/build/bench/store/bench_store"
 full="$top/build/bench/archive/bench_archive"
 pairs=${*:-npm-1 npm-2 npm-3 ccache rust}
 
@@ -286,6 +291,29 @@ for pair in $pairs; do
   t "$o/zstd-b" zstd -d -c "$o/b.tar.zst"
   rm -f "$o/zstd-b"
   t "$o/cp-b" cp -a "$b" "$o/cp-out"
+  if [ -n "${STORE:-}" ]; then
+    # From the store: the full archive (download, then unpack), and ours beside its floor.
+    "$obj" put "$st" full/b.tar.zst "$o/b.tar.zst"
+    cp "$o/b.tar.zst.sha256" "$o/b-down.tar.zst.sha256"
+    t "$o/full-rgw" sh -c '"$1" get "$2" full/b.tar.zst "$3" && "$4" unpack "$3" "$5"' sh \
+      "$obj" "$st" "$o/b-down.tar.zst" "$full" "$o/rgw-out"
+    t "$o/get-b" "$obj" get "$st" full/b.tar.zst "$o/b-down.tar.zst"
+    t "$o/fetch-b" "$cas" fetch "$st" "$idx"
+    "$cas" mirror "$st" "$idx" "$T/mirror-$pair" >/dev/null
+    t "$o/local-b" "$cas" restore "$T/mirror-$pair" "$idx" "$o/local-out"
+    diff -r "$o/full-out" "$o/rgw-out" >/dev/null || { echo "$pair: archive restores differ" >&2; exit 1; }
+    read -r rgw_s _ rgw_cpu <"$o/full-rgw.t"
+    read -r get_s _ get_cpu <"$o/get-b.t"
+    read -r fetch_s _ fetch_cpu <"$o/fetch-b.t"
+    read -r local_s _ local_cpu <"$o/local-b.t"
+    read -r ours_s _ ours_cpu <"$o/restore-b.t"
+    floor=$(printf '%s\n' "$fetch_s" "$local_s" | sort -n | tail -1)
+    echo "  from the store, wall/cpu s: ours $ours_s/$ours_cpu, full archive (download+unpack)" \
+      "$rgw_s/$rgw_cpu ($(ratio "$ours_s" "$rgw_s")x wall, $(ratio "$ours_cpu" "$rgw_cpu")x cpu)," \
+      "its download alone $get_s/$get_cpu; our packs' download alone $fetch_s/$fetch_cpu," \
+      "restore from a local copy $local_s/$local_cpu: ours/max $(ratio "$ours_s" "$floor")x"
+    rm -rf "$o/rgw-out" "$o/local-out" "$o/b-down.tar.zst" "$T/mirror-$pair"
+  fi
   diff -r "$o/full-out" "$o/cas-out" >/dev/null || { echo "$pair: restores differ" >&2; exit 1; }
   diff -r "$b" "$o/cas-out/$(basename "$b")" >/dev/null || { echo "$pair: the restore is not B" >&2; exit 1; }
   full_bytes=$(stat -c %s "$o/b.tar.zst")

@@ -4,6 +4,10 @@
 //   bench_cas save STORE DIR [BASE]     walk DIR (rule "DIR" relative to its parent), save it;
 //                                       BASE is "key sha256 size" of the previous index
 //   bench_cas restore STORE INDEX DEST  INDEX as "key sha256 size"; restore below DEST
+//   bench_cas fetch STORE INDEX         download every pack of INDEX whole, keep nothing: the
+//                                       download alone of what a restore of it reads
+//   bench_cas mirror STORE INDEX DEST   copy INDEX and its packs into the store DEST (a
+//                                       directory), for a restore of the same bytes locally
 // Prints one line of key=value figures. EPHEMERA_CAS_SIZES="whole,min,avg,max" (bytes)
 // overrides the chunk sizes, for measuring them. EPHEMERA_CAS_SEEN=FILE: the record of the
 // files a restore wrote or a save read (cas::SeenFiles), written by both and read by a save,
@@ -18,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -107,6 +112,37 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.unpacked_bytes),
                   static_cast<unsigned long long>(r.files),
                   static_cast<unsigned long long>(r.files_read), r.seconds);
+    } else if (verb == "fetch" || verb == "mirror") {
+      auto index = load(*backend, argv[3]);
+      std::unique_ptr<store::Backend> dest;
+      std::string index_key;
+      if (verb == "mirror") {
+        if (argc < 5) {
+          std::fprintf(stderr, "usage: bench_cas mirror STORE INDEX DEST\n");
+          return 2;
+        }
+        dest = store::open_backend(argv[4]);
+        std::istringstream in(argv[3]);
+        in >> index_key;
+        store::StringSink sink;
+        backend->get(index_key, sink);
+        store::StringSource source(sink.data());
+        dest->put(index_key, source);
+      }
+      uint64_t bytes = 0;
+      for (const auto& p : index.packs) {
+        std::string key = cas::pack_key(k_scope.prefix() + "packs/", p.id);
+        store::StringSink sink(p.size);
+        store::SizedSink sized(sink, p.size);
+        backend->get(key, sized);
+        bytes += sink.data().size();
+        if (dest) {
+          store::StringSource source(sink.data());
+          dest->put(key, source);
+        }
+      }
+      std::printf("packs=%zu fetched=%llu\n", index.packs.size(),
+                  static_cast<unsigned long long>(bytes));
     } else if (verb == "restore") {
       auto index = load(*backend, argv[3]);
       fs::path dest = fs::absolute(argv[4]);

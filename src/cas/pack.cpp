@@ -28,8 +28,7 @@ namespace {
 // Decoded frames kept for chunks that come back to a frame (files of equal content far
 // apart in path order share their chunks).
 constexpr size_t k_cached_frames = 32;
-// The most compressed bytes fetched in one run of frames, and runs kept at once.
-constexpr uint64_t k_max_run = 8ULL << 20;
+// Runs of frames kept at once (each at most ChunkReader::k_max_run compressed bytes).
 constexpr size_t k_runs = 4;
 // Frames queued for the second thread at most.
 constexpr size_t k_max_queued = 4;
@@ -320,7 +319,47 @@ ChunkReader::ChunkReader(store::Backend& backend, std::string prefix, const Inde
     content += e.size;
   }
   m_max_decoded = 16 * content + (256ULL << 20);
+  std::vector<RangeRead> reads = plan(); // before anything the destructor would release
   m_dctx = ZSTD_createDCtx();
+  if (m_dctx == nullptr) {
+    throw Error("unable to start decompressing the packs");
+  }
+  try {
+    if (!index.packs.empty()) {
+      m_fds[0] = m_backend.open_local(pack_key(m_prefix, index.packs[0].id));
+    }
+    if (!reads.empty() && m_fds[0] < 0) {
+      std::vector<std::string> keys;
+      keys.reserve(index.packs.size());
+      for (const PackRef& pack : index.packs) {
+        keys.push_back(pack_key(m_prefix, pack.id));
+      }
+      m_fetcher = std::make_unique<RangeFetcher>(m_backend, std::move(keys), std::move(reads),
+                                                 m_backend.parallel_reads(), k_max_ahead);
+    }
+  } catch (...) {
+    if (!m_fds.empty() && m_fds[0] >= 0) {
+      ::close(m_fds[0]);
+    }
+    ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(m_dctx));
+    throw;
+  }
+}
+
+std::vector<RangeRead> ChunkReader::plan() {
+  m_planning = true;
+  for (const Entry& e : m_index.entries) {
+    for (const ChunkRef& c : e.chunks) {
+      frame(c.pack, c.frame, e.path);
+    }
+  }
+  m_planning = false;
+  m_runs.clear();
+  m_cache.clear();
+  m_ahead.assign(m_index.packs.size(), -1);
+  m_decoded = 0;
+  m_fetched = 0;
+  return std::move(m_plan);
 }
 
 ChunkReader::~ChunkReader() {
@@ -349,29 +388,40 @@ const ChunkReader::Run& ChunkReader::fetch_run(uint32_t pack, uint32_t frame) {
   std::string key = pack_key(m_prefix, p.id);
   Run run{pack, frame, count, {}};
   int& fd = m_fds[pack];
-  if (fd < 0) {
-    fd = m_backend.open_local(key);
-  }
-  if (fd >= 0) {
-    run.bytes.resize(bytes);
-    struct stat st {};
-    ssize_t n = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == p.size
-                    ? util::read_full(fd, run.bytes.data(), bytes, static_cast<off_t>(offset))
-                    : -1;
-    if (n < 0 || static_cast<uint64_t>(n) != bytes) {
-      throw PackRefused(
-          p.id, fmt::format("pack {} is shorter than the index says", util::printable(key)));
+  if (m_planning) {
+    m_plan.push_back(RangeRead{pack, offset, bytes});
+  } else if (m_fetcher && m_fetcher->next_is(pack, offset, bytes)) {
+    try {
+      run.bytes = m_fetcher->take(); // exactly `bytes` of them: the fetcher checks
+    } catch (const ReadRefused& e) {
+      throw PackRefused(m_index.packs[e.object()].id, e.what());
     }
   } else {
-    store::StringSink sink(bytes);
-    m_backend.get_range(key, offset, bytes, sink);
-    if (sink.data().size() != bytes) {
-      throw PackRefused(p.id, fmt::format("pack {} gave {} bytes at {}, not {}",
-                                          util::printable(key), sink.data().size(), offset, bytes));
+    if (fd < 0 && !m_fetcher) {
+      fd = m_backend.open_local(key);
     }
-    run.bytes = sink.data();
+    if (fd >= 0) {
+      run.bytes.resize(bytes);
+      struct stat st {};
+      ssize_t n = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == p.size
+                      ? util::read_full(fd, run.bytes.data(), bytes, static_cast<off_t>(offset))
+                      : -1;
+      if (n < 0 || static_cast<uint64_t>(n) != bytes) {
+        throw PackRefused(
+            p.id, fmt::format("pack {} is shorter than the index says", util::printable(key)));
+      }
+    } else {
+      store::StringSink sink(bytes);
+      m_backend.get_range(key, offset, bytes, sink);
+      if (sink.data().size() != bytes) {
+        throw PackRefused(p.id, fmt::format("pack {} gave {} bytes at {}, not {}",
+                                            util::printable(key), sink.data().size(), offset,
+                                            bytes));
+      }
+      run.bytes = sink.data();
+    }
   }
-  m_fetched += bytes;
+  m_fetched += m_planning ? 0 : bytes;
   if (ahead) {
     m_ahead[pack] = frame + count - 1;
     if (m_runs.size() >= k_runs) {
@@ -390,6 +440,9 @@ const ChunkReader::Run& ChunkReader::fetch_run(uint32_t pack, uint32_t frame) {
 
 const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string_view what) {
   uint64_t id = (uint64_t{pack} << 32) | frame;
+  if (!m_cache.empty() && m_cache.front().first == id) {
+    return m_cache.front().second; // the chunk before was of this frame: the common case
+  }
   for (auto it = m_cache.begin(); it != m_cache.end(); ++it) {
     if (it->first == id) {
       m_cache.splice(m_cache.begin(), m_cache, it);
@@ -408,6 +461,18 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
   }
   const PackRef& p = m_index.packs[pack];
   const Frame& f = p.frames[frame];
+  if (m_planning) {
+    // What the restore will decode, bounded before a byte is read; no bytes to decode yet.
+    m_decoded += f.size;
+    if (m_decoded > m_max_decoded) {
+      too_much_decoded();
+    }
+    if (m_cache.size() >= k_cached_frames) {
+      m_cache.pop_back();
+    }
+    m_cache.emplace_front(id, std::string());
+    return m_cache.front().second;
+  }
   const char* src = run->bytes.data() + (f.offset - p.frames[run->first].offset);
   // The least recent decoded frame's buffer, reused: a fresh MiB for every frame costs its
   // page faults again.
@@ -430,13 +495,17 @@ const std::string& ChunkReader::frame(uint32_t pack, uint32_t frame, std::string
   }
   m_decoded += f.size;
   if (m_decoded > m_max_decoded) {
-    throw ArchiveError(
-        fmt::format("the index makes a restore decode more than {} bytes for {} of content "
-                    "(its chunks hop between frames)",
-                    m_max_decoded, (m_max_decoded - (256ULL << 20)) / 16));
+    too_much_decoded();
   }
   m_cache.emplace_front(id, std::move(out));
   return m_cache.front().second;
+}
+
+void ChunkReader::too_much_decoded() const {
+  throw ArchiveError(
+      fmt::format("the index makes a restore decode more than {} bytes for {} of content "
+                  "(its chunks hop between frames)",
+                  m_max_decoded, (m_max_decoded - (256ULL << 20)) / 16));
 }
 
 std::string_view ChunkReader::chunk(const ChunkRef& ref, std::string_view what) {

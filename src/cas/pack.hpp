@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cas/fetch.hpp"
 #include "cas/index.hpp"
 #include "store/backend.hpp"
 #include "util/error.hpp"
@@ -109,11 +110,23 @@ private:
 
 // Reads chunks for a restore: frames fetched in runs of consecutive needed frames (one
 // ranged read each, or pread where the store is a local directory), decoded, and each chunk
-// checked against its SHA-256 before it is handed out.
+// checked against its SHA-256 before it is handed out. From a store elsewhere the runs are
+// read ahead: the reads a restore of the whole index makes are worked out first (the same
+// decisions, with no bytes), then fetched in that order by backend.parallel_reads() threads
+// (RangeFetcher), at most k_max_ahead bytes of them held, while the caller decodes, checks
+// and writes the ones before.
 class ChunkReader {
 public:
+  // The most compressed bytes read in one run of frames, and read ahead and not yet taken:
+  // with the k_runs runs held for decoding, 32 MiB at most.
+  static constexpr uint64_t k_max_run = 4ULL << 20;
+  static constexpr uint64_t k_max_ahead = 4 * k_max_run;
+
   // Every pack of index is checked first: it must exist at prefix + hex(id) + ".pack" with
-  // the index's size, else util::ArchiveError, before a byte of content is read.
+  // the index's size, else util::ArchiveError, before a byte of content is read; so is the bound on
+  // what the chunks make a restore decode (see chunk()). The reads ahead start here and are
+  // meant for chunk() called for every chunk of index.entries in their order, as a restore
+  // or an export does; any other order is served too, reading what it needs when it needs it.
   ChunkReader(store::Backend& backend, std::string prefix, const Index& index);
   ~ChunkReader();
   ChunkReader(const ChunkReader&) = delete;
@@ -140,6 +153,10 @@ private:
 
   const std::string& frame(uint32_t pack, uint32_t frame, std::string_view what);
   const Run& fetch_run(uint32_t pack, uint32_t frame);
+  // The reads of a restore of the whole index, in its order: frame() and fetch_run() run
+  // over every chunk with m_planning set, which records each read instead of making it.
+  std::vector<RangeRead> plan();
+  [[noreturn]] void too_much_decoded() const;
 
   store::Backend& m_backend;
   std::string m_prefix;
@@ -154,6 +171,9 @@ private:
   uint64_t m_decoded = 0;
   uint64_t m_max_decoded = 0; // see k_decode_factor
   void* m_dctx = nullptr;
+  bool m_planning = false;
+  std::vector<RangeRead> m_plan;           // filled while m_planning
+  std::unique_ptr<RangeFetcher> m_fetcher; // a store elsewhere: the plan, read ahead
 };
 
 std::string pack_key(const std::string& prefix, const Hash& id);

@@ -50,6 +50,9 @@ public:
   // that can fetch ranges in parallel then does, still writing the bytes in order, and an
   // object of another size is an error (permanent) wherever the backend can tell.
   virtual std::optional<uint64_t> expected_size() const { return std::nullopt; }
+  // Whether the reader no longer wants the bytes: a backend asks this while a transfer waits
+  // for them, ends the transfer soon after (within about a second) and tries it no more.
+  virtual bool cancelled() const { return false; }
 };
 
 // Gives an object's bytes; rewindable so a failed upload can be retried.
@@ -143,6 +146,11 @@ public:
     (void)key;
     return -1;
   }
+  // How many ranged reads (get_range) are worth having in flight at once, from threads of
+  // their own (a store elsewhere, whose every request waits for a round trip); 1 where
+  // reads are local or the backend cannot tell. Above 1, get_range may be called from
+  // several threads at once.
+  virtual int parallel_reads() const { return 1; }
 
   virtual const Presigner* presigner() const { return nullptr; }
   virtual LeftoverCleaner* leftover_cleaner() { return nullptr; }
@@ -183,6 +191,7 @@ public:
   void write(const char* data, size_t size) override { m_inner.write(data, size); }
   uint64_t max_bytes() const override { return m_inner.max_bytes(); }
   std::optional<uint64_t> expected_size() const override { return m_size; }
+  bool cancelled() const override { return m_inner.cancelled(); }
 
 private:
   Sink& m_inner;

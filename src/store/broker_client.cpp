@@ -108,6 +108,12 @@ size_t on_body(char* data, size_t, size_t n, void* user) {
   }
 }
 
+// Called about once a second while a transfer runs, bytes or none: a nonzero answer ends it.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* t = static_cast<const Transfer*>(user);
+  return t->sink != nullptr && t->sink->cancelled() ? 1 : 0;
+}
+
 size_t on_header(char* data, size_t, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::string line(data, n);
@@ -229,6 +235,9 @@ public:
   std::string url(const std::string& key) const override {
     return m_base + "/v1/objects/" + encode(key);
   }
+
+  // Ranges come as presigned GETs straight from the store, as many at once as parts go up.
+  int parallel_reads() const override { return k_parallel; }
 
   // The PEM key the broker signs with: the one request that carries no token.
   std::string public_key() {
@@ -467,7 +476,8 @@ private:
       } catch (const StoreError& e) {
         failure = e;
       }
-      if (!failure->retryable() || attempt == k_tries || a.delivered > 0) {
+      bool unwanted = c.sink != nullptr && c.sink->cancelled();
+      if (!failure->retryable() || attempt == k_tries || a.delivered > 0 || unwanted) {
         throw StoreError(failure->kind(),
                          attempt > 1 ? fmt::format("{} (after {} tries)", failure->what(), attempt)
                                      : std::string(failure->what()));
@@ -550,6 +560,11 @@ private:
     curl.easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl.easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    if (c.sink != nullptr) {
+      curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+      curl.easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+      curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (c.upload != nullptr) {
       curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
       curl.easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
@@ -569,6 +584,10 @@ private:
     curl.slist_free_all(headers);
     if (a.sink_error) {
       std::rethrow_exception(a.sink_error);
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      throw StoreError(StoreErrorKind::permanent, "a transfer from the broker's store was stopped: "
+                                                  "its bytes are no longer wanted");
     }
     if (rc == CURLE_OPERATION_TIMEDOUT && budget && util::budget::ran_out_by_timeout()) {
       throw util::budget::exceeded(fmt::format("unable to reach the broker {}", m_base));

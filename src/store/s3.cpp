@@ -224,6 +224,9 @@ public:
 
   std::string url(const std::string& key) const override { return m_client.url(key); }
 
+  // EPHEMERA_S3_PARALLEL, as for the parts of an archive.
+  int parallel_reads() const override { return config().parallel; }
+
   const Presigner* presigner() const override { return this; }
   LeftoverCleaner* leftover_cleaner() override { return this; }
   PartPresigner* part_presigner() override { return this; }

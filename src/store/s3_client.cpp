@@ -126,6 +126,7 @@ Response S3Client::perform(const Request& r, bool allow_404) const {
       inner->write(data, size);
       bytes += size;
     }
+    bool cancelled() const override { return inner->cancelled(); }
   } counting;
   struct Into : Sink {
     std::string* s = nullptr;
@@ -153,7 +154,8 @@ Response S3Client::perform(const Request& r, bool allow_404) const {
       classify(resp, what);
     } catch (const StoreError& e) {
       bool late = r.deadline && Clock::now() >= *r.deadline;
-      if (!e.retryable() || i >= m_config.attempts || counting.bytes > 0 || late) {
+      bool unwanted = r.sink != nullptr && r.sink->cancelled();
+      if (!e.retryable() || i >= m_config.attempts || counting.bytes > 0 || late || unwanted) {
         if (i > 1) {
           throw StoreError(e.kind(), fmt::format("{} (after {} tries)", e.what(), i));
         }

@@ -90,6 +90,12 @@ size_t on_write(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
+// Called about once a second while a transfer runs, bytes or none: a nonzero answer ends it.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* ctx = static_cast<const WriteContext*>(user);
+  return ctx->request->sink != nullptr && ctx->request->sink->cancelled() ? 1 : 0;
+}
+
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* resp = static_cast<Response*>(user);
   std::string line(data, size * n);
@@ -244,6 +250,11 @@ Response send_once(const S3Config& config, const std::string& url, const Request
   c.easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
   c.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   c.easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
+  if (r.sink != nullptr) {
+    c.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    c.easy_setopt(curl, CURLOPT_XFERINFODATA, &ctx);
+    c.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  }
   if (r.method == "HEAD") {
     c.easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (r.method == "PUT") {
@@ -270,6 +281,10 @@ Response send_once(const S3Config& config, const std::string& url, const Request
   resp.status = status;
   if (rc == CURLE_WRITE_ERROR) {
     write_error(r, resp, what);
+  }
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    throw StoreError(StoreErrorKind::permanent,
+                     fmt::format("unable to {}: stopped, the bytes are no longer wanted", what));
   }
   if (rc == CURLE_OPERATION_TIMEDOUT && by_budget && util::budget::ran_out_by_timeout()) {
     throw util::budget::exceeded("unable to " + what);

@@ -21,6 +21,15 @@ file named by PORT_FILE + ".mode", one word and arguments:
                             body and the connection closed
   failrange N STATUS        answer the next N ranged GETs that do not start at byte 0
                             with STATUS (a part in the middle of a parallel download)
+  packrange N short|cutoff|lie|wrongrange|STATUS
+                            the N-th ranged GET of a content-addressed pack (.pack), counted
+                            from when the mode was set, and only it: half its bytes with a
+                            Content-Length that says so (short), the full Content-Length then
+                            half the body and the connection closed (cutoff), the right length
+                            of other bytes (lie), a Content-Range one byte off (wrongrange), or
+                            STATUS and an S3 error body; every other request is forwarded
+  packstall N M STATUS      ranged GETs of packs: the N-th is never answered (held for 60 s),
+                            the M-th is answered STATUS; the others are forwarded
   ignorerange               forward ranged GETs without their Range header, so the
                             whole object comes back with 200, as some servers do
   endlesslist same|fresh [N [uploads]]
@@ -279,6 +288,29 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if take:
                 status = int(m[2])
                 return self.error(status, codes.get(status, "InternalError"))
+        pack_fault = None
+        if m[0] == "packrange" and self.command == "GET" and ".pack" in self.path and rng:
+            with lock:
+                state["failed"] += 1
+                hit = state["failed"] == int(m[1])
+            if hit:
+                pack_fault = m[2]
+                self.log(f"packrange {pack_fault}")
+            if pack_fault and pack_fault.isdigit():
+                status = int(pack_fault)
+                return self.error(status, codes.get(status, "InternalError"))
+        if m[0] == "packstall" and self.command == "GET" and ".pack" in self.path and rng:
+            with lock:
+                state["failed"] += 1
+                n = state["failed"]
+            if n == int(m[1]):
+                self.log("packstall held")
+                time.sleep(60)
+                self.close_connection = True
+                return
+            if n == int(m[2]):
+                status = int(m[3])
+                return self.error(status, codes.get(status, "InternalError"))
         if m[0] == "always":
             status = int(m[1])
             return self.error(status, codes.get(status, "InternalError"))
@@ -306,17 +338,21 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             data = self.add_keys(data, [f"{prefix}zz-big/{i:06d}-".ljust(size, "x") for i in range(n)])
         if m[0] == "badxml" and listing and resp.status == 200:
             data = b"<?xml version=\"1.0\"?><ListBucketResult><Contents><Key>v1/x"
-        if m[0] == "lie" and archive_get:
+        if (m[0] == "lie" and archive_get) or pack_fault == "lie":
             data = bytes(b ^ 0x5A for b in data)
         # A HEAD answer has no body: its length is the upstream's header.
         declared = int(resp.getheader("Content-Length") or 0) if self.command == "HEAD" else len(data)
-        if m[0] == "short" and archive_get:
+        if (m[0] == "short" and archive_get) or pack_fault == "short":
             data = data[:len(data) // 2]
             declared = len(data)
-        if m[0] == "cutoff" and archive_get:
+        cutoff = (m[0] == "cutoff" and archive_get) or pack_fault == "cutoff"
+        if cutoff:
             data = data[:len(data) // 2]
         self.send_response(resp.status)
         for k, v in resp.getheaders():
+            if k.lower() == "content-range" and pack_fault == "wrongrange":
+                first, last, total = map(int, re.match(r"bytes (\d+)-(\d+)/(\d+)", v).groups())
+                v = f"bytes {first + 1}-{last + 1}/{total}"
             if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(k, v)
         if m[0] == "longlength" and archive_get:
@@ -355,7 +391,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return
         if self.command != "HEAD":
             self.wfile.write(data)
-        if m[0] == "cutoff" and archive_get:
+        if cutoff:
             self.wfile.flush()
             self.close_connection = True
             self.log("cut off")

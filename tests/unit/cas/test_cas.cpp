@@ -9,17 +9,21 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -84,8 +88,9 @@ struct Fixture {
                            r.index_bytes);
   }
 
-  // Restores index into a fresh directory and returns it.
-  fs::path restore(const cas::Index& index, const cas::Scope* other = nullptr) {
+  // Restores index into a fresh directory and returns it (from `from`, by default the store).
+  fs::path restore(const cas::Index& index, const cas::Scope* other = nullptr,
+                   store::Backend* from = nullptr) {
     fs::path dest = tmp.path() / ("dest" + std::to_string(++restores));
     cas::RestoreOptions o;
     o.unpack.max_unpacked_bytes = 1ULL << 34;
@@ -96,7 +101,7 @@ struct Fixture {
       }
       return archive::Destination{dest, std::string(name.substr(5))};
     };
-    cas::restore(backend, other ? *other : scope, index, o);
+    cas::restore(from != nullptr ? *from : backend, other ? *other : scope, index, o);
     return dest;
   }
 
@@ -112,6 +117,65 @@ void nothing_written(const Fixture& f) {
     CHECK(n.find("ephemera") == std::string::npos);
   }
 }
+
+// The fixture's store as a store elsewhere: no descriptors, ranges read in parallel, each
+// told first to `hostile` (its number, from 0, and the bytes it is about to give), which may
+// change them, throw, or wait.
+class Far : public store::Backend {
+public:
+  explicit Far(store::Backend& inner) : m_inner(inner) {}
+  std::function<void(uint64_t call, std::string& bytes, store::Sink& sink)> hostile;
+  std::chrono::milliseconds delay{0};
+  std::atomic<int> in_flight{0};
+  std::atomic<int> most{0};
+  std::atomic<uint64_t> calls{0};
+  std::mutex mutex;
+  struct Read {
+    std::string key;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  std::vector<Read> started; // in the order they started
+
+  std::optional<store::ObjectInfo> stat(const std::string& key) override {
+    return m_inner.stat(key);
+  }
+  void get(const std::string& key, store::Sink& sink) override { m_inner.get(key, sink); }
+  void get_range(const std::string& key, uint64_t offset, uint64_t length,
+                 store::Sink& sink) override {
+    uint64_t n = calls++;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      started.push_back({key, offset, length});
+    }
+    int now = ++in_flight;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { --n; }
+    } leave{in_flight};
+    std::this_thread::sleep_for(delay);
+    store::StringSink got;
+    m_inner.get_range(key, offset, length, got);
+    std::string bytes = got.data();
+    if (hostile) {
+      hostile(n, bytes, sink);
+    }
+    sink.write(bytes.data(), bytes.size());
+  }
+  void put(const std::string& key, store::Source& source) override { m_inner.put(key, source); }
+  std::vector<store::ObjectInfo> list(const std::string& prefix) override {
+    return m_inner.list(prefix);
+  }
+  void remove(const std::string& key) override { m_inner.remove(key); }
+  std::string url(const std::string& key) const override { return "far:" + key; }
+  int parallel_reads() const override { return 4; }
+
+private:
+  store::Backend& m_inner;
+};
 
 } // namespace
 
@@ -580,4 +644,130 @@ TEST_CASE("a pack whose stored bytes are not its name is refused by name, and a 
     CHECK(util::read_file(f.object(key)) == bad); // left alone: gc's
     CHECK(snapshot(f.restore(i2)) == snapshot(f.src));
   }
+}
+
+// Files in several packs, for reads from a store elsewhere: with the fixture's 1 MiB packs,
+// each of the first state's packs is one run of frames, and the second state (three files
+// rewritten) reads runs of the old packs and of a new one.
+struct FarFixture : Fixture {
+  Far far{backend};
+  cas::Index first, second;
+  FarFixture() {
+    for (int i = 0; i < 8; ++i) {
+      write(src / ("f" + std::to_string(i)), random_bytes(600 << 10, 100 + i));
+    }
+    write(src / "small", "small");
+    first = load(save(nullptr));
+    for (int i : {1, 4, 6}) {
+      write(src / ("f" + std::to_string(i)), random_bytes(600 << 10, 200 + i));
+    }
+    second = load(save(&first));
+  }
+};
+
+TEST_CASE("a restore from a store elsewhere reads its ranges ahead, in parallel, in order",
+          "[cas]") {
+  FarFixture f;
+  f.far.delay = std::chrono::milliseconds(20);
+  auto expected = snapshot(f.src);
+  fs::path dest = f.restore(f.second, nullptr, &f.far);
+  CHECK(snapshot(dest) == expected);
+  CHECK(f.far.most > 1);
+  CHECK(f.far.most <= 4);
+  // One ranged read per run, started in the order the restore needs them (path order: the
+  // offsets within each pack only grow), and none twice.
+  REQUIRE(f.far.started.size() == f.far.calls);
+  CHECK(f.far.calls >= 5);
+  std::map<std::string, uint64_t> last;
+  std::set<std::pair<std::string, uint64_t>> distinct;
+  uint64_t fetched = 0;
+  for (const auto& r : f.far.started) {
+    CHECK(distinct.insert({r.key, r.offset}).second);
+    if (last.count(r.key) != 0) {
+      CHECK(r.offset > last[r.key]);
+    }
+    last[r.key] = r.offset;
+    fetched += r.length;
+  }
+  // The same bytes as a restore from the directory, which reads its packs in place.
+  cas::ChunkReader reader(f.backend, f.scope.prefix() + "packs/", f.second);
+  for (const auto& e : f.second.entries) {
+    for (const auto& c : e.chunks) {
+      reader.chunk(c, e.path);
+    }
+  }
+  CHECK(reader.fetched_bytes() == fetched);
+}
+
+TEST_CASE("a range from a store elsewhere that fails, is short, long, other or stalled is "
+          "refused with nothing written",
+          "[cas]") {
+  FarFixture f;
+  f.far.delay = std::chrono::milliseconds(5);
+  std::string expected;
+  uint64_t bad = 2; // one of several reads in flight
+  SECTION("an error") {
+    f.far.hostile = [bad](uint64_t call, std::string&, store::Sink&) {
+      if (call == bad) {
+        throw util::StoreError(util::StoreErrorKind::transient, "injected: the range broke");
+      }
+    };
+    expected = "injected: the range broke";
+  }
+  SECTION("fewer bytes") {
+    f.far.hostile = [bad](uint64_t call, std::string& b, store::Sink&) {
+      if (call == bad) {
+        b.resize(b.size() / 2);
+      }
+    };
+    expected = "bytes at";
+  }
+  SECTION("more bytes") {
+    f.far.hostile = [bad](uint64_t call, std::string& b, store::Sink&) {
+      if (call == bad) {
+        b += "more";
+      }
+    };
+    expected = "larger than";
+  }
+  SECTION("other bytes of the right length") {
+    f.far.hostile = [bad](uint64_t call, std::string& b, store::Sink&) {
+      if (call == bad) {
+        b[b.size() / 2] ^= 0x40;
+      }
+    };
+    expected = "pack";
+  }
+  SECTION("another range of the pack") {
+    f.far.hostile = [bad](uint64_t call, std::string& b, store::Sink&) {
+      if (call == bad) {
+        std::rotate(b.begin(), b.begin() + static_cast<long>(b.size() / 3), b.end());
+      }
+    };
+    expected = "pack";
+  }
+  SECTION("one stalled until it is no longer wanted, while another fails") {
+    f.far.hostile = [bad](uint64_t call, std::string&, store::Sink& sink) {
+      if (call == bad) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!sink.cancelled() && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        throw util::StoreError(util::StoreErrorKind::timeout, "stalled");
+      }
+      if (call == bad + 1) {
+        throw util::StoreError(util::StoreErrorKind::permanent, "injected: the next one broke");
+      }
+    };
+    expected = "injected: the next one broke";
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(f.restore(f.second, nullptr, &f.far), Catch::Contains(expected));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  CHECK(f.far.in_flight == 0); // every thread has ended
+  nothing_written(f);
+  // The store is whole: the same restore without the fault succeeds.
+  f.far.hostile = nullptr;
+  auto expected_tree = snapshot(f.src);
+  CHECK(snapshot(f.restore(f.second, nullptr, &f.far)) == expected_tree);
 }
