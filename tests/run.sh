@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 # --long: fuzz each target for 10 minutes instead of the CI default.
 fuzz_seconds=${EPHEMERA_FUZZ_SECONDS:-30}
-# --long also holds the load test for 5 minutes a store instead of 30 s.
+# --long also holds the load tests for 5 minutes a store instead of 30 s (the broker's: 60 s).
 [ "${1:-}" = --long ] && fuzz_seconds=600 && export EPHEMERA_LOAD_SECONDS=${EPHEMERA_LOAD_SECONDS:-300}
 
 started=$(date +%s)

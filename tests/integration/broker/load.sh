@@ -1,9 +1,9 @@
 # Load through two brokers in front of one store: 32 jobs at once, each saving through one
-# broker and restoring on a fresh machine through the other, for EPHEMERA_LOAD_SECONDS (30
-# by default; `tests/run.sh --long` gives 300). Every restore byte-identical to its save, no
+# broker and restoring on a fresh machine through the other, for EPHEMERA_LOAD_SECONDS (60
+# by default, a minute; `tests/run.sh --long` gives 300). Every restore byte-identical to its save, no
 # error, no refusal: the brokers share nothing but the store.
 . "$(dirname "$0")/lib.sh"
-seconds=${EPHEMERA_LOAD_SECONDS:-30}
+seconds=${EPHEMERA_LOAD_SECONDS:-60}
 jobs=32
 export GITHUB_REPOSITORY=acme/widget GITHUB_SHA=feedface
 start_broker a --rate 0
