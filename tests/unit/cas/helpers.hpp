@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,24 @@
 #include <vector>
 
 namespace ephemera::test {
+
+// Calls of a test's store in flight: now, and the most there were at once. A call counts
+// from enter() until the guard it returns goes.
+struct InFlight {
+  std::atomic<int> now{0};
+  std::atomic<int> most{0};
+  struct Leave {
+    std::atomic<int>& n;
+    ~Leave() { --n; }
+  };
+  [[nodiscard]] Leave enter() {
+    int n = ++now;
+    int seen = most.load();
+    while (n > seen && !most.compare_exchange_weak(seen, n)) {
+    }
+    return Leave{now};
+  }
+};
 
 // p holding exactly content (truncated first), its directories made.
 inline void write(const std::filesystem::path& p, const std::string& content) {

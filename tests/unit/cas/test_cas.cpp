@@ -126,8 +126,7 @@ public:
   explicit Far(store::Backend& inner) : m_inner(inner) {}
   std::function<void(uint64_t call, std::string& bytes, store::Sink& sink)> hostile;
   std::chrono::milliseconds delay{0};
-  std::atomic<int> in_flight{0};
-  std::atomic<int> most{0};
+  test::InFlight in_flight;
   std::atomic<uint64_t> calls{0};
   std::mutex mutex;
   struct Read {
@@ -148,14 +147,7 @@ public:
       std::lock_guard<std::mutex> lock(mutex);
       started.push_back({key, offset, length});
     }
-    int now = ++in_flight;
-    int seen = most.load();
-    while (now > seen && !most.compare_exchange_weak(seen, now)) {
-    }
-    struct Leave {
-      std::atomic<int>& n;
-      ~Leave() { --n; }
-    } leave{in_flight};
+    auto leave = in_flight.enter();
     std::this_thread::sleep_for(delay);
     store::StringSink got;
     m_inner.get_range(key, offset, length, got);
@@ -672,8 +664,8 @@ TEST_CASE("a restore from a store elsewhere reads its ranges ahead, in parallel,
   auto expected = snapshot(f.src);
   fs::path dest = f.restore(f.second, nullptr, &f.far);
   CHECK(snapshot(dest) == expected);
-  CHECK(f.far.most > 1);
-  CHECK(f.far.most <= 4);
+  CHECK(f.far.in_flight.most > 1);
+  CHECK(f.far.in_flight.most <= 4);
   // One ranged read per run, started in the order the restore needs them (path order: the
   // offsets within each pack only grow), and none twice.
   REQUIRE(f.far.started.size() == f.far.calls);
@@ -764,7 +756,7 @@ TEST_CASE("a range from a store elsewhere that fails, is short, long, other or s
   auto t0 = std::chrono::steady_clock::now();
   CHECK_THROWS_WITH(f.restore(f.second, nullptr, &f.far), Catch::Contains(expected));
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
-  CHECK(f.far.in_flight == 0); // every thread has ended
+  CHECK(f.far.in_flight.now == 0); // every thread has ended
   nothing_written(f);
   // The store is whole: the same restore without the fault succeeds.
   f.far.hostile = nullptr;

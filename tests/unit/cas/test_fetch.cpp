@@ -1,4 +1,5 @@
 #include "cas/fetch.hpp"
+#include "helpers.hpp"
 #include "util/error.hpp"
 
 #include <catch2/catch.hpp>
@@ -23,8 +24,7 @@ class Ranges : public store::Backend {
 public:
   std::function<void(uint64_t call, std::string& bytes, store::Sink& sink)> hostile;
   std::chrono::milliseconds delay{0};
-  std::atomic<int> in_flight{0};
-  std::atomic<int> most{0};
+  test::InFlight in_flight;
   std::atomic<uint64_t> calls{0};
   std::mutex mutex;
   std::vector<uint64_t> started; // offsets of the reads, in the order they started
@@ -51,14 +51,7 @@ public:
       std::lock_guard<std::mutex> lock(mutex);
       started.push_back(offset);
     }
-    int now = ++in_flight;
-    int seen = most.load();
-    while (now > seen && !most.compare_exchange_weak(seen, now)) {
-    }
-    struct Leave {
-      std::atomic<int>& n;
-      ~Leave() { --n; }
-    } leave{in_flight};
+    auto leave = in_flight.enter();
     std::this_thread::sleep_for(delay);
     std::string b = bytes(key, offset, length);
     if (hostile) {
@@ -97,8 +90,8 @@ TEST_CASE("reads ahead come in their order, a few in flight, the bytes held boun
     CHECK(fetcher.peak_ahead() <= 1000);
   }
   CHECK(store.calls == 40);
-  CHECK(store.most > 1);
-  CHECK(store.most <= 4);
+  CHECK(store.in_flight.most > 1);
+  CHECK(store.in_flight.most <= 4);
   // Started in their order, but for the few that threads took at once.
   REQUIRE(store.started.size() == 40);
   for (size_t k = 0; k < 40; ++k) {
@@ -124,7 +117,7 @@ TEST_CASE("a read longer than the bound goes alone; a tight bound reads one at a
       fetcher.take();
     }
     CHECK(fetcher.peak_ahead() <= 150);
-    CHECK(store.most == 1);
+    CHECK(store.in_flight.most == 1);
   }
 }
 
@@ -190,12 +183,12 @@ TEST_CASE("a fetcher dropped with reads stalled in flight stops them and ends", 
   auto t0 = std::chrono::steady_clock::now();
   {
     cas::RangeFetcher fetcher(store, {"a", "b"}, reads_of(10, 100), 4, 1000);
-    while (store.in_flight < 4) {
+    while (store.in_flight.now < 4) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
   CHECK(stopped == 4);
   CHECK(store.calls == 4);
-  CHECK(store.in_flight == 0);
+  CHECK(store.in_flight.now == 0);
 }
