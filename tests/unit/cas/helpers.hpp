@@ -3,6 +3,8 @@
 #pragma once
 
 #include "archive/archive.hpp"
+#include "cas/cas.hpp"
+#include "store/manifest.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -50,6 +52,29 @@ inline std::string random_bytes(size_t n, uint64_t seed, unsigned alphabet = 256
     c = static_cast<char>(rng() % alphabet);
   }
   return s;
+}
+
+// The manifest a job's post writes for save r of scope under key, on a pull request's
+// branch "feature", before the catalog publishes it.
+inline store::Manifest manifest_of(const cas::SaveResult& r, const cas::Scope& scope,
+                                   const std::string& key) {
+  store::Manifest m;
+  m.repository = scope.repository;
+  m.target = scope.target;
+  m.name = scope.name;
+  m.epoch = 1;
+  m.key = key;
+  m.branch = "feature";
+  m.event = "pull_request";
+  m.trusted = scope.trusted;
+  m.origin = scope.origin;
+  m.content = store::k_content_cas;
+  m.archive = r.index_key;
+  m.sha256 = r.index_sha256;
+  m.compressed_size = r.index_bytes;
+  m.unpacked_bytes = r.unpacked_bytes;
+  m.files = r.files;
+  return m;
 }
 
 // Every entry below dir as a save gets it: names "work/<rel>", with type, mode, mtime, link

@@ -31,6 +31,7 @@
 
 using namespace ephemera;
 using test::items_of;
+using test::manifest_of;
 using test::random_bytes;
 using test::write;
 namespace fs = std::filesystem;
@@ -63,22 +64,7 @@ struct Store {
   }
   store::Manifest publish(const cas::SaveResult& r, const std::string& key,
                           const cas::Scope* other = nullptr) {
-    const cas::Scope& s = other ? *other : scope;
-    store::Manifest m;
-    m.repository = s.repository;
-    m.target = s.target;
-    m.name = s.name;
-    m.epoch = 1;
-    m.key = key;
-    m.branch = "feature";
-    m.event = "pull_request";
-    m.trusted = s.trusted;
-    m.origin = s.origin;
-    m.content = store::k_content_cas;
-    m.archive = r.index_key;
-    m.sha256 = r.index_sha256;
-    m.compressed_size = r.index_bytes;
-    return catalog.publish_index(m);
+    return catalog.publish_index(manifest_of(r, other ? *other : scope, key));
   }
   bool exists(const std::string& key) { return fs::exists(dir / key); }
   std::vector<std::string> keys(const std::string& prefix) {

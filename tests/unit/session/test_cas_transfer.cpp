@@ -17,6 +17,7 @@
 
 using namespace ephemera;
 using test::items_of;
+using test::manifest_of;
 using test::random_bytes;
 using test::write;
 namespace fs = std::filesystem;
@@ -41,22 +42,7 @@ struct Saves {
     std::vector<std::string> warnings;
     auto r = session::save_content_addressed(catalog, scope, items_of(src), 3, state, "deps", {},
                                              warnings, passed);
-    store::Manifest m;
-    m.repository = scope.repository;
-    m.target = scope.target;
-    m.name = scope.name;
-    m.epoch = 1;
-    m.key = "deps";
-    m.branch = "feature";
-    m.event = "pull_request";
-    m.trusted = true;
-    m.content = store::k_content_cas;
-    m.archive = r.index_key;
-    m.sha256 = r.index_sha256;
-    m.compressed_size = r.index_bytes;
-    m.unpacked_bytes = r.unpacked_bytes;
-    m.files = r.files;
-    m = catalog.publish_index(m);
+    store::Manifest m = catalog.publish_index(manifest_of(r, scope, "deps"));
     struct timespec t[2] = {{::time(nullptr) - age, 0}, {::time(nullptr) - age, 0}};
     REQUIRE(::utimensat(AT_FDCWD, (dir / m.object).c_str(), t, 0) == 0);
     return {r, m};
